@@ -1,0 +1,1 @@
+"""The data-pruning study as an importable library: config, data, models, pruning, training."""

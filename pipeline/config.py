@@ -1,0 +1,166 @@
+"""params.yaml -> a typed, validated, frozen Config.
+
+Every invalid value is reported as one line naming the key, the value and what is allowed;
+unknown keys are errors with the closest valid key suggested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import pruning
+from .errors import ConfigError
+from .schema import build, check_keys, in_range, non_negative, one_of, positive, spec
+
+DATASETS = ("digits", "fashion_mnist", "cifar10", "cifar100")
+ARCHS = ("small_cnn", "resnet18", "resnet50")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = spec("fashion_mnist", **one_of(*DATASETS))
+    root: str = "data/raw"  # where datasets are looked for and downloaded to
+    train_size: int | None = spec(None, **positive())  # seeded, class-stratified training subset
+    subset_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = spec("small_cnn", **one_of(*ARCHS))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = spec(10, **positive())  # E: total epochs, warm-up included
+    warmup_epochs: int = spec(2, **positive())  # W: full-data epochs shared by every run
+    batch_size: int = spec(128, **positive())
+    eval_batch_size: int = spec(256, **positive())
+    lr: float = spec(0.05, **positive())
+    lr_schedule: str = spec("cosine", **one_of("cosine", "constant"))
+    lr_warmup_epochs: float = spec(0.0, **non_negative())  # linear ramp at the very start
+    momentum: float = spec(0.9, **in_range(0.0, 1.0, hi_open=True))
+    nesterov: bool = True
+    weight_decay: float = spec(5e-4, **non_negative())
+    label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))
+    crop_padding: int = spec(2, **non_negative())  # random-crop augmentation; 0 turns it off
+    hflip: bool = True
+    device: str = spec("auto", check=lambda v: v in ("auto", "cpu") or v.startswith("cuda"),
+                       allowed="auto, cpu, cuda or cuda:N")
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # on CUDA
+    seed: int = 0  # the shared warm-up's seed
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The grid of pruned runs: names from `methods`, rates and seeds."""
+
+    # `full` is not listed: the full-data reference runs once per seed in its own stage.
+    methods: list[str] = spec(["random", "static_random", "epsilon_greedy", "ucb", "infobatch", "emp"])
+    rates: list[float] = spec([0.3, 0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
+    seeds: list[int] = spec([0])
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A named method configuration: the registered method it runs and its options."""
+
+    name: str
+    method: str
+    options: pruning.MethodOptions
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    methods: dict[str, MethodSpec] = field(default_factory=lambda: _parse_methods(None))
+    study: StudyConfig = field(default_factory=StudyConfig)
+
+    @property
+    def reference(self) -> MethodSpec:
+        """The full-data reference run: the `full` entry of methods (default options if absent)."""
+        return self.methods.get("full") or MethodSpec("full", "full", pruning.method_class("full").Options())
+
+    def method(self, name: str) -> MethodSpec:
+        try:
+            return self.methods[name]
+        except KeyError:
+            raise ConfigError(f"no method named '{name}' in params.yaml's methods: "
+                              f"choose one of {', '.join(self.methods)}") from None
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "study": StudyConfig}
+
+
+def _parse_methods(raw: Any) -> dict[str, MethodSpec]:
+    """`methods:` maps a name to options; `method:` inside an entry names the registered method
+    (default: the entry's own name), so variants such as `emp_beta0: {method: emp, beta: 0}` work."""
+    if raw is None:  # no methods section: every registered method with its defaults
+        raw = {name: {} for name in pruning.REGISTRY}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"methods = {raw!r} is invalid: expected a mapping of method names to options")
+    specs = {}
+    for name, opts in raw.items():
+        if not isinstance(opts or {}, dict):
+            raise ConfigError(f"methods.{name} = {opts!r} is invalid: expected a mapping of options")
+        opts = dict(opts or {})
+        base = opts.pop("method", name)
+        if base not in pruning.REGISTRY:
+            raise ConfigError(
+                f"methods.{name}: unknown pruning method '{base}': choose one of {', '.join(pruning.REGISTRY)}"
+                + ("" if "method" in (raw[name] or {}) else f" (or set methods.{name}.method)")
+            )
+        specs[str(name)] = MethodSpec(str(name), base, pruning.parse_options(base, opts, f"methods.{name}."))
+    return specs
+
+
+def from_dict(raw: Any) -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study)")
+    check_keys(raw, [*SECTIONS, "methods"], "")
+    sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
+    cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: Config) -> None:
+    t = cfg.train
+    if t.warmup_epochs >= t.epochs:
+        raise ConfigError(
+            f"train.warmup_epochs = {t.warmup_epochs} is invalid: it must be less than train.epochs = {t.epochs}, "
+            "so that pruned epochs remain"
+        )
+    for name in cfg.study.methods:
+        if name in cfg.methods and cfg.methods[name].method == "full":
+            raise ConfigError(f"study.methods: '{name}' is the full-data reference, which the full stage runs "
+                              f"once per seed: remove it from study.methods")
+        if name not in cfg.methods:
+            raise ConfigError(f"study.methods: '{name}' has no entry in methods: add `{name}: {{}}` under methods "
+                              f"or choose one of {', '.join(cfg.methods)}")
+
+
+def load(path: str | Path = "params.yaml") -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: run from the repository root or pass the params file") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: fix its syntax") from None
+    try:
+        return from_dict(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

@@ -1,0 +1,257 @@
+"""Datasets held in memory as uint8 image tensors [N, C, H, W] plus int64 labels.
+
+digits (scikit-learn's bundled 8x8 digits), fashion_mnist (idx files: a configured root,
+Debian's dataset-fashion-mnist, or torchvision's download) and cifar10 / cifar100 (the
+python-pickle batches torchvision downloads). Files are parsed here, so a truncated or
+corrupt file is reported as such.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import struct
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR = {  # folder, training files, test file, meta file, label key, class-name key
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch",
+                "batches.meta", "labels", "label_names"),
+    "cifar100": ("cifar-100-python", ["train"], "test", "meta", "fine_labels", "fine_label_names"),
+}
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    name: str
+    train_x: torch.Tensor  # uint8 [N, C, H, W]
+    train_y: torch.Tensor  # int64 [N]
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return self.train_x.shape[1]
+
+    def __len__(self) -> int:
+        return self.train_x.shape[0]
+
+    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std of the training images, on the 0..1 scale."""
+        x = self.train_x.double().div_(255.0)
+        return x.mean(dim=(0, 2, 3)).float(), x.std(dim=(0, 2, 3)).float().clamp_min(1e-3)
+
+    def subset(self, size: int | None, seed: int) -> "ImageDataset":
+        """A seeded, class-stratified training subset of `size` samples (the test set is kept)."""
+        n = len(self)
+        if size is None or size == n:
+            return self
+        if size > n:
+            raise DataError(f"data.train_size = {size} is larger than the {n} training samples of {self.name}: "
+                            f"lower it or set it to null")
+        if size < self.num_classes:
+            raise DataError(f"data.train_size = {size} is smaller than the {self.num_classes} classes: raise it")
+        from sklearn.model_selection import train_test_split
+
+        keep, _ = train_test_split(np.arange(n), train_size=size, stratify=self.train_y.numpy(), random_state=seed)
+        keep = torch.from_numpy(np.sort(keep))
+        return replace(self, train_x=self.train_x[keep], train_y=self.train_y[keep])
+
+
+def _dataset(name, train_x, train_y, test_x, test_y, classes) -> ImageDataset:
+    as_u8 = lambda a: torch.from_numpy(np.array(a, dtype=np.uint8))  # a writable copy
+    as_i64 = lambda a: torch.from_numpy(np.asarray(a, dtype=np.int64))
+    return ImageDataset(name, as_u8(train_x), as_i64(train_y), as_u8(test_x), as_i64(test_y), tuple(classes))
+
+
+# --- digits ---------------------------------------------------------------------------------
+
+def load_digits() -> ImageDataset:
+    """scikit-learn's 1,797 8x8 digits (values 0..16 scaled to 0..255), a fixed stratified 75/25 split."""
+    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_digits()
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    tr, te = train_test_split(np.arange(len(images)), test_size=0.25, stratify=bunch.target, random_state=0)
+    return _dataset("digits", images[tr], bunch.target[tr], images[te], bunch.target[te],
+                    [str(d) for d in range(10)])
+
+
+# --- Fashion-MNIST --------------------------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an idx file (optionally gzipped): magic 0x0000 0x08 <ndim>, big-endian sizes, uint8 data."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path} is corrupt ({err}): delete it and fetch the dataset again") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
+        raise DataError(f"{path} is not an idx file of uint8 data: delete it and fetch the dataset again")
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != int(np.prod(shape)):
+        raise DataError(f"{path} is truncated (expected {int(np.prod(shape))} values for shape {shape}): "
+                        f"delete it and fetch the dataset again")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def fashion_mnist_folders(root: Path) -> list[Path]:
+    """Where Fashion-MNIST is looked for, in order: the root, torchvision's layout under it, Debian's."""
+    return [root, root / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST]
+
+
+def load_fashion_mnist(root: str | Path, download: bool = True) -> ImageDataset:
+    root = Path(root)
+    for folder in fashion_mnist_folders(root):
+        files = {k: _find_idx(folder, stem) for k, stem in FASHION_MNIST_FILES.items()}
+        if all(files.values()):
+            break
+    else:
+        if not download or not _torchvision_download("fashion_mnist", root):
+            raise DataError(
+                f"Fashion-MNIST not found in {root} or {DEBIAN_FASHION_MNIST}, and torchvision could not "
+                f"download it: install Debian's package (apt-get install dataset-fashion-mnist) or run once "
+                f"where torchvision can download it into data.root"
+            )
+        return load_fashion_mnist(root, download=False)
+    arrays = {k: read_idx(p) for k, p in files.items()}
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_x"]) != len(arrays[f"{split}_y"]) or arrays[f"{split}_x"].ndim != 3:
+            raise DataError(f"Fashion-MNIST {split} files in {folder} do not match (images vs labels): "
+                            f"delete them and fetch the dataset again")
+    return _dataset("fashion_mnist", arrays["train_x"][:, None], arrays["train_y"],
+                    arrays["test_x"][:, None], arrays["test_y"], FASHION_MNIST_CLASSES)
+
+
+# --- CIFAR-10 / CIFAR-100 -------------------------------------------------------------------
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return pickle.load(fh, encoding="latin1")
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing: delete its folder and fetch the dataset again") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
+        raise DataError(f"{path} is corrupt ({type(err).__name__}): delete its folder and fetch the dataset again") from None
+
+
+def _cifar_split(folder: Path, files: list[str], label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for name in files:
+        batch = _unpickle(folder / name)
+        try:
+            data = np.asarray(batch["data"], dtype=np.uint8)
+            labels = np.asarray(batch[label_key], dtype=np.int64)
+            xs.append(data.reshape(-1, 3, 32, 32))
+        except (KeyError, ValueError):
+            raise DataError(f"{folder / name} is not a CIFAR batch (no '{label_key}' or bad data shape): "
+                            f"delete its folder and fetch the dataset again") from None
+        if len(labels) != len(xs[-1]):
+            raise DataError(f"{folder / name} has {len(xs[-1])} images but {len(labels)} labels: fetch it again")
+        ys.append(labels)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_cifar(name: str, root: str | Path, download: bool = True) -> ImageDataset:
+    folder_name, train_files, test_file, meta_file, label_key, names_key = CIFAR[name]
+    root = Path(root)
+    folder = root / folder_name
+    if not folder.is_dir():
+        if not download or not _torchvision_download(name, root):
+            raise DataError(f"{name} not found in {folder} and torchvision could not download it: "
+                            f"run once where the network reaches cs.toronto.edu, or copy {folder_name}/ into {root}")
+    train_x, train_y = _cifar_split(folder, train_files, label_key)
+    test_x, test_y = _cifar_split(folder, [test_file], label_key)
+    classes = _unpickle(folder / meta_file).get(names_key)
+    if not classes:
+        raise DataError(f"{folder / meta_file} has no '{names_key}': delete its folder and fetch the dataset again")
+    return _dataset(name, train_x, train_y, test_x, test_y, classes)
+
+
+def _torchvision_download(name: str, root: Path) -> bool:
+    """Let torchvision fetch the files into `root`; False (not an exception) when it cannot."""
+    import torchvision.datasets as tvd
+
+    cls = {"fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[name]
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+        return True
+    except Exception as err:  # network errors come in many types; any failure means "not downloaded"
+        print(f"note: torchvision could not download {name}: {type(err).__name__}: {err}".splitlines()[0])
+        return False
+
+
+def load_dataset(name: str, root: str | Path = "data/raw", train_size: int | None = None,
+                 subset_seed: int = 0) -> ImageDataset:
+    if name == "digits":
+        ds = load_digits()
+    elif name == "fashion_mnist":
+        ds = load_fashion_mnist(root)
+    elif name in CIFAR:
+        ds = load_cifar(name, root)
+    else:
+        raise DataError(f"unknown dataset '{name}': choose one of digits, fashion_mnist, cifar10, cifar100")
+    return ds.subset(train_size, subset_seed)
+
+
+# --- the prepared, materialised form the pipeline's stages share ----------------------------
+
+def save_prepared(ds: ImageDataset, path: str | Path) -> str:
+    """Write the dataset atomically as one torch file; return its md5 (the dataset's digest)."""
+    from .outputs import save_torch
+
+    save_torch(path, {"name": ds.name, "classes": list(ds.classes), "train_x": ds.train_x, "train_y": ds.train_y,
+                      "test_x": ds.test_x, "test_y": ds.test_y})
+    return file_md5(path)
+
+
+def load_prepared(path: str | Path) -> ImageDataset:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} not found: run the prepare stage first (dvc repro prepare)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        return ImageDataset(blob["name"], blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"],
+                            tuple(blob["classes"]))
+    except Exception as err:
+        raise DataError(f"{path} is corrupt ({type(err).__name__}): delete it and rerun the prepare stage") from None
+
+
+def file_md5(path: str | Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,57 @@
+"""Models: a small CNN that is fast on CPU, and torchvision ResNets with the CIFAR stem."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models import resnet18, resnet50
+
+from .errors import ConfigError
+
+
+def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class SmallCNN(nn.Module):
+    """Three conv-BN-ReLU blocks (32, 64, 128 channels, two 2x2 max-pools), global average pool, linear.
+
+    About 0.1M parameters and 7.5M multiply-adds on a 28x28 image: a Fashion-MNIST epoch takes
+    seconds on a laptop CPU, and it passes 90% test accuracy on Fashion-MNIST in a few epochs.
+    `features` and `fc` follow torchvision's naming so the encoder/classifier split is uniform.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 32):
+        super().__init__()
+        self.features = nn.Sequential(
+            *_conv_block(in_channels, width), nn.MaxPool2d(2),
+            *_conv_block(width, 2 * width), nn.MaxPool2d(2),
+            *_conv_block(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.fc = nn.Linear(4 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+def _cifar_resnet(factory, in_channels: int, num_classes: int) -> nn.Module:
+    """torchvision's ResNet with the CIFAR stem: a 3x3 stride-1 first conv and no max-pool."""
+    model = factory(num_classes=num_classes)
+    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+ARCHITECTURES = {
+    "small_cnn": lambda c, k: SmallCNN(c, k),
+    "resnet18": lambda c, k: _cifar_resnet(resnet18, c, k),
+    "resnet50": lambda c, k: _cifar_resnet(resnet50, c, k),
+}
+
+
+def build_model(arch: str, in_channels: int, num_classes: int) -> nn.Module:
+    try:
+        return ARCHITECTURES[arch](in_channels, num_classes)
+    except KeyError:
+        raise ConfigError(f"unknown model '{arch}': choose one of {', '.join(ARCHITECTURES)}") from None

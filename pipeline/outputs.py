@@ -1,0 +1,54 @@
+"""Where each stage writes, and atomic writes (a kill never leaves a half file behind)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PREPARED_DIR = Path("data/prepared")
+DATASET_FILE = PREPARED_DIR / "dataset.pt"
+DATASET_META = PREPARED_DIR / "meta.json"
+WARMUP_DIR = Path("outputs/warmup")
+WARMUP_CHECKPOINT = WARMUP_DIR / "checkpoint.pt"
+TRAIN_DIR = Path("outputs/train")
+REPORTS_DIR = Path("reports")
+
+
+def cell_name(method: str, rate: float, seed: int) -> str:
+    """A grid cell's folder name; dvc.yaml's matrix renders `${item.method}-${item.rate}-${item.seed}` alike."""
+    return f"{method}-{rate}-{seed}"
+
+
+def cell_dir(method: str, rate: float, seed: int) -> Path:
+    return TRAIN_DIR / cell_name(method, rate, seed)
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+
+
+def write_text(path: str | Path, text: str) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    _atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())

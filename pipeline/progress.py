@@ -1,0 +1,44 @@
+"""Progress for long work: a live bar on a terminal, and always one line per epoch."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Iterator, TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def _fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class EpochProgress:
+    """Wraps an epoch's batches in a bar (only on a terminal) and prints a summary line per epoch."""
+
+    def __init__(self, label: str, total_epochs: int, first_epoch: int = 0, stream=sys.stderr):
+        self.label = label
+        self.total = total_epochs
+        self.first = first_epoch
+        self.stream = stream
+        self.elapsed = 0.0
+        self.done = 0
+        self.live = stream.isatty()
+
+    def batches(self, items: Iterable[T], epoch: int, count: int) -> Iterator[T]:
+        if not self.live:
+            return iter(items)
+        return iter(tqdm(items, total=count, leave=False, file=self.stream, dynamic_ncols=True,
+                         desc=f"{self.label} epoch {epoch + 1}/{self.total}"))
+
+    def epoch_done(self, epoch: int, seconds: float, **metrics: float) -> None:
+        self.elapsed += seconds
+        self.done += 1
+        remaining = (self.total - epoch - 1) * self.elapsed / self.done
+        parts = [f"{self.label} epoch {epoch + 1}/{self.total}"]
+        for key, value in metrics.items():
+            parts.append(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}")
+        parts += [f"time {seconds:.1f}s", f"ETA {_fmt_seconds(remaining)}"]
+        print(" | ".join(parts), file=self.stream, flush=True)

@@ -1,0 +1,46 @@
+"""Pruning methods behind one interface, registered by name.
+
+Adding a method: write a module with a PruningMethod subclass (and, if it has options, a
+MethodOptions subclass) and add it to REGISTRY. The training loops never change.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ..schema import build
+from .base import MethodOptions, PruningMethod, Selection, keep_count
+from .emp import EMP
+from .epsilon_greedy import EpsilonGreedy
+from .full import Full
+from .infobatch import InfoBatch
+from .plan import EpochPlan
+from .random import Random
+from .static_random import StaticRandom
+from .ucb import UCB
+
+REGISTRY: dict[str, type[PruningMethod]] = {
+    cls.name: cls for cls in (Full, Random, StaticRandom, EpsilonGreedy, UCB, InfoBatch, EMP)
+}
+
+
+def method_class(name: str) -> type[PruningMethod]:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown pruning method '{name}': choose one of {', '.join(REGISTRY)}") from None
+
+
+def parse_options(name: str, mapping, where: str) -> MethodOptions:
+    """Validate one method's options from params.yaml (unknown keys and bad values are errors)."""
+    return build(method_class(name).Options, mapping, where)
+
+
+def create(name: str, options: MethodOptions | None, rate: float, num_samples: int, seed: int) -> PruningMethod:
+    cls = method_class(name)
+    return cls(options if options is not None else cls.Options(), rate, num_samples, seed)
+
+
+__all__ = [
+    "REGISTRY", "EpochPlan", "MethodOptions", "PruningMethod", "Selection",
+    "create", "keep_count", "method_class", "parse_options",
+]

@@ -1,0 +1,47 @@
+"""Which samples each epoch trains, with which weights: warm-up, pruning, annealing, rescaling."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..seeding import generator
+from ..stats import SampleStats
+from .base import PruningMethod, Selection
+
+
+class EpochPlan:
+    """Wraps a method with the switches every method shares.
+
+    Epochs are numbered 0..E-1 over the whole run. Epochs < W are the shared warm-up (all data).
+    With annealing, epochs e >= ceil(delta * E) train on all data with weight 1: a fresh
+    Selection is returned every epoch, so no weight can leak into the annealing phase. A
+    selection is re-drawn every `select_every` pruned epochs and reused in between.
+    """
+
+    def __init__(self, method: PruningMethod, epochs: int, warmup_epochs: int, seed: int):
+        self.method = method
+        self.epochs = epochs
+        self.warmup_epochs = warmup_epochs
+        self.seed = seed
+        opts = method.options
+        # e < delta * E is pruned; computed in integers of 1e-9 to avoid 0.875 * 8 = 6.999...
+        self.anneal_start = math.ceil(round(opts.delta * epochs, 9)) if opts.anneal else epochs
+        self._cached: tuple[int, Selection] | None = None
+
+    def is_pruned(self, epoch: int) -> bool:
+        return self.warmup_epochs <= epoch < self.anneal_start
+
+    def select(self, epoch: int, stats: SampleStats) -> Selection:
+        if not self.is_pruned(epoch):
+            return Selection(torch.arange(len(stats), device=stats.loss.device))
+        every = self.method.options.select_every
+        drawn_at = epoch - (epoch - self.warmup_epochs) % every
+        if self._cached is None or self._cached[0] != drawn_at:
+            # A resumed run re-draws from the same (seed, epoch) stream, so it gets the same subset.
+            sel = self.method.select(drawn_at, stats, generator(self.seed, "select", drawn_at))
+            if not self.method.options.rescale:
+                sel = Selection(sel.indices)
+            self._cached = (drawn_at, sel)
+        return self._cached[1]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..schema import in_range, non_negative, spec
+from .base import MethodOptions, PruningMethod, Selection, top_k
+
+
+@dataclass(frozen=True)
+class UCBOptions(MethodOptions):
+    c: float = spec(1.0, **non_negative())
+    sqrt: bool = False
+    momentum: float = spec(0.8, **in_range(0.0, 1.0, lo_open=True))
+
+    def ema_momentum(self) -> float:
+        return self.momentum
+
+
+class UCB(PruningMethod):
+    """Raju et al.: score = EMA mean + c * EMA variance of the loss (or c * its sqrt); top K."""
+
+    name = "ucb"
+    Options = UCBOptions
+
+    def score(self, stats) -> torch.Tensor:
+        spread = stats.var.clamp_min(0).sqrt() if self.options.sqrt else stats.var
+        return stats.mean + self.options.c * spread
+
+    def select(self, epoch, stats, gen) -> Selection:
+        idx = top_k(self.score(stats), self.k)
+        return Selection(idx, self.uniform_weights(self.k, idx.device))

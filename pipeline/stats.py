@@ -1,0 +1,93 @@
+"""The per-sample statistics table shared by every pruning method, and the LFL diagnostics."""
+
+from __future__ import annotations
+
+import torch
+
+# InfoBatch's score for a sample it has not seen yet; every method's "last loss" starts here.
+INITIAL_LOSS = 3.0
+
+
+class SampleStats:
+    """One row per training sample, indexed by dataset index, on the training device.
+
+    loss: last loss; mean, var: exponential moving mean and variance of the loss with weight
+    `momentum` on the new value (momentum 1 makes `mean` the last loss); memory: last memory
+    term; last_epoch: the epoch the sample was last observed (-1: never); visits: how many
+    times it was trained (scoring passes observe without training).
+    """
+
+    def __init__(self, num_samples: int, momentum: float = 1.0, device: str | torch.device = "cpu"):
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(f"momentum must be in (0, 1], got {momentum}")
+        self.momentum = momentum
+        self.loss = torch.full((num_samples,), INITIAL_LOSS, device=device)
+        self.mean = torch.zeros(num_samples, device=device)
+        self.var = torch.zeros(num_samples, device=device)
+        self.memory = torch.zeros(num_samples, device=device)
+        self.last_epoch = torch.full((num_samples,), -1, dtype=torch.long, device=device)
+        self.visits = torch.zeros(num_samples, dtype=torch.long, device=device)
+
+    def __len__(self) -> int:
+        return self.loss.numel()
+
+    _FIELDS = ("loss", "mean", "var", "memory", "last_epoch", "visits")
+
+    def observe(
+        self,
+        indices: torch.Tensor,
+        loss: torch.Tensor,
+        memory: torch.Tensor,
+        epoch: int,
+        trained: bool = True,
+    ) -> None:
+        """Record a batch's per-sample loss and memory term (indices are unique within a batch)."""
+        loss = loss.detach().float()
+        first = self.last_epoch[indices] < 0
+        old_mean, old_var = self.mean[indices], self.var[indices]
+        m = self.momentum
+        diff = loss - old_mean
+        # Incremental exponentially weighted mean and variance (West 1979 / Finch 2009).
+        self.mean[indices] = torch.where(first, loss, old_mean + m * diff)
+        self.var[indices] = torch.where(first, torch.zeros_like(loss), (1 - m) * (old_var + m * diff * diff))
+        self.loss[indices] = loss
+        self.memory[indices] = memory.detach().float()
+        self.last_epoch[indices] = epoch
+        if trained:
+            self.visits[indices] += 1
+
+    def state_dict(self) -> dict:
+        return {"momentum": self.momentum, **{f: getattr(self, f).cpu() for f in self._FIELDS}}
+
+    @classmethod
+    def from_state_dict(cls, state: dict, momentum: float | None = None, device="cpu") -> "SampleStats":
+        """Rebuild a table; `momentum` lets a method continue the warm-up's table with its own EMA weight."""
+        table = cls(state["loss"].numel(), state["momentum"] if momentum is None else momentum, device)
+        for f in cls._FIELDS:
+            getattr(table, f).copy_(state[f])
+        return table
+
+
+def gini(values: torch.Tensor) -> float:
+    """Gini coefficient of non-negative values: 0 when all equal, (n-1)/n when one holds everything."""
+    x = values.double().flatten().sort().values
+    n, total = x.numel(), x.sum()
+    if n == 0 or total == 0:
+        return 0.0
+    ranks = torch.arange(1, n + 1, dtype=torch.float64, device=x.device)
+    return float(2.0 * (ranks * x).sum() / (n * total) - (n + 1) / n)
+
+
+def lfl_diagnostics(visits: torch.Tensor, warmup_epochs: int) -> dict:
+    """Low-frequency-learning diagnostics of the pruned phase (warm-up visits removed)."""
+    pruned = (visits - warmup_epochs).clamp_min(0).cpu()
+    return {
+        "lfl_gini": gini(pruned),
+        "lfl_seen_at_most_once": float((pruned <= 1).double().mean()),
+        "visit_histogram": torch.bincount(pruned).tolist(),
+    }
+
+
+def achieved_saving(trained_sample_steps: int, num_samples: int, epochs: int) -> float:
+    """1 - (sample-steps trained) / (sample-steps of the full-data run with the same epochs)."""
+    return 1.0 - trained_sample_steps / (num_samples * epochs)

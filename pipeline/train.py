@@ -1,0 +1,226 @@
+"""Supervised training with dynamic data pruning: the shared warm-up and the pruned runs.
+
+The hot loop keeps everything on the device: images are gathered by index as uint8, augmented
+as a batch, and the per-sample loss and memory term of the training forward pass update the
+statistics table (no extra pass). The learning rate is a function of fractional epochs, so a
+pruned epoch with fewer steps still covers its whole share of the schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import pruning
+from .config import Config, MethodSpec, TrainConfig
+from .data import ImageDataset
+from .errors import UserError
+from .evaluate import accuracy, predict, prediction_entropy
+from .augment import InputPipeline
+from .models import build_model
+from .progress import EpochProgress
+from .seeding import derive_seed, generator
+from .stats import SampleStats, achieved_saving, lfl_diagnostics
+
+
+class NonFiniteLossError(UserError):
+    """Training diverged (loss NaN or inf): usually a learning rate too high for the setup."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"train.device = {name!r} but no CUDA device is available: set train.device to auto or cpu")
+    return torch.device(name)
+
+
+def lr_at(cfg: TrainConfig, t: float) -> float:
+    """Learning rate at fractional epoch t in [0, E): optional linear ramp, then cosine or constant."""
+    if cfg.lr_warmup_epochs > 0 and t < cfg.lr_warmup_epochs:
+        return cfg.lr * (t + 1e-3) / cfg.lr_warmup_epochs
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * t / cfg.epochs))
+
+
+@dataclass
+class RunResult:
+    history: list[dict]
+    test_acc: float
+    achieved_saving: float
+    wall_time_s: float
+    train_time_s: float
+    lfl: dict
+    visits: torch.Tensor
+    model_state: dict = field(repr=False)
+    selections: list[torch.Tensor] = field(default_factory=list, repr=False)
+
+    def final_metrics(self) -> dict:
+        return {
+            "test_acc": self.test_acc,
+            "achieved_saving": self.achieved_saving,
+            "wall_time_s": self.wall_time_s,
+            "train_time_s": self.train_time_s,
+            "lfl_gini": self.lfl["lfl_gini"],
+            "lfl_seen_at_most_once": self.lfl["lfl_seen_at_most_once"],
+        }
+
+
+class Trainer:
+    """Holds the model, optimizer and device-resident data of one run."""
+
+    def __init__(self, cfg: Config, data: ImageDataset, device: torch.device | None = None):
+        self.cfg = cfg
+        self.t = cfg.train
+        self.device = device or resolve_device(cfg.train.device)
+        on_cuda = self.device.type == "cuda"
+        self.amp = on_cuda and self.t.amp
+        torch.manual_seed(derive_seed(self.t.seed, "init"))
+        self.model = build_model(cfg.model.arch, data.in_channels, data.num_classes).to(self.device)
+        if on_cuda and self.t.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.t.lr, momentum=self.t.momentum,
+                                         nesterov=self.t.nesterov and self.t.momentum > 0,
+                                         weight_decay=self.t.weight_decay)
+        mean, std = data.channel_stats()
+        self.inputs = InputPipeline(mean, std, self.device, self.t.crop_padding, self.t.hflip,
+                                    channels_last=on_cuda and self.t.channels_last)
+        pin = on_cuda
+        move = lambda x: (x.pin_memory() if pin else x).to(self.device, non_blocking=True)
+        self.train_x, self.train_y = move(data.train_x), move(data.train_y)
+        self.test_x, self.test_y = move(data.test_x), move(data.test_y)
+        self.num_samples = len(data)
+
+    def autocast(self):
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def train_epoch(self, epoch: int, selection: pruning.Selection, stats: SampleStats, seed: int,
+                    progress: EpochProgress | None = None) -> float:
+        """One epoch over `selection` in a seeded random order; returns the mean per-sample loss."""
+        self.model.train()
+        order = torch.randperm(len(selection), generator=generator(seed, "order", epoch)).to(self.device)
+        indices = selection.indices[order]
+        weights = None if selection.weights is None else selection.weights[order]
+        aug_gen = generator(seed, "augment", epoch, device=self.device)
+        bs = self.t.batch_size
+        steps = math.ceil(len(indices) / bs)
+        loss_sum = torch.zeros((), device=self.device)
+        batches = range(steps) if progress is None else progress.batches(range(steps), epoch, steps)
+        for step in batches:
+            idx = indices[step * bs:(step + 1) * bs]
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr_at(self.t, epoch + step / steps)
+            x = self.inputs(self.train_x[idx], aug_gen)
+            y = self.train_y[idx]
+            with self.autocast():
+                logits = self.model(x)
+            per_sample = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=self.t.label_smoothing)
+            w = None if weights is None else weights[step * bs:(step + 1) * bs]
+            loss = per_sample.mean() if w is None else (per_sample * w).mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            # The same forward pass scores the samples: no extra pass for the statistics.
+            stats.observe(idx, per_sample, prediction_entropy(logits.detach()), epoch)
+            loss_sum += per_sample.detach().sum()
+        mean_loss = float(loss_sum) / max(len(indices), 1)
+        if not math.isfinite(mean_loss):
+            raise NonFiniteLossError(f"training loss became {mean_loss} in epoch {epoch + 1}: "
+                                     f"lower train.lr (now {self.t.lr}) or check the data")
+        return mean_loss
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return predict(self.model, images, self.inputs, self.t.eval_batch_size, self.autocast)
+
+    def test_accuracy(self) -> float:
+        return accuracy(self.logits(self.test_x), self.test_y)
+
+    def score_all(self, stats: SampleStats, epoch: int) -> None:
+        """A scoring pass over all N samples (eval mode, no augmentation) that trains nothing."""
+        logits = self.logits(self.train_x)
+        loss = F.cross_entropy(logits, self.train_y, reduction="none")
+        stats.observe(torch.arange(self.num_samples, device=self.device), loss, prediction_entropy(logits),
+                      epoch, trained=False)
+
+    def run_epochs(self, plan: pruning.EpochPlan, stats: SampleStats, start: int, end: int, seed: int,
+                   label: str, keep_selections: bool = False) -> tuple[list[dict], list[torch.Tensor]]:
+        """Train epochs [start, end) as the plan says; one history row per epoch."""
+        progress = EpochProgress(label, self.t.epochs, start)
+        history, selections = [], []
+        for epoch in range(start, end):
+            t0 = time.perf_counter()
+            selection = plan.select(epoch, stats)
+            train_loss = self.train_epoch(epoch, selection, stats, seed, progress)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            train_s = time.perf_counter() - t0
+            test_acc = self.test_accuracy()
+            row = {"epoch": epoch, "train_loss": train_loss, "test_acc": test_acc, "kept": len(selection),
+                   "epoch_time_s": train_s, "lr": lr_at(self.t, epoch + 1 - 1e-9)}
+            history.append(row)
+            if keep_selections:
+                selections.append(selection.indices.cpu().clone())
+            progress.epoch_done(epoch, time.perf_counter() - t0, loss=train_loss, test_acc=test_acc,
+                                kept=len(selection))
+        return history, selections
+
+
+def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None) -> dict:
+    """W full-data epochs, then a scoring pass over all N: the checkpoint every pruned run forks from."""
+    trainer = Trainer(cfg, data, device)
+    W = cfg.train.warmup_epochs
+    stats = SampleStats(len(data), momentum=1.0, device=trainer.device)
+    full = pruning.create("full", None, 0.0, len(data), cfg.train.seed)
+    t0 = time.perf_counter()
+    history, _ = trainer.run_epochs(pruning.EpochPlan(full, cfg.train.epochs, W, cfg.train.seed), stats, 0, W,
+                                    cfg.train.seed, "warmup")
+    trainer.score_all(stats, W - 1)
+    return {"epoch": W, "state": trainer.state_dict(), "stats": stats.state_dict(), "history": history,
+            "wall_time_s": time.perf_counter() - t0}
+
+
+def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: MethodSpec | str, rate: float,
+               seed: int, device: torch.device | None = None, keep_selections: bool = False) -> RunResult:
+    """Epochs W..E-1 with `method` at pruning rate `rate`, starting from the warm-up checkpoint."""
+    spec = cfg.method(method) if isinstance(method, str) else method
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, data, device)
+    trainer.load_state_dict(checkpoint["state"])
+    W, E = checkpoint["epoch"], cfg.train.epochs
+    if W != cfg.train.warmup_epochs:
+        raise UserError(f"the warm-up checkpoint ran {W} epochs but train.warmup_epochs = "
+                        f"{cfg.train.warmup_epochs}: rerun the warmup stage")
+    method_obj = pruning.create(spec.method, spec.options, rate, len(data), seed)
+    stats = SampleStats.from_state_dict(checkpoint["stats"], momentum=spec.options.ema_momentum(),
+                                        device=trainer.device)
+    plan = pruning.EpochPlan(method_obj, E, W, seed)
+    label = spec.name if not method_obj.uses_rate else f"{spec.name}@{rate:g}"
+    history, selections = trainer.run_epochs(plan, stats, W, E, seed, label, keep_selections)
+    visits = stats.visits.cpu()
+    return RunResult(
+        history=history,
+        test_acc=history[-1]["test_acc"],
+        achieved_saving=achieved_saving(int(visits.sum()), len(data), E),
+        wall_time_s=time.perf_counter() - t0,
+        train_time_s=sum(row["epoch_time_s"] for row in history),
+        lfl=lfl_diagnostics(visits, W),
+        visits=visits,
+        model_state={k: v.detach().cpu() for k, v in trainer.model.state_dict().items()},
+        selections=selections,
+    )

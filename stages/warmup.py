@@ -1,0 +1,27 @@
+"""warmup: W full-data epochs and a scoring pass; the checkpoint every pruned run starts from."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline import config, data, outputs, train
+from pipeline.errors import exit_on_user_error
+
+
+@exit_on_user_error
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    cfg = config.load(args.params)
+    ds = data.load_prepared(outputs.DATASET_FILE)
+    checkpoint = train.warmup(cfg, ds)
+    outputs.save_torch(outputs.WARMUP_CHECKPOINT, checkpoint)
+    last = checkpoint["history"][-1]
+    outputs.write_json(outputs.WARMUP_DIR / "metrics.json",
+                       {"test_acc": last["test_acc"], "wall_time_s": checkpoint["wall_time_s"],
+                        "epochs": checkpoint["epoch"]})
+
+
+if __name__ == "__main__":
+    main()

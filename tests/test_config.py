@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import config
+from pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_with(tmp_path, raw) -> config.Config:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw) if not isinstance(raw, str) else raw)
+    return config.load(path)
+
+
+@pytest.mark.parametrize("path", ["params.yaml", *sorted(p.name for p in (ROOT / "params").glob("*.yaml"))])
+def test_shipped_params_files_are_valid(path):
+    full = ROOT / path if path == "params.yaml" else ROOT / "params" / path
+    cfg = config.load(full)
+    assert cfg.study.methods and all(m in cfg.methods for m in cfg.study.methods)
+
+
+def test_defaults_and_types():
+    cfg = config.from_dict({"train": {"lr": 1, "epochs": 4, "warmup_epochs": 1}})
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+    assert cfg.data.dataset == "fashion_mnist"
+    assert set(cfg.methods) == {"full", "random", "static_random", "epsilon_greedy", "ucb", "infobatch", "emp"}
+    assert cfg.methods["infobatch"].options.rescale and cfg.methods["infobatch"].options.anneal
+    assert not cfg.methods["emp"].options.rescale and cfg.methods["emp"].options.beta == 1.0
+
+
+def test_method_variants_name_their_base_method():
+    cfg = config.from_dict({"methods": {"emp_b0": {"method": "emp", "beta": 0}, "ucb": {"c": 2}},
+                            "study": {"methods": ["emp_b0", "ucb"]}})
+    assert cfg.methods["emp_b0"].method == "emp" and cfg.methods["emp_b0"].options.beta == 0.0
+    assert cfg.methods["ucb"].options.c == 2.0
+    assert cfg.reference.method == "full"
+
+
+def test_negative_beta_and_rate_zero_are_valid():
+    cfg = config.from_dict({"methods": {"emp": {"beta": -1}}, "study": {"methods": ["emp"], "rates": [0, 0.5]}})
+    assert cfg.methods["emp"].options.beta == -1.0 and cfg.study.rates == [0.0, 0.5]
+
+
+@pytest.mark.parametrize("raw, fragments", [
+    ({"train": {"lr": -0.1}}, ["train.lr = -0.1", "a number > 0"]),
+    ({"train": {"epochs": "ten"}}, ["train.epochs = 'ten'", "an integer"]),
+    ({"train": {"epochs": 2.5}}, ["train.epochs = 2.5", "an integer"]),
+    ({"train": {"hflip": "yes"}}, ["train.hflip = 'yes'", "true/false"]),
+    ({"train": {"lrr": 0.1}}, ["train.lrr is not a known key", "did you mean 'lr'"]),
+    ({"trian": {}}, ["trian is not a known key", "did you mean 'train'"]),
+    ({"data": {"dataset": "mnist"}}, ["data.dataset = 'mnist'", "fashion_mnist"]),
+    ({"model": {"arch": "vgg"}}, ["model.arch = 'vgg'", "small_cnn, resnet18, resnet50"]),
+    ({"study": {"rates": [0.5, 1.0]}}, ["study.rates = [0.5, 1.0]", "[0.0, 1.0)"]),
+    ({"study": {"rates": []}}, ["study.rates", "non-empty list"]),
+    ({"study": {"seeds": [0, 0]}}, ["study.seeds", "duplicates"]),
+    ({"study": {"methods": ["random", "nope"]}}, ["study.methods: 'nope'", "add `nope: {}` under methods"]),
+    ({"study": {"methods": ["full"]}}, ["'full' is the full-data reference"]),
+    ({"methods": {"emp": {"bta": 2}}}, ["methods.emp.bta is not a known key", "did you mean 'beta'"]),
+    ({"methods": {"emp": {"epsilon": 1.5}}}, ["methods.emp.epsilon = 1.5", "[0.0, 1.0]"]),
+    ({"methods": {"ucb": {"momentum": 0}}}, ["methods.ucb.momentum = 0", "(0.0, 1.0]"]),
+    ({"methods": {"mine": {"beta": 1}}}, ["unknown pruning method 'mine'", "methods.mine.method"]),
+    ({"methods": {"x": {"method": "emq"}}}, ["unknown pruning method 'emq'"]),
+    ({"methods": ["emp"]}, ["methods = ['emp']", "mapping"]),
+    ({"train": {"epochs": 3, "warmup_epochs": 3}}, ["train.warmup_epochs = 3", "less than train.epochs = 3"]),
+    ({"train": {"device": "tpu"}}, ["train.device = 'tpu'", "auto, cpu, cuda"]),
+    ({"data": {"train_size": 0}}, ["data.train_size = 0", "> 0"]),
+    ({"train": {"weight_decay": float("nan")}}, ["train.weight_decay", "finite"]),
+])
+def test_bad_values_give_one_clear_line(tmp_path, raw, fragments):
+    with pytest.raises(ConfigError) as err:
+        load_with(tmp_path, raw)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(str(tmp_path / "params.yaml"))
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_with(tmp_path, "train:\n  lr: [0.1\n")
+    with pytest.raises(ConfigError, match="not found"):
+        config.load(tmp_path / "absent.yaml")
