@@ -9,6 +9,7 @@ pruned epoch with fewer steps still covers its whole share of the schedule.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -108,7 +109,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        # The optimizer adopts the given momentum tensors without copying them: copy first, so
+        # that runs forked from one in-memory checkpoint cannot change it for each other.
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
 
     def train_epoch(self, epoch: int, selection: pruning.Selection, stats: SampleStats, seed: int,
                     progress: EpochProgress | None = None) -> float:

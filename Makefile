@@ -1,0 +1,14 @@
+# The two commands of the README. Both set everything up first (scripts/setup.sh is idempotent).
+VENV := .venv/bin
+export PATH := $(CURDIR)/$(VENV):$(PATH)
+
+.PHONY: setup study test
+
+setup:
+	bash scripts/setup.sh
+
+study: setup
+	dvc repro
+
+test: setup
+	python -m pytest

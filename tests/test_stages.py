@@ -1,0 +1,39 @@
+"""The stage scripts as a user runs them: bad input gives one line, exit 2, no traceback, no output."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_stage(cwd, script, *args):
+    return subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"train": {"lr": 0}}, "train.lr = 0 is invalid: expected a number > 0"),
+    ({"data": {"datset": "digits"}}, "did you mean 'dataset'"),
+    ({"data": {"dataset": "digits", "train_size": 99999}}, "data.train_size = 99999 is larger than the 1347"),
+])
+def test_prepare_refuses_bad_input_cleanly(tmp_path, params, expected):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = run_stage(tmp_path, "prepare.py")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and expected in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_train_without_warmup_says_what_to_run(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "digits"}}))
+    assert run_stage(tmp_path, "prepare.py").returncode == 0
+    proc = run_stage(tmp_path, "train.py", "--method", "emp", "--rate", "0.5", "--seed", "0")
+    assert proc.returncode == 2 and "run the warmup stage first" in proc.stderr
+    assert not (tmp_path / "outputs" / "train").exists()
+    proc = run_stage(tmp_path, "train.py", "--method", "emq", "--rate", "0.5", "--seed", "0")
+    assert proc.returncode == 2 and "no method named 'emq'" in proc.stderr

@@ -1,0 +1,111 @@
+"""The supervised loop on scikit-learn's digits: it learns, it is deterministic, it counts right."""
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from pipeline import train
+from pipeline.config import MethodSpec
+from pipeline.errors import UserError
+from pipeline.pruning.infobatch import InfoBatchOptions
+from pipeline.pruning import keep_count
+from pipeline.stats import achieved_saving
+
+from conftest import tiny_config
+
+
+def test_warmup_checkpoint_holds_scored_statistics(digits_warmup, digits):
+    cfg, ck = digits_warmup
+    n = len(digits)
+    assert ck["epoch"] == 2 and len(ck["history"]) == 2
+    stats = ck["stats"]
+    assert torch.all(stats["visits"] == 2)  # two full epochs; the scoring pass trains nothing
+    assert torch.all(stats["last_epoch"] == 1)  # every sample scored at the end of epoch W-1
+    assert stats["loss"].shape == (n,) and torch.all(stats["loss"] >= 0)
+    assert torch.all(stats["memory"] >= 0) and torch.all(stats["memory"] <= math.log(10) + 1e-5)
+
+
+def test_training_on_digits_really_learns(digits_warmup, digits):
+    cfg, ck = digits_warmup
+    result = train.pruned_run(cfg, digits, ck, "full", 0.0, seed=0)
+    assert result.test_acc > 0.93
+    assert result.achieved_saving == 0.0
+    assert [row["epoch"] for row in result.history] == [2, 3, 4, 5]
+    assert result.history[-1]["train_loss"] < ck["history"][0]["train_loss"]
+
+
+def test_achieved_saving_of_a_run_with_known_counts(digits_warmup, digits):
+    cfg, ck = digits_warmup
+    n, W, E = len(digits), 2, 6
+    k = keep_count(0.7, n)
+    result = train.pruned_run(cfg, digits, ck, "random", 0.7, seed=0)
+    assert [row["kept"] for row in result.history] == [k] * (E - W)
+    assert int(result.visits.sum()) == W * n + (E - W) * k
+    assert result.achieved_saving == pytest.approx(1 - (W * n + (E - W) * k) / (E * n))
+
+    # InfoBatch: counts vary by epoch; delta 0.5 anneals from epoch ceil(0.5 * 6) = 3 on, with all data
+    ib_cfg = replace(cfg, methods={"ib": MethodSpec("ib", "infobatch", InfoBatchOptions(delta=0.5))})
+    ib = train.pruned_run(ib_cfg, digits, ck, "ib", 0.7, seed=0)
+    kept = [row["kept"] for row in ib.history]
+    assert kept[0] < n and kept[1:] == [n, n, n]
+    assert int(ib.visits.sum()) == W * n + sum(kept)
+    assert ib.achieved_saving == pytest.approx(achieved_saving(W * n + sum(kept), n, E))
+
+
+def test_same_seed_same_subsets_and_weights(digits_warmup, digits):
+    cfg, ck = digits_warmup
+    a = train.pruned_run(cfg, digits, ck, "emp", 0.7, seed=4, keep_selections=True)
+    b = train.pruned_run(cfg, digits, ck, "emp", 0.7, seed=4, keep_selections=True)
+    c = train.pruned_run(cfg, digits, ck, "emp", 0.7, seed=5, keep_selections=True)
+    assert all(torch.equal(x, y) for x, y in zip(a.selections, b.selections))
+    assert all(torch.equal(a.model_state[k], b.model_state[k]) for k in a.model_state)
+    assert a.test_acc == b.test_acc
+    assert not all(torch.equal(x, y) for x, y in zip(a.selections, c.selections))
+
+
+def test_warmup_is_deterministic(digits):
+    cfg = tiny_config(epochs=3, warmup_epochs=1)
+    a, b = train.warmup(cfg, digits), train.warmup(cfg, digits)
+    assert all(torch.equal(a["state"]["model"][k], b["state"]["model"][k]) for k in a["state"]["model"])
+    assert torch.equal(a["stats"]["loss"], b["stats"]["loss"])
+
+
+def test_lfl_diagnostics_separate_static_from_dynamic(digits_warmup, digits):
+    cfg, ck = digits_warmup
+    static = train.pruned_run(cfg, digits, ck, "static_random", 0.7, seed=0)
+    dynamic = train.pruned_run(cfg, digits, ck, "random", 0.7, seed=0)
+    # static: 30% of samples seen every pruned epoch, 70% never -> Gini 0.7 exactly (up to K rounding)
+    assert static.lfl["lfl_gini"] == pytest.approx(1 - keep_count(0.7, len(digits)) / len(digits), abs=1e-9)
+    assert dynamic.lfl["lfl_gini"] < static.lfl["lfl_gini"]
+    assert sum(static.lfl["visit_histogram"]) == len(digits)
+
+
+def test_learning_rate_schedule_over_fractional_epochs():
+    cfg = tiny_config(epochs=10, lr=0.2).train
+    assert train.lr_at(cfg, 0.0) == pytest.approx(0.2)
+    assert train.lr_at(cfg, 5.0) == pytest.approx(0.1)
+    assert train.lr_at(cfg, 2.5) == pytest.approx(0.1 * (1 + math.cos(math.pi / 4)))
+    ramp = tiny_config(epochs=10, lr=0.2, lr_warmup_epochs=1.0).train
+    assert train.lr_at(ramp, 0.5) == pytest.approx(0.2 * 0.501)
+    assert train.lr_at(tiny_config(lr_schedule="constant").train, 4.9) == 0.1
+
+
+def test_pruned_epochs_cover_the_whole_schedule(digits_warmup, digits):
+    cfg, ck = digits_warmup
+    result = train.pruned_run(cfg, digits, ck, "random", 0.9, seed=0)
+    # the lr at the end of the last epoch is the schedule's end, however few steps the epochs had
+    assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_divergence_is_a_clear_error(digits):
+    cfg = tiny_config(epochs=2, warmup_epochs=1, lr=1e12)
+    with pytest.raises(train.NonFiniteLossError, match="lower train.lr"):
+        train.warmup(cfg, digits)
+
+
+def test_warmup_epochs_must_match_the_checkpoint(digits_warmup, digits):
+    _, ck = digits_warmup
+    with pytest.raises(UserError, match="rerun the warmup stage"):
+        train.pruned_run(tiny_config(warmup_epochs=3), digits, ck, "random", 0.5, seed=0)
