@@ -50,5 +50,18 @@ def save_torch(path: str | Path, obj: Any) -> None:
     _atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
+def load_torch(path: str | Path, made_by: str) -> Any:
+    """Load a file a stage wrote; a missing or corrupt one names the stage that makes it."""
+    from .errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found: run the {made_by} stage first (dvc repro {made_by})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"{path} is corrupt ({type(err).__name__}): delete it and rerun the {made_by} stage") from None
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
-from pipeline import config, outputs, report
+from pipeline import outputs, report
+from pipeline.cli import parse_stage_args
 from pipeline.errors import exit_on_user_error
 
 
 @exit_on_user_error
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    cfg = config.load(args.params)
+    _, cfg = parse_stage_args(__doc__)
     rows = report.collect(cfg)
     meta = outputs.read_json(outputs.DATASET_META)
     text = (f"# Results\n\nSupervised pruned training: {meta['name']} ({meta['train_size']} training images), "

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
-from pipeline import config, data, outputs
+from pipeline import data, outputs
+from pipeline.cli import parse_stage_args
 from pipeline.errors import exit_on_user_error
 
 
 @exit_on_user_error
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    cfg = config.load(args.params)
+    _, cfg = parse_stage_args(__doc__)
     d = cfg.data
     ds = data.load_dataset(d.dataset, d.root, d.train_size, d.subset_seed)
     md5 = data.save_prepared(ds, outputs.DATASET_FILE)

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
-
-import torch
-
-from pipeline import config, data, outputs, train
+from pipeline import data, outputs, train
+from pipeline.cli import parse_stage_args
 from pipeline.errors import UserError, exit_on_user_error
+
+
+def add_cell_arguments(parser) -> None:
+    parser.add_argument("--method", required=True, help="a name under `methods` in params.yaml")
+    parser.add_argument("--rate", type=float, required=True, help="the pruning rate s in [0, 1)")
+    parser.add_argument("--seed", type=int, required=True)
 
 
 @exit_on_user_error
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--method", required=True, help="a name under `methods` in params.yaml")
-    parser.add_argument("--rate", type=float, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    cfg = config.load(args.params)
+    args, cfg = parse_stage_args(__doc__, add_cell_arguments)
     spec = cfg.method(args.method)
     if not 0.0 <= args.rate < 1.0:
         raise UserError(f"--rate {args.rate} is invalid: expected a number in [0, 1)")
     ds = data.load_prepared(outputs.DATASET_FILE)
-    if not outputs.WARMUP_CHECKPOINT.is_file():
-        raise UserError(f"{outputs.WARMUP_CHECKPOINT} not found: run the warmup stage first (dvc repro warmup)")
-    checkpoint = torch.load(outputs.WARMUP_CHECKPOINT, map_location="cpu", weights_only=False)
+    checkpoint = outputs.load_torch(outputs.WARMUP_CHECKPOINT, "warmup")
     result = train.pruned_run(cfg, ds, checkpoint, spec, args.rate, args.seed)
     out = outputs.cell_dir(args.method, args.rate, args.seed)
     outputs.write_json(out / "history.json", result.history)

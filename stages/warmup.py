@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
-from pipeline import config, data, outputs, train
+from pipeline import data, outputs, train
+from pipeline.cli import parse_stage_args
 from pipeline.errors import exit_on_user_error
 
 
 @exit_on_user_error
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    cfg = config.load(args.params)
+    _, cfg = parse_stage_args(__doc__)
     ds = data.load_prepared(outputs.DATASET_FILE)
     checkpoint = train.warmup(cfg, ds)
     outputs.save_torch(outputs.WARMUP_CHECKPOINT, checkpoint)
