@@ -18,10 +18,9 @@ def _fmt_seconds(s: float) -> str:
 class EpochProgress:
     """Wraps an epoch's batches in a bar (only on a terminal) and prints a summary line per epoch."""
 
-    def __init__(self, label: str, total_epochs: int, first_epoch: int = 0, stream=sys.stderr):
+    def __init__(self, label: str, total_epochs: int, stream=sys.stderr):
         self.label = label
         self.total = total_epochs
-        self.first = first_epoch
         self.stream = stream
         self.elapsed = 0.0
         self.done = 0

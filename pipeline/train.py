@@ -164,7 +164,7 @@ class Trainer:
     def run_epochs(self, plan: pruning.EpochPlan, stats: SampleStats, start: int, end: int, seed: int,
                    label: str, keep_selections: bool = False) -> tuple[list[dict], list[torch.Tensor]]:
         """Train epochs [start, end) as the plan says; one history row per epoch."""
-        progress = EpochProgress(label, self.t.epochs, start)
+        progress = EpochProgress(label, self.t.epochs)
         history, selections = [], []
         for epoch in range(start, end):
             t0 = time.perf_counter()

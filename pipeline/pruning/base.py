@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -73,9 +72,6 @@ class PruningMethod:
     def uniform_weights(self, count: int, device: torch.device) -> torch.Tensor:
         """The rescaling weight 1/(1 - s) for every kept sample."""
         return torch.full((count,), 1.0 / (1.0 - self.rate), device=device)
-
-    def describe(self) -> dict:
-        return {"method": self.name, "rate": self.rate, **dataclasses.asdict(self.options)}
 
 
 def random_subset(pool: torch.Tensor, count: int, gen: torch.Generator) -> torch.Tensor:
