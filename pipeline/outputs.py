@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from .errors import UserError
+
 PREPARED_DIR = Path("data/prepared")
 DATASET_FILE = PREPARED_DIR / "dataset.pt"
 DATASET_META = PREPARED_DIR / "meta.json"
@@ -52,8 +54,6 @@ def save_torch(path: str | Path, obj: Any) -> None:
 
 def load_torch(path: str | Path, made_by: str) -> Any:
     """Load a file a stage wrote; a missing or corrupt one names the stage that makes it."""
-    from .errors import UserError
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} not found: run the {made_by} stage first (dvc repro {made_by})")
