@@ -66,6 +66,13 @@ class StudyConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """Where runs are grouped in MLflow (the store itself: MLFLOW_TRACKING_URI or mlflow.db)."""
+
+    experiment: str = spec("data-pruning", check=lambda v: bool(v.strip()), allowed="a non-empty name")
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """A named method configuration: the registered method it runs and its options."""
 
@@ -81,6 +88,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     methods: dict[str, MethodSpec] = field(default_factory=lambda: _parse_methods(None))
     study: StudyConfig = field(default_factory=StudyConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
     def reference(self) -> MethodSpec:
@@ -95,7 +103,8 @@ class Config:
                               f"choose one of {', '.join(self.methods)}") from None
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "study": StudyConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "study": StudyConfig,
+            "tracking": TrackingConfig}
 
 
 def _parse_methods(raw: Any) -> dict[str, MethodSpec]:
@@ -124,7 +133,7 @@ def from_dict(raw: Any) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study)")
+        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study, tracking)")
     check_keys(raw, [*SECTIONS, "methods"], "")
     sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
     cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.models import resnet18, resnet50
 
 from .errors import ConfigError
 
@@ -35,9 +34,12 @@ class SmallCNN(nn.Module):
         return self.fc(self.features(x))
 
 
-def _cifar_resnet(factory, in_channels: int, num_classes: int) -> nn.Module:
+def _cifar_resnet(name: str, in_channels: int, num_classes: int) -> nn.Module:
     """torchvision's ResNet with the CIFAR stem: a 3x3 stride-1 first conv and no max-pool."""
-    model = factory(num_classes=num_classes)
+    # Imported here: torchvision.models pulls in torch._dynamo, ~2 s on every stage start.
+    import torchvision.models
+
+    model = getattr(torchvision.models, name)(num_classes=num_classes)
     model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     return model
@@ -45,8 +47,8 @@ def _cifar_resnet(factory, in_channels: int, num_classes: int) -> nn.Module:
 
 ARCHITECTURES = {
     "small_cnn": lambda c, k: SmallCNN(c, k),
-    "resnet18": lambda c, k: _cifar_resnet(resnet18, c, k),
-    "resnet50": lambda c, k: _cifar_resnet(resnet50, c, k),
+    "resnet18": lambda c, k: _cifar_resnet("resnet18", c, k),
+    "resnet50": lambda c, k: _cifar_resnet("resnet50", c, k),
 }
 
 

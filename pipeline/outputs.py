@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -29,7 +29,8 @@ def cell_dir(method: str, rate: float, seed: int) -> Path:
     return TRAIN_DIR / cell_name(method, rate, seed)
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Call write(tmp) on a temporary file beside path, then rename it over path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -41,15 +42,15 @@ def _atomic(path: Path, write) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
 
 
 def write_text(path: str | Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text))
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
-    _atomic(path, lambda tmp: torch.save(obj, tmp))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load_torch(path: str | Path, made_by: str) -> Any:
@@ -65,3 +66,10 @@ def load_torch(path: str | Path, made_by: str) -> Any:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def prepared_meta() -> dict:
+    """The prepared dataset's name, sizes and md5 (written by the prepare stage)."""
+    if not DATASET_META.is_file():
+        raise UserError(f"{DATASET_META} not found: run the prepare stage first (dvc repro prepare)")
+    return read_json(DATASET_META)

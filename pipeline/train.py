@@ -13,6 +13,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,9 @@ from .models import build_model
 from .progress import EpochProgress
 from .seeding import derive_seed, generator
 from .stats import SampleStats, achieved_saving, lfl_diagnostics
+
+
+EpochCallback = Callable[[dict], None]
 
 
 class NonFiniteLossError(UserError):
@@ -162,8 +166,9 @@ class Trainer:
                       epoch, trained=False)
 
     def run_epochs(self, plan: pruning.EpochPlan, stats: SampleStats, start: int, end: int, seed: int,
-                   label: str, keep_selections: bool = False) -> tuple[list[dict], list[torch.Tensor]]:
-        """Train epochs [start, end) as the plan says; one history row per epoch."""
+                   label: str, keep_selections: bool = False, on_epoch: EpochCallback | None = None
+                   ) -> tuple[list[dict], list[torch.Tensor]]:
+        """Train epochs [start, end) as the plan says; one history row per epoch, also passed to on_epoch."""
         progress = EpochProgress(label, self.t.epochs)
         history, selections = [], []
         for epoch in range(start, end):
@@ -181,10 +186,13 @@ class Trainer:
                 selections.append(selection.indices.cpu().clone())
             progress.epoch_done(epoch, time.perf_counter() - t0, loss=train_loss, test_acc=test_acc,
                                 kept=len(selection))
+            if on_epoch is not None:
+                on_epoch(row)
         return history, selections
 
 
-def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None) -> dict:
+def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None,
+           on_epoch: EpochCallback | None = None) -> dict:
     """W full-data epochs, then a scoring pass over all N: the checkpoint every pruned run forks from."""
     trainer = Trainer(cfg, data, device)
     W = cfg.train.warmup_epochs
@@ -192,14 +200,15 @@ def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None) 
     full = pruning.create("full", None, 0.0, len(data), cfg.train.seed)
     t0 = time.perf_counter()
     history, _ = trainer.run_epochs(pruning.EpochPlan(full, cfg.train.epochs, W, cfg.train.seed), stats, 0, W,
-                                    cfg.train.seed, "warmup")
+                                    cfg.train.seed, "warmup", on_epoch=on_epoch)
     trainer.score_all(stats, W - 1)
     return {"epoch": W, "state": trainer.state_dict(), "stats": stats.state_dict(), "history": history,
             "wall_time_s": time.perf_counter() - t0}
 
 
 def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: MethodSpec | str, rate: float,
-               seed: int, device: torch.device | None = None, keep_selections: bool = False) -> RunResult:
+               seed: int, device: torch.device | None = None, keep_selections: bool = False,
+               on_epoch: EpochCallback | None = None) -> RunResult:
     """Epochs W..E-1 with `method` at pruning rate `rate`, starting from the warm-up checkpoint."""
     spec = cfg.method(method) if isinstance(method, str) else method
     t0 = time.perf_counter()
@@ -214,7 +223,7 @@ def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: Method
                                         device=trainer.device)
     plan = pruning.EpochPlan(method_obj, E, W, seed)
     label = spec.name if not method_obj.uses_rate else f"{spec.name}@{rate:g}"
-    history, selections = trainer.run_epochs(plan, stats, W, E, seed, label, keep_selections)
+    history, selections = trainer.run_epochs(plan, stats, W, E, seed, label, keep_selections, on_epoch)
     visits = stats.visits.cpu()
     return RunResult(
         history=history,

@@ -1,8 +1,8 @@
-"""prepare: materialise the configured dataset once as in-memory tensors on disk, with its md5."""
+"""prepare: materialise the dataset once as tensors with its md5; create the MLflow store and study run."""
 
 from __future__ import annotations
 
-from pipeline import data, outputs
+from pipeline import data, outputs, tracking
 from pipeline.cli import parse_stage_args
 from pipeline.errors import exit_on_user_error
 
@@ -16,7 +16,9 @@ def main() -> None:
     meta = {"name": ds.name, "train_size": len(ds), "test_size": int(ds.test_x.shape[0]),
             "image_shape": list(ds.train_x.shape[1:]), "classes": list(ds.classes), "md5": md5}
     outputs.write_json(outputs.DATASET_META, meta)
+    run_id = tracking.create_study(cfg, meta)
     print(f"prepare: {ds.name}: {len(ds)} train / {meta['test_size']} test images {meta['image_shape']}, md5 {md5}")
+    print(f"prepare: MLflow study run {run_id} in experiment '{cfg.tracking.experiment}' at {tracking.tracking_uri()}")
 
 
 if __name__ == "__main__":

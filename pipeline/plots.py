@@ -1,0 +1,82 @@
+"""Figures: one run's training curves and visit counts; the study's accuracy against saving."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: stages run headless
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from .outputs import atomic_write  # noqa: E402
+
+
+def training_curves(history: Sequence[dict], warmup_epochs: int, title: str) -> Figure:
+    """Test accuracy, training loss and samples kept per epoch; the shared warm-up shaded."""
+    epochs = [row["epoch"] + 1 for row in history]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
+    panels = [("test_acc", "test accuracy (%)", 100.0), ("train_loss", "training loss (per sample)", 1.0),
+              ("kept", "samples trained", 1.0)]
+    for ax, (key, label, scale) in zip(axes, panels):
+        ax.plot(epochs, [scale * row[key] for row in history], marker="o", markersize=3)
+        ax.axvspan(0.5, warmup_epochs + 0.5, color="0.9", zorder=0, label="shared warm-up")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def visit_histograms(visits: dict[str, np.ndarray], epochs: int, title: str) -> Figure:
+    """How many epochs each sample was trained, one panel per run (warm-up epochs included)."""
+    cols = min(len(visits), 3)
+    rows = math.ceil(len(visits) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, layout="constrained")
+    bins = np.arange(epochs + 2) - 0.5  # one bar per visit count 0..E
+    for ax, (label, counts) in zip(axes.flat, visits.items()):
+        counts = np.asarray(counts)
+        ax.hist(counts, bins=bins, color="tab:blue")
+        ax.set_title(f"{label} (mean {counts.mean():.2f})", fontsize=10)
+        ax.set_xlabel("epochs trained")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("samples")
+    for ax in list(axes.flat)[len(visits):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return fig
+
+
+def accuracy_vs_saving(series: dict[str, list[tuple[float, float, float]]], reference: tuple[float, float],
+                       title: str) -> Figure:
+    """Per method, (achieved saving, mean accuracy, std) points joined across rates; the full-data
+    reference as a band. Saving is on the x axis because methods remove different shares of work
+    at the same nominal rate."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    ref_mean, ref_std = reference
+    ax.axhspan(100 * (ref_mean - ref_std), 100 * (ref_mean + ref_std), color="0.85", zorder=0)
+    ax.axhline(100 * ref_mean, color="0.3", linestyle="--", label="full data")
+    markers = "osD^v<>ph*"
+    for i, (method, points) in enumerate(series.items()):
+        points = sorted(points)
+        x, y, err = (np.array(v) for v in zip(*points))
+        ax.errorbar(x, 100 * y, yerr=100 * err, marker=markers[i % len(markers)], capsize=3, label=method)
+    ax.set_xlabel("achieved saving (share of sample-steps not trained)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title(title)
+    return fig
+
+
+def save(fig: Figure, path) -> None:
+    """Write the figure as a PNG (atomically) and release it."""
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
