@@ -1,4 +1,5 @@
-"""The real `dvc repro` on a tiny params file, in a temporary copy of the repository."""
+"""The real `dvc repro` on a tiny params file, in a temporary copy of the repository, with the
+real SQLite MLflow store read back through MLflow."""
 
 import json
 import os
@@ -9,16 +10,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+CELLS = ["full-0.0-0", "random-0.3-0", "random-0.7-0", "emp-0.3-0", "emp-0.7-0"]
+N, E, W = 1347, 4, 1  # digits' training set, epochs, warm-up epochs
 
 
 def sh(cwd, *cmd):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
+    return proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -26,40 +31,116 @@ def study(tmp_path_factory):
     if shutil.which("dvc", path=str(BIN)) is None:
         pytest.fail("dvc is not installed in this environment: run `make setup`")
     repo = tmp_path_factory.mktemp("study")
-    for item in ("pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml"):
+    for item in ("pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", "README.md"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(dataset="digits", train_size=None)
-    params["train"].update(epochs=4, warmup_epochs=1, batch_size=64, lr=0.1, crop_padding=1, hflip=False,
+    params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False,
                            device="cpu")
     params["study"] = {"methods": ["random", "emp"], "rates": [0.3, 0.7], "seeds": [0]}
+    params["tracking"] = {"experiment": "tiny-study"}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
     sh(repo, "dvc", "init", "-q")
-    sh(repo, "dvc", "repro")
-    return repo
+    log = sh(repo, "dvc", "repro")
+    return repo, log
+
+
+@pytest.fixture(scope="module")
+def runs(study):
+    repo, _ = study
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny-study")
+    assert experiment is not None
+    return repo, client, experiment, client.search_runs([experiment.experiment_id], max_results=100)
 
 
 def test_repro_writes_every_cell_and_the_report(study):
-    cells = ["full-0.0-0", "random-0.3-0", "random-0.7-0", "emp-0.3-0", "emp-0.7-0"]
-    for cell in cells:
-        metrics = json.loads((study / "outputs" / "train" / cell / "metrics.json").read_text())
+    repo, _ = study
+    for cell in CELLS:
+        metrics = json.loads((repo / "outputs" / "train" / cell / "metrics.json").read_text())
         assert 0.5 < metrics["test_acc"] <= 1.0
-    emp = json.loads((study / "outputs" / "train" / "emp-0.7-0" / "metrics.json").read_text())
-    # N=1347, E=4, W=1, K=round(0.3 N)=404: 1 - (1347 + 3*404) / (4*1347)
-    assert emp["achieved_saving"] == pytest.approx(1 - (1347 + 3 * 404) / (4 * 1347))
-    report = (study / "reports" / "results.md").read_text()
+        assert (repo / "outputs" / "train" / cell / "curves.png").stat().st_size > 1000
+    emp = json.loads((repo / "outputs" / "train" / "emp-0.7-0" / "metrics.json").read_text())
+    # K = round(0.3 N) = 404 trained in each of the E - W pruned epochs
+    assert emp["achieved_saving"] == pytest.approx(1 - (N + 3 * 404) / (E * N))
+    report = (repo / "reports" / "results.md").read_text()
     for row in ("| full | 0 |", "| random | 0.3 |", "| random | 0.7 |", "| emp | 0.3 |", "| emp | 0.7 |"):
         assert row in report
-    assert json.loads((study / "reports" / "metrics.json").read_text())["emp-0.7"]["achieved_saving"] == \
+    assert json.loads((repo / "reports" / "metrics.json").read_text())["emp-0.7"]["achieved_saving"] == \
         pytest.approx(emp["achieved_saving"])
+    points = json.loads((repo / "reports" / "plots" / "accuracy_vs_saving.json").read_text())
+    assert {(p["method"], p["rate"]) for p in points} == {("full", 0.0), ("random", 0.3), ("random", 0.7),
+                                                          ("emp", 0.3), ("emp", 0.7)}
+    for png in ("accuracy_vs_saving.png", "visits_at_highest_rate.png"):
+        assert (repo / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_adding_a_rate_reruns_only_the_new_cells(study):
-    params = yaml.safe_load((study / "params.yaml").read_text())
+def test_readme_results_block_is_the_generated_table(study):
+    repo, _ = study
+    readme = (repo / "README.md").read_text()
+    block = readme.split("<!-- results:begin")[1].split("<!-- results:end -->")[0]
+    table = (repo / "reports" / "results.md").read_text().split("\n| method |", 1)[1]
+    assert table.strip() in block
+    assert "digits (1347 training / 450 test images)" in block
+
+
+def test_progress_prints_a_line_per_epoch(study):
+    _, log = study
+    assert "emp@0.7 epoch 4/4 | loss" in log and "ETA" in log
+    assert "warmup epoch 1/4" in log
+
+
+def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):
+    repo, _, experiment, found = runs
+    md5 = json.loads((repo / "data" / "prepared" / "meta.json").read_text())["md5"]
+    assert experiment.artifact_location.startswith("file:///")
+    by_name = {r.info.run_name: r for r in found}
+    parents = [r for r in found if r.data.tags.get("study_parent") == "true"]
+    assert len(parents) == 1
+    parent = parents[0].info.run_id
+    assert set(by_name) == {*CELLS, "warmup", "aggregate", parents[0].info.run_name}
+    assert len(found) == len(CELLS) + 3  # no duplicates
+    for name in [*CELLS, "warmup", "aggregate"]:
+        run = by_name[name]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent
+        assert len(run.data.tags["git.commit"]) == 40 and run.data.tags["git.dirty"] in ("true", "false")
+        [dataset] = run.inputs.dataset_inputs
+        assert dataset.dataset.digest == md5
+
+
+def test_a_cell_run_has_params_metrics_and_artifacts(runs):
+    repo, client, _, found = runs
+    [run] = [r for r in found if r.info.run_name == "emp-0.7-0"]
+    p = run.data.params
+    assert (p["method"], p["rate"], p["seed"], p["options.beta"], p["train.epochs"]) == ("emp", "0.7", "0", "1.0", "4")
+    assert run.data.tags["dvc.stage"] == "train@emp-0.7-0"
+    history = client.get_metric_history(run.info.run_id, "kept")
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [(2, 404), (3, 404), (4, 404)]
+    for key in ("train_loss", "test_acc", "epoch_time_s"):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, key)) == [2, 3, 4]
+    saved = json.loads((repo / "outputs" / "train" / "emp-0.7-0" / "metrics.json").read_text())
+    for key in ("test_acc", "achieved_saving", "wall_time_s", "lfl_gini"):
+        assert run.data.metrics[key] == pytest.approx(saved[key])
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"curves.png", "visits.png"}
+
+
+def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
+    repo, client, experiment, before = runs
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     params["study"]["rates"].append(0.5)
-    (study / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    status = json.loads(sh(study, "dvc", "status", "--json"))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = json.loads(sh(repo, "dvc", "status", "--json"))
     assert set(status) == {"train@random-0.5-0", "train@emp-0.5-0", "aggregate"}
+    log = sh(repo, "dvc", "repro")
+    ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+    assert ran == {"train@random-0.5-0", "train@emp-0.5-0", "aggregate"}
+    after = client.search_runs([experiment.experiment_id], max_results=100)
+    added = sorted(r.info.run_name for r in after if r.info.run_id not in {b.info.run_id for b in before})
+    assert added == ["aggregate", "emp-0.5-0", "random-0.5-0"]
+    parent = next(r.info.run_id for r in before if r.data.tags.get("study_parent") == "true")
+    assert all(r.data.tags.get("mlflow.parentRunId") == parent for r in after if r.info.run_name in added)
