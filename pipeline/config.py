@@ -25,6 +25,7 @@ class DataConfig:
     dataset: str = spec("fashion_mnist", **one_of(*DATASETS))
     root: str = "data/raw"  # where datasets are looked for and downloaded to
     train_size: int | None = spec(None, **positive())  # seeded, class-stratified training subset
+    test_size: int | None = spec(None, **positive())  # the same for the test set (cheaper evaluation)
     subset_seed: int = 0
 
 

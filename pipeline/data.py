@@ -61,21 +61,29 @@ class ImageDataset:
         x = self.train_x.double().div_(255.0)
         return x.mean(dim=(0, 2, 3)).float(), x.std(dim=(0, 2, 3)).float().clamp_min(1e-3)
 
-    def subset(self, size: int | None, seed: int) -> "ImageDataset":
-        """A seeded, class-stratified training subset of `size` samples (the test set is kept)."""
-        n = len(self)
-        if size is None or size == n:
-            return self
-        if size > n:
-            raise DataError(f"data.train_size = {size} is larger than the {n} training samples of {self.name}: "
-                            f"lower it or set it to null")
-        if size < self.num_classes:
-            raise DataError(f"data.train_size = {size} is smaller than the {self.num_classes} classes: raise it")
-        from sklearn.model_selection import train_test_split
+    def subset(self, size: int | None, seed: int, test_size: int | None = None) -> "ImageDataset":
+        """Seeded, class-stratified subsets: `size` training and `test_size` test samples (None: all)."""
+        train_x, train_y = _stratified(self.train_x, self.train_y, size, seed, "train_size", self.name)
+        test_x, test_y = _stratified(self.test_x, self.test_y, test_size, seed, "test_size", self.name)
+        return replace(self, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
 
-        keep, _ = train_test_split(np.arange(n), train_size=size, stratify=self.train_y.numpy(), random_state=seed)
-        keep = torch.from_numpy(np.sort(keep))
-        return replace(self, train_x=self.train_x[keep], train_y=self.train_y[keep])
+
+def _stratified(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int, key: str, name: str
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    n, classes = len(y), int(y.max()) + 1
+    if size is None or size == n:
+        return x, y
+    split = key.split("_")[0]
+    if size > n:
+        raise DataError(f"data.{key} = {size} is larger than the {n} {split} samples of {name}: "
+                        f"lower it or set it to null")
+    if size < classes:
+        raise DataError(f"data.{key} = {size} is smaller than the {classes} classes: raise it")
+    from sklearn.model_selection import train_test_split
+
+    keep, _ = train_test_split(np.arange(n), train_size=size, stratify=y.numpy(), random_state=seed)
+    keep = torch.from_numpy(np.sort(keep))
+    return x[keep], y[keep]
 
 
 def _dataset(name, train_x, train_y, test_x, test_y, classes) -> ImageDataset:
@@ -214,7 +222,7 @@ def _torchvision_download(name: str, root: Path) -> bool:
 
 
 def load_dataset(name: str, root: str | Path = "data/raw", train_size: int | None = None,
-                 subset_seed: int = 0) -> ImageDataset:
+                 subset_seed: int = 0, test_size: int | None = None) -> ImageDataset:
     if name == "digits":
         ds = load_digits()
     elif name == "fashion_mnist":
@@ -223,7 +231,7 @@ def load_dataset(name: str, root: str | Path = "data/raw", train_size: int | Non
         ds = load_cifar(name, root)
     else:
         raise DataError(f"unknown dataset '{name}': choose one of digits, fashion_mnist, cifar10, cifar100")
-    return ds.subset(train_size, subset_seed)
+    return ds.subset(train_size, subset_seed, test_size)
 
 
 # --- the prepared, materialised form the pipeline's stages share ----------------------------

@@ -11,7 +11,7 @@ from pipeline.errors import exit_on_user_error
 def main() -> None:
     _, cfg = parse_stage_args(__doc__)
     d = cfg.data
-    ds = data.load_dataset(d.dataset, d.root, d.train_size, d.subset_seed)
+    ds = data.load_dataset(d.dataset, d.root, d.train_size, d.subset_seed, d.test_size)
     md5 = data.save_prepared(ds, outputs.DATASET_FILE)
     meta = {"name": ds.name, "train_size": len(ds), "test_size": int(ds.test_x.shape[0]),
             "image_shape": list(ds.train_x.shape[1:]), "classes": list(ds.classes), "md5": md5}

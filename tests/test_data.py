@@ -53,6 +53,15 @@ def test_stratified_subset_is_seeded_and_balanced(digits):
         digits.subset(5000, seed=0)
 
 
+def test_test_subset_is_stratified_and_leaves_training_alone(digits):
+    sub = digits.subset(None, seed=0, test_size=200)
+    assert sub.test_x.shape[0] == 200 and torch.equal(sub.train_x, digits.train_x)
+    # digits' test set has 43 to 46 images per class: 200 of 450 keeps about 20 of each
+    assert torch.bincount(sub.test_y, minlength=10).tolist() == pytest.approx([20] * 10, abs=1)
+    with pytest.raises(DataError, match="data.test_size = 9 is smaller than the 10 classes"):
+        digits.subset(None, seed=0, test_size=9)
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_fashion_mnist_from_idx_files(tmp_path, gz):
     arrays = fake_fashion_mnist(tmp_path, gz=gz)

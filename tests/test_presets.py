@@ -1,0 +1,40 @@
+"""params.yaml and every preset under params/ load, and the presets keep params.yaml's keys."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import config
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted((ROOT / "params").glob("*.yaml"))
+
+
+def keys(tree, prefix=""):
+    return {k for key, value in tree.items()
+            for k in (keys(value, f"{prefix}{key}.") if isinstance(value, dict) and key != "methods"
+                      else {f"{prefix}{key}"})}
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_preset_loads_and_has_every_key_of_params_yaml(path):
+    cfg = config.load(path)
+    assert keys(yaml.safe_load(path.read_text())) == keys(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    assert cfg.tracking.experiment != "data-pruning"  # each preset logs to its own MLflow experiment
+
+
+def test_presets_cover_the_headline_and_gpu_settings():
+    headline = config.load(ROOT / "params" / "cpu_headline.yaml")
+    assert headline.study.rates == [0.7] and headline.study.seeds == [0, 1, 2]
+    betas = sorted(s.options.beta for s in headline.methods.values() if s.method == "emp")
+    assert betas == [-1.0, -0.5, 0.0, 0.5, 1.0, 2.0]
+    assert {"random", "static_random", "epsilon_greedy", "ucb", "infobatch", "emp"} <= set(headline.study.methods)
+    c10 = config.load(ROOT / "params" / "gpu_cifar10_resnet18.yaml")
+    assert (c10.data.dataset, c10.model.arch, c10.study.rates) == ("cifar10", "resnet18", [0.3, 0.5, 0.7])
+    c100 = config.load(ROOT / "params" / "gpu_cifar100_resnet50.yaml")
+    assert (c100.data.dataset, c100.model.arch, c100.study.rates) == ("cifar100", "resnet50", [0.7])
+
+
+def test_default_params_load():
+    assert config.load(ROOT / "params.yaml").data.dataset == "fashion_mnist"
