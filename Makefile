@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: setup study test
+.PHONY: setup study test ui
 
 setup:
 	bash scripts/setup.sh
@@ -12,3 +12,6 @@ study: setup
 
 test: setup
 	python -m pytest
+
+ui: setup
+	mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -18,12 +18,12 @@ CELLS = ["full-0.0-0", "random-0.3-0", "random-0.7-0", "emp-0.3-0", "emp-0.7-0"]
 N, E, W = 1347, 4, 1  # digits' training set, epochs, warm-up epochs
 
 
-def sh(cwd, *cmd):
+def sh(cwd, *cmd, with_stderr=False):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr if with_stderr else proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def study(tmp_path_factory):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(dataset="digits", train_size=None)
+    params["data"].update(dataset="digits", train_size=None, test_size=None)
     params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False,
                            device="cpu")
     params["study"] = {"methods": ["random", "emp"], "rates": [0.3, 0.7], "seeds": [0]}
@@ -45,7 +45,7 @@ def study(tmp_path_factory):
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
     sh(repo, "dvc", "init", "-q")
-    log = sh(repo, "dvc", "repro")
+    log = sh(repo, "dvc", "repro", with_stderr=True)
     return repo, log
 
 
@@ -77,6 +77,18 @@ def test_repro_writes_every_cell_and_the_report(study):
                                                           ("emp", 0.3), ("emp", 0.7)}
     for png in ("accuracy_vs_saving.png", "visits_at_highest_rate.png"):
         assert (repo / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_dvc_reads_the_declared_metrics_and_plots(study):
+    repo, _ = study
+    shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json"))
+    metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
+    assert set(metrics) == {"full-0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7"}
+    plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
+    assert set(plots) == {"reports/plots/accuracy_vs_saving.png", "reports/plots/visits_at_highest_rate.png",
+                          "Test accuracy against achieved saving"}
+    [scatter] = plots["Test accuracy against achieved saving"]
+    assert len(scatter["content"]["data"]["values"]) == 5  # one point per cell
 
 
 def test_readme_results_block_is_the_generated_table(study):
@@ -136,7 +148,7 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(sh(repo, "dvc", "status", "--json"))
     assert set(status) == {"train@random-0.5-0", "train@emp-0.5-0", "aggregate"}
-    log = sh(repo, "dvc", "repro")
+    log = sh(repo, "dvc", "repro", with_stderr=True)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
     assert ran == {"train@random-0.5-0", "train@emp-0.5-0", "aggregate"}
     after = client.search_runs([experiment.experiment_id], max_results=100)
