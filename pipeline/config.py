@@ -6,6 +6,7 @@ unknown keys are errors with the closest valid key suggested.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,10 @@ def _parse_methods(raw: Any) -> dict[str, MethodSpec]:
         raise ConfigError(f"methods = {raw!r} is invalid: expected a mapping of method names to options")
     specs = {}
     for name, opts in raw.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+            raise ConfigError(f"methods: the name '{name}' is invalid: use letters, digits, '_' and '-' only "
+                              f"(it names DVC stages and folders, and DVC reads '.' as nesting), e.g. "
+                              f"'{re.sub(r'[^A-Za-z0-9_-]', '_', str(name))}'")
         if not isinstance(opts or {}, dict):
             raise ConfigError(f"methods.{name} = {opts!r} is invalid: expected a mapping of options")
         opts = dict(opts or {})

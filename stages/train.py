@@ -24,10 +24,11 @@ def main() -> None:
     meta = outputs.prepared_meta()
     checkpoint = outputs.load_torch(outputs.WARMUP_CHECKPOINT, "warmup")
     out = outputs.cell_dir(args.method, args.rate, args.seed)
-    stage = "full" if spec.method == "full" else "train"
+    # The DVC stage this cell is (DVC_STAGE says so when DVC runs it; this is the fallback).
+    stage = f"full@{args.seed}" if spec.method == "full" else f"train@{out.name}"
     params = {"method": args.method, "base_method": spec.method, "rate": args.rate, "seed": args.seed,
               **flatten(spec.options, "options.")}
-    with tracking.stage_run(cfg, meta, f"{stage}@{out.name}", out.name, params) as run:
+    with tracking.stage_run(cfg, meta, stage, out.name, params) as run:
         result = train.pruned_run(cfg, ds, checkpoint, spec, args.rate, args.seed, on_epoch=run.log_epoch)
         final = result.final_metrics()
         # test_acc's last per-epoch value (step E) already is the final one.
