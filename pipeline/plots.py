@@ -64,10 +64,12 @@ def accuracy_vs_saving(series: dict[str, list[tuple[float, float, float]]], refe
     ax.axhspan(100 * (ref_mean - ref_std), 100 * (ref_mean + ref_std), color="0.85", zorder=0)
     ax.axhline(100 * ref_mean, color="0.3", linestyle="--", label="full data")
     markers = "osD^v<>ph*"
+    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
     for i, (method, points) in enumerate(series.items()):
         points = sorted(points)
         x, y, err = (np.array(v) for v in zip(*points))
-        ax.errorbar(x, 100 * y, yerr=100 * err, marker=markers[i % len(markers)], capsize=3, label=method)
+        ax.errorbar(x, 100 * y, yerr=100 * err, marker=markers[i % len(markers)], color=colours(i), capsize=3,
+                    label=method)
     ax.set_xlabel("achieved saving (share of sample-steps not trained)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)
