@@ -23,10 +23,11 @@ from typing import Any, Iterator
 
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.tracking import MlflowClient
 
 from .config import Config
+from .outputs import DATASET_FILE
 from .schema import flatten
 
 PARENT_TAG = "study_parent"
@@ -73,7 +74,7 @@ def dataset_input(meta: dict) -> MetaDataset:
     """The prepared dataset as an MLflow dataset whose digest is the file's md5."""
     with warnings.catch_warnings():  # MLflow registers the local-file source twice and warns about it
         warnings.simplefilter("ignore", UserWarning)
-        source = resolve_dataset_source(str(repo_root() / "data" / "prepared" / "dataset.pt"))
+        source = resolve_dataset_source(str(repo_root() / DATASET_FILE))
     return MetaDataset(source, name=f"{meta['name']}-{meta['train_size']}", digest=meta["md5"])
 
 
@@ -81,8 +82,7 @@ class Store:
     """The configured store and experiment, created on first use."""
 
     def __init__(self, cfg: Config):
-        self.uri = tracking_uri()
-        self.client = MlflowClient(self.uri)
+        self.client = MlflowClient(tracking_uri())
         name = cfg.tracking.experiment
         experiment = self.client.get_experiment_by_name(name)
         self.experiment_id = (experiment.experiment_id if experiment is not None else
@@ -96,7 +96,7 @@ class Store:
             return found[0].info.run_id
         run = self.client.create_run(self.experiment_id, run_name=f"study {meta['name']} ({meta['train_size']} train)",
                                      tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], **_git_tags()})
-        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in _meta_params(meta).items()])
+        StageRun(self.client, run.info.run_id).log_params(_meta_params(meta))
         self.client.log_inputs(run.info.run_id, datasets=[_dataset_entity(meta)])
         self.client.set_terminated(run.info.run_id)
         return run.info.run_id
@@ -133,9 +133,6 @@ class StageRun:
 
     def log_artifact(self, path: str | Path) -> None:
         self.client.log_artifact(self.run_id, str(path))
-
-    def set_tags(self, tags: dict[str, str]) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
 
 @contextlib.contextmanager
