@@ -1,7 +1,8 @@
-"""Evaluation passes: accuracy, and per-sample loss plus memory term without training."""
+"""Evaluation passes: accuracy and prediction entropy; frozen features, linear probe and kNN."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import torch
@@ -33,3 +34,38 @@ def predict(model: nn.Module, images: torch.Tensor, prepare: Callable[[torch.Ten
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(dim=1) == labels).float().mean())
+
+
+@torch.no_grad()
+def frozen_features(encoder: nn.Module, images: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
+                    batch_size: int, autocast: Callable = contextlib.nullcontext) -> torch.Tensor:
+    """Features of uint8 `images` from a frozen encoder: no gradients, eval mode (batch-norm
+    statistics untouched), no augmentation; the encoder's mode is restored afterwards."""
+    return predict(encoder, images, prepare, batch_size, autocast)
+
+
+def knn_accuracy(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor,
+                 test_y: torch.Tensor, k: int = 20, chunk: int = 1024) -> float:
+    """Cosine k-nearest-neighbour majority vote: a cheap check of the features, no fitting."""
+    train = F.normalize(train_feats.float(), dim=1)
+    classes = int(train_y.max()) + 1
+    k = min(k, train.shape[0])
+    correct = 0
+    for start in range(0, test_feats.shape[0], chunk):
+        sims = F.normalize(test_feats[start:start + chunk].float(), dim=1) @ train.T
+        neighbours = train_y[sims.topk(k, dim=1).indices]  # [chunk, k]
+        votes = F.one_hot(neighbours, classes).sum(dim=1)
+        correct += int((votes.argmax(dim=1) == test_y[start:start + chunk]).sum())
+    return correct / test_feats.shape[0]
+
+
+def linear_probe_accuracy(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor,
+                          test_y: torch.Tensor, max_iter: int = 1000, seed: int = 0) -> float:
+    """Test accuracy of a multinomial logistic regression fitted on standardised frozen features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
+    probe.fit(train_feats.cpu().numpy(), train_y.cpu().numpy())
+    return float(probe.score(test_feats.cpu().numpy(), test_y.cpu().numpy()))

@@ -57,3 +57,12 @@ def build_model(arch: str, in_channels: int, num_classes: int) -> nn.Module:
         return ARCHITECTURES[arch](in_channels, num_classes)
     except KeyError:
         raise ConfigError(f"unknown model '{arch}': choose one of {', '.join(ARCHITECTURES)}") from None
+
+
+def build_encoder(arch: str, in_channels: int) -> tuple[nn.Module, int]:
+    """The model without its classifier (fc replaced by identity): forward gives the base features h.
+    Returns the encoder and the feature width."""
+    model = build_model(arch, in_channels, num_classes=1)
+    width = model.fc.in_features
+    model.fc = nn.Identity()
+    return model, width
