@@ -41,3 +41,47 @@ def test_pipeline_normalises_and_is_seeded():
     b = pipe(torch.randint(0, 255, (8, 1, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)),
              torch.Generator().manual_seed(5))
     assert torch.equal(a, b)
+
+
+def test_resized_crop_of_the_whole_image_without_flip_is_the_identity():
+    from pipeline.augment import random_resized_crop
+
+    x = torch.rand(4, 3, 8, 8)
+    out = random_resized_crop(x, torch.Generator().manual_seed(0), min_scale=1.0, ratio=(1.0, 1.0), hflip=False)
+    assert torch.allclose(out, x, atol=1e-6)
+
+
+def test_resized_crop_flips_about_half_the_samples_and_zooms_within_range():
+    from pipeline.augment import random_resized_crop
+
+    x = torch.rand(64, 1, 8, 8)
+    out = random_resized_crop(x, torch.Generator().manual_seed(0), min_scale=1.0, ratio=(1.0, 1.0))
+    same = torch.isclose(out, x, atol=1e-6).flatten(1).all(1)
+    flipped = torch.isclose(out, x.flip(3), atol=1e-6).flatten(1).all(1)
+    assert bool((same | flipped).all()) and 16 < int(flipped.sum()) < 48
+    zoomed = random_resized_crop(x, torch.Generator().manual_seed(1), min_scale=0.2)
+    assert not torch.allclose(zoomed, x) and float(zoomed.min()) >= 0.0 and float(zoomed.max()) <= 1.0
+
+
+def test_colour_jitter_switches():
+    from pipeline.augment import colour_jitter
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 3, 4, 4)
+    assert torch.equal(colour_jitter(x, gen, p=0.0, p_gray=0.0), x)
+    assert torch.allclose(colour_jitter(x, gen, strength=0.0, p=1.0, p_gray=0.0), x, atol=1e-6)
+    gray = colour_jitter(x, gen, p=0.0, p_gray=1.0)
+    assert torch.equal(gray[:, 0], gray[:, 1]) and torch.equal(gray[:, 1], gray[:, 2])
+    one_channel = torch.rand(8, 1, 4, 4)
+    assert colour_jitter(one_channel, gen).shape == one_channel.shape
+
+
+def test_two_views_differ_and_are_seeded(digits):
+    from pipeline.augment import TwoViews
+
+    views = TwoViews(*digits.channel_stats(), torch.device("cpu"))
+    images = digits.train_x[:32]
+    a1, a2 = views(images, torch.Generator().manual_seed(5))
+    b1, b2 = views(images, torch.Generator().manual_seed(5))
+    assert a1.shape == (32, 1, 8, 8) and a1.dtype == torch.float32
+    assert torch.equal(a1, b1) and torch.equal(a2, b2) and not torch.equal(a1, a2)
