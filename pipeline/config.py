@@ -36,17 +36,26 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class ScheduleConfig:
+    """What every training loop reads: epochs, batch size, SGD and its learning-rate schedule."""
+
     epochs: int = spec(10, **positive())  # E: total epochs, warm-up included
     warmup_epochs: int = spec(2, **positive())  # W: full-data epochs shared by every run
     batch_size: int = spec(128, **positive())
-    eval_batch_size: int = spec(256, **positive())
     lr: float = spec(0.05, **positive())
     lr_schedule: str = spec("cosine", **one_of("cosine", "constant"))
     lr_warmup_epochs: float = spec(0.0, **non_negative())  # linear ramp at the very start
     momentum: float = spec(0.9, **in_range(0.0, 1.0, hi_open=True))
     nesterov: bool = True
     weight_decay: float = spec(5e-4, **non_negative())
+    seed: int = 0  # the shared warm-up's seed
+
+
+@dataclass(frozen=True)
+class TrainConfig(ScheduleConfig):
+    """Supervised training; its device settings serve every stage."""
+
+    eval_batch_size: int = spec(256, **positive())
     label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))
     crop_padding: int = spec(2, **non_negative())  # random-crop augmentation; 0 turns it off
     hflip: bool = True
@@ -54,7 +63,22 @@ class TrainConfig:
                        allowed="auto, cpu, cuda or cuda:N")
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
-    seed: int = 0  # the shared warm-up's seed
+
+
+@dataclass(frozen=True)
+class PretrainConfig(ScheduleConfig):
+    """SimCLR pre-training with pruning, and its grid (methods x rates)."""
+
+    batch_size: int = spec(256, **positive())
+    lr: float = spec(0.3, **positive())
+    nesterov: bool = False
+    temperature: float = spec(0.5, **positive())  # NT-Xent's and the memory term's tau
+    min_scale: float = spec(0.2, **in_range(0.0, 1.0, lo_open=True))  # smallest crop area
+    jitter: float = spec(0.4, **in_range(0.0, 1.0))  # colour jitter strength; 0 turns it off
+    hidden: int = spec(512, **positive())  # projection head widths
+    projection_dim: int = spec(128, **positive())
+    methods: list[str] = spec(["random", "epsilon_greedy", "infobatch", "emp"])
+    rates: list[float] = spec([0.7], **in_range(0.0, 1.0, hi_open=True))
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     methods: dict[str, MethodSpec] = field(default_factory=lambda: _parse_methods(None))
     study: StudyConfig = field(default_factory=StudyConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
@@ -106,7 +131,7 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "study": StudyConfig,
-            "tracking": TrackingConfig}
+            "pretrain": PretrainConfig, "tracking": TrackingConfig}
 
 
 def _parse_methods(raw: Any) -> dict[str, MethodSpec]:
@@ -139,7 +164,7 @@ def from_dict(raw: Any) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study, tracking)")
+        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study, pretrain, tracking)")
     check_keys(raw, [*SECTIONS, "methods"], "")
     sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
     cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)
@@ -148,19 +173,20 @@ def from_dict(raw: Any) -> Config:
 
 
 def _check_consistency(cfg: Config) -> None:
-    t = cfg.train
-    if t.warmup_epochs >= t.epochs:
-        raise ConfigError(
-            f"train.warmup_epochs = {t.warmup_epochs} is invalid: it must be less than train.epochs = {t.epochs}, "
-            "so that pruned epochs remain"
-        )
-    for name in cfg.study.methods:
-        if name in cfg.methods and cfg.methods[name].method == "full":
-            raise ConfigError(f"study.methods: '{name}' is the full-data reference, which the full stage runs "
-                              f"once per seed: remove it from study.methods")
-        if name not in cfg.methods:
-            raise ConfigError(f"study.methods: '{name}' has no entry in methods: add `{name}: {{}}` under methods "
-                              f"or choose one of {', '.join(cfg.methods)}")
+    for section, sched in (("train", cfg.train), ("pretrain", cfg.pretrain)):
+        if sched.warmup_epochs >= sched.epochs:
+            raise ConfigError(
+                f"{section}.warmup_epochs = {sched.warmup_epochs} is invalid: it must be less than "
+                f"{section}.epochs = {sched.epochs}, so that pruned epochs remain"
+            )
+    for where, names in (("study.methods", cfg.study.methods), ("pretrain.methods", cfg.pretrain.methods)):
+        for name in names:
+            if name in cfg.methods and cfg.methods[name].method == "full":
+                raise ConfigError(f"{where}: '{name}' is the full-data reference, which runs once per grid "
+                                  f"in its own stage: remove it from {where}")
+            if name not in cfg.methods:
+                raise ConfigError(f"{where}: '{name}' has no entry in methods: add `{name}: {{}}` under methods "
+                                  f"or choose one of {', '.join(cfg.methods)}")
 
 
 def load(path: str | Path = "params.yaml") -> Config:

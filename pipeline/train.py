@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import pruning
-from .config import Config, MethodSpec, TrainConfig
+from .config import Config, MethodSpec, ScheduleConfig
 from .data import ImageDataset
 from .errors import UserError
 from .evaluate import accuracy, predict, prediction_entropy
@@ -46,7 +46,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_at(cfg: TrainConfig, t: float) -> float:
+def lr_at(cfg: ScheduleConfig, t: float) -> float:
     """Learning rate at fractional epoch t in [0, E): optional linear ramp, then cosine or constant."""
     if cfg.lr_warmup_epochs > 0 and t < cfg.lr_warmup_epochs:
         return cfg.lr * (t + 1e-3) / cfg.lr_warmup_epochs
@@ -58,7 +58,7 @@ def lr_at(cfg: TrainConfig, t: float) -> float:
 @dataclass
 class RunResult:
     history: list[dict]
-    test_acc: float
+    metrics: dict  # the last epoch's evaluation (test_acc; knn_acc in pre-training)
     achieved_saving: float
     wall_time_s: float
     train_time_s: float
@@ -69,7 +69,7 @@ class RunResult:
 
     def final_metrics(self) -> dict:
         return {
-            "test_acc": self.test_acc,
+            **self.metrics,
             "achieved_saving": self.achieved_saving,
             "wall_time_s": self.wall_time_s,
             "train_time_s": self.train_time_s,
@@ -79,29 +79,55 @@ class RunResult:
 
 
 class Trainer:
-    """Holds the model, optimizer and device-resident data of one run."""
+    """Holds the model, optimizer and device-resident data of one supervised run. Subclasses
+    (SimCLR pre-training) swap the model, the input path, the per-sample losses and the
+    per-epoch evaluation; the epoch loop, scoring pass and checkpointing are shared."""
+
+    section = "train"  # the params.yaml section holding this loop's schedule
+    warmup_stage = "warmup"  # the DVC stage whose checkpoint pruned runs fork from
 
     def __init__(self, cfg: Config, data: ImageDataset, device: torch.device | None = None):
         self.cfg = cfg
-        self.t = cfg.train
-        self.device = device or resolve_device(cfg.train.device)
+        self.t: ScheduleConfig = getattr(cfg, self.section)
+        hw = cfg.train  # device settings are shared by every loop
+        self.device = device or resolve_device(hw.device)
         on_cuda = self.device.type == "cuda"
-        self.amp = on_cuda and self.t.amp
+        self.amp = on_cuda and hw.amp
+        self.channels_last = on_cuda and hw.channels_last
+        self.eval_batch_size = hw.eval_batch_size
         torch.manual_seed(derive_seed(self.t.seed, "init"))
-        self.model = build_model(cfg.model.arch, data.in_channels, data.num_classes).to(self.device)
-        if on_cuda and self.t.channels_last:
+        self.model = self.build_model(data).to(self.device)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.t.lr, momentum=self.t.momentum,
                                          nesterov=self.t.nesterov and self.t.momentum > 0,
                                          weight_decay=self.t.weight_decay)
         mean, std = data.channel_stats()
-        self.inputs = InputPipeline(mean, std, self.device, self.t.crop_padding, self.t.hflip,
-                                    channels_last=on_cuda and self.t.channels_last)
+        # Normalisation only: for evaluation and, in supervised runs, augmentation as configured.
+        self.inputs = InputPipeline(mean, std, self.device, hw.crop_padding, hw.hflip, self.channels_last)
         pin = on_cuda
         move = lambda x: (x.pin_memory() if pin else x).to(self.device, non_blocking=True)
         self.train_x, self.train_y = move(data.train_x), move(data.train_y)
         self.test_x, self.test_y = move(data.test_x), move(data.test_y)
         self.num_samples = len(data)
+
+    def build_model(self, data: ImageDataset) -> nn.Module:
+        return build_model(self.cfg.model.arch, data.in_channels, data.num_classes)
+
+    def losses(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample loss (with graph) and memory term (detached) of the samples `idx`, from one
+        forward pass; augmented when `gen` is given."""
+        with self.autocast():
+            logits = self.model(self.inputs(self.train_x[idx], gen))
+        per_sample = F.cross_entropy(logits.float(), self.train_y[idx], reduction="none",
+                                     label_smoothing=self.cfg.train.label_smoothing)
+        return per_sample, prediction_entropy(logits.detach())
+
+    evaluate_keys = ("test_acc",)
+
+    def evaluate(self) -> dict[str, float]:
+        """The per-epoch evaluation metrics (named by evaluate_keys)."""
+        return {"test_acc": self.test_accuracy()}
 
     def autocast(self):
         if self.amp:
@@ -133,37 +159,47 @@ class Trainer:
             idx = indices[step * bs:(step + 1) * bs]
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.t, epoch + step / steps)
-            x = self.inputs(self.train_x[idx], aug_gen)
-            y = self.train_y[idx]
-            with self.autocast():
-                logits = self.model(x)
-            per_sample = F.cross_entropy(logits.float(), y, reduction="none", label_smoothing=self.t.label_smoothing)
+            per_sample, memory = self.losses(idx, aug_gen)
             w = None if weights is None else weights[step * bs:(step + 1) * bs]
             loss = per_sample.mean() if w is None else (per_sample * w).mean()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             # The same forward pass scores the samples: no extra pass for the statistics.
-            stats.observe(idx, per_sample, prediction_entropy(logits.detach()), epoch)
+            stats.observe(idx, per_sample, memory, epoch)
             loss_sum += per_sample.detach().sum()
         mean_loss = float(loss_sum) / max(len(indices), 1)
         if not math.isfinite(mean_loss):
             raise NonFiniteLossError(f"training loss became {mean_loss} in epoch {epoch + 1}: "
-                                     f"lower train.lr (now {self.t.lr}) or check the data")
+                                     f"lower {self.section}.lr (now {self.t.lr}) or check the data")
         return mean_loss
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        return predict(self.model, images, self.inputs, self.t.eval_batch_size, self.autocast)
+        return predict(self.model, images, self.inputs, self.eval_batch_size, self.autocast)
 
     def test_accuracy(self) -> float:
         return accuracy(self.logits(self.test_x), self.test_y)
 
+    @torch.no_grad()
     def score_all(self, stats: SampleStats, epoch: int) -> None:
-        """A scoring pass over all N samples (eval mode, no augmentation) that trains nothing."""
-        logits = self.logits(self.train_x)
-        loss = F.cross_entropy(logits, self.train_y, reduction="none")
-        stats.observe(torch.arange(self.num_samples, device=self.device), loss, prediction_entropy(logits),
-                      epoch, trained=False)
+        """A scoring pass over all N samples in eval mode that trains nothing: the warm-up's
+        statistics for every sample."""
+        self.model.eval()
+        gen = self.score_generator()
+        try:
+            for start in range(0, self.num_samples, self.score_batch_size):
+                idx = torch.arange(start, min(start + self.score_batch_size, self.num_samples), device=self.device)
+                loss, memory = self.losses(idx, gen)
+                stats.observe(idx, loss, memory, epoch, trained=False)
+        finally:
+            self.model.train()
+
+    def score_generator(self) -> torch.Generator | None:
+        return None  # supervised scoring sees the images as they are
+
+    @property
+    def score_batch_size(self) -> int:
+        return self.eval_batch_size
 
     def run_epochs(self, plan: pruning.EpochPlan, stats: SampleStats, start: int, end: int, seed: int,
                    label: str, keep_selections: bool = False, on_epoch: EpochCallback | None = None
@@ -178,29 +214,29 @@ class Trainer:
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             train_s = time.perf_counter() - t0
-            test_acc = self.test_accuracy()
-            row = {"epoch": epoch, "train_loss": train_loss, "test_acc": test_acc, "kept": len(selection),
+            metrics = self.evaluate()
+            row = {"epoch": epoch, "train_loss": train_loss, **metrics, "kept": len(selection),
                    "epoch_time_s": train_s, "lr": lr_at(self.t, epoch + 1 - 1e-9)}
             history.append(row)
             if keep_selections:
                 selections.append(selection.indices.cpu().clone())
-            progress.epoch_done(epoch, time.perf_counter() - t0, loss=train_loss, test_acc=test_acc,
-                                kept=len(selection))
+            progress.epoch_done(epoch, time.perf_counter() - t0, loss=train_loss, **metrics, kept=len(selection))
             if on_epoch is not None:
                 on_epoch(row)
         return history, selections
 
 
 def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None,
-           on_epoch: EpochCallback | None = None) -> dict:
+           on_epoch: EpochCallback | None = None, trainer_class: type[Trainer] = Trainer) -> dict:
     """W full-data epochs, then a scoring pass over all N: the checkpoint every pruned run forks from."""
-    trainer = Trainer(cfg, data, device)
-    W = cfg.train.warmup_epochs
+    trainer = trainer_class(cfg, data, device)
+    t = trainer.t
+    W = t.warmup_epochs
     stats = SampleStats(len(data), momentum=1.0, device=trainer.device)
-    full = pruning.create("full", None, 0.0, len(data), cfg.train.seed)
+    full = pruning.create("full", None, 0.0, len(data), t.seed)
     t0 = time.perf_counter()
-    history, _ = trainer.run_epochs(pruning.EpochPlan(full, cfg.train.epochs, W, cfg.train.seed), stats, 0, W,
-                                    cfg.train.seed, "warmup", on_epoch=on_epoch)
+    history, _ = trainer.run_epochs(pruning.EpochPlan(full, t.epochs, W, t.seed), stats, 0, W, t.seed,
+                                    trainer.warmup_stage, on_epoch=on_epoch)
     trainer.score_all(stats, W - 1)
     return {"epoch": W, "state": trainer.state_dict(), "stats": stats.state_dict(), "history": history,
             "wall_time_s": time.perf_counter() - t0}
@@ -208,16 +244,16 @@ def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None,
 
 def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: MethodSpec | str, rate: float,
                seed: int, device: torch.device | None = None, keep_selections: bool = False,
-               on_epoch: EpochCallback | None = None) -> RunResult:
+               on_epoch: EpochCallback | None = None, trainer_class: type[Trainer] = Trainer) -> RunResult:
     """Epochs W..E-1 with `method` at pruning rate `rate`, starting from the warm-up checkpoint."""
     spec = cfg.method(method) if isinstance(method, str) else method
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, data, device)
+    trainer = trainer_class(cfg, data, device)
     trainer.load_state_dict(checkpoint["state"])
-    W, E = checkpoint["epoch"], cfg.train.epochs
-    if W != cfg.train.warmup_epochs:
-        raise UserError(f"the warm-up checkpoint ran {W} epochs but train.warmup_epochs = "
-                        f"{cfg.train.warmup_epochs}: rerun the warmup stage")
+    W, E = checkpoint["epoch"], trainer.t.epochs
+    if W != trainer.t.warmup_epochs:
+        raise UserError(f"the warm-up checkpoint ran {W} epochs but {trainer.section}.warmup_epochs = "
+                        f"{trainer.t.warmup_epochs}: rerun the {trainer.warmup_stage} stage")
     method_obj = pruning.create(spec.method, spec.options, rate, len(data), seed)
     stats = SampleStats.from_state_dict(checkpoint["stats"], momentum=spec.options.ema_momentum(),
                                         device=trainer.device)
@@ -227,7 +263,7 @@ def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: Method
     visits = stats.visits.cpu()
     return RunResult(
         history=history,
-        test_acc=history[-1]["test_acc"],
+        metrics={k: history[-1][k] for k in trainer.evaluate_keys},
         achieved_saving=achieved_saving(int(visits.sum()), len(data), E),
         wall_time_s=time.perf_counter() - t0,
         train_time_s=sum(row["epoch_time_s"] for row in history),

@@ -47,7 +47,7 @@ def main() -> None:
         # Written last: its presence marks a finished cell.
         outputs.write_json(out / "metrics.json", {"method": args.method, "base_method": spec.method,
                                                   "rate": args.rate, "seed": args.seed, **final})
-    print(f"train {out.name}: test_acc {result.test_acc:.4f}, achieved saving {result.achieved_saving:.3f}, "
+    print(f"train {out.name}: test_acc {result.metrics['test_acc']:.4f}, achieved saving {result.achieved_saving:.3f}, "
           f"train time {result.train_time_s:.1f}s")
 
 
