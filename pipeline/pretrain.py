@@ -1,0 +1,65 @@
+"""SimCLR pre-training with dynamic data pruning: the supervised loop with another model, losses
+and evaluation.
+
+Each sample is scored from the training forward pass by its NT-Xent loss and, for EMP, the
+self-supervised memory term at the base encoder's features; the per-epoch evaluation is a cheap
+kNN probe of the frozen features.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .augment import TwoViews
+from .data import ImageDataset
+from .evaluate import frozen_features, knn_accuracy
+from .models import build_encoder
+from .seeding import generator
+from .ssl import ProjectionHead, nt_xent, ssl_memory
+from .train import Trainer
+
+
+class SimCLRTrainer(Trainer):
+    section = "pretrain"
+    warmup_stage = "pretrain_warmup"
+    evaluate_keys = ("knn_acc",)
+
+    def __init__(self, cfg, data: ImageDataset, device: torch.device | None = None):
+        super().__init__(cfg, data, device)
+        p = cfg.pretrain
+        self.views = TwoViews(*data.channel_stats(), self.device, p.min_scale, p.jitter, self.channels_last)
+
+    def build_model(self, data: ImageDataset) -> nn.Module:
+        p = self.cfg.pretrain
+        encoder, width = build_encoder(self.cfg.model.arch, data.in_channels)
+        return nn.ModuleDict({"encoder": encoder, "head": ProjectionHead(width, p.hidden, p.projection_dim)})
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.model["encoder"]
+
+    def losses(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        v1, v2 = self.views(self.train_x[idx], gen)
+        with self.autocast():
+            h = self.encoder(torch.cat([v1, v2]))
+            z = self.model["head"](h)
+        tau = self.t.temperature
+        h1, h2 = h.detach().float().chunk(2)
+        z1, z2 = z.float().chunk(2)
+        return nt_xent(z1, z2, tau), ssl_memory(h1, h2, tau)
+
+    def score_generator(self) -> torch.Generator:
+        # NT-Xent needs two views: the scoring pass draws them from a fixed seed.
+        return generator(self.t.seed, "score", device=self.device)
+
+    @property
+    def score_batch_size(self) -> int:
+        return self.t.batch_size  # NT-Xent depends on the batch: score with the training batch size
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return frozen_features(self.encoder, images, self.inputs, self.eval_batch_size, self.autocast)
+
+    def evaluate(self) -> dict[str, float]:
+        return {"knn_acc": knn_accuracy(self.features(self.train_x), self.train_y, self.features(self.test_x),
+                                        self.test_y)}
