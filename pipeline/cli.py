@@ -17,3 +17,10 @@ def parse_stage_args(doc: str, add_arguments: Callable[[argparse.ArgumentParser]
         add_arguments(parser)
     args = parser.parse_args()
     return args, config.load(args.params)
+
+
+def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
+    """A grid cell's coordinates, as dvc.yaml's matrix passes them."""
+    parser.add_argument("--method", required=True, help="a name under `methods` in params.yaml")
+    parser.add_argument("--rate", type=float, required=True, help="the pruning rate s in [0, 1)")
+    parser.add_argument("--seed", type=int, required=True)

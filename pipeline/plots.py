@@ -17,11 +17,12 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from .outputs import atomic_write  # noqa: E402
 
 
-def training_curves(history: Sequence[dict], warmup_epochs: int, title: str) -> Figure:
-    """Test accuracy, training loss and samples kept per epoch; the shared warm-up shaded."""
+def training_curves(history: Sequence[dict], warmup_epochs: int, title: str, metric: str = "test_acc") -> Figure:
+    """The evaluation metric (test or kNN accuracy), training loss and samples kept per epoch;
+    the shared warm-up shaded."""
     epochs = [row["epoch"] + 1 for row in history]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
-    panels = [("test_acc", "test accuracy (%)", 100.0), ("train_loss", "training loss (per sample)", 1.0),
+    panels = [(metric, {"test_acc": "test accuracy (%)", "knn_acc": "kNN accuracy (%)"}.get(metric, metric), 100.0), ("train_loss", "training loss (per sample)", 1.0),
               ("kept", "samples trained", 1.0)]
     for ax, (key, label, scale) in zip(axes, panels):
         ax.plot(epochs, [scale * row[key] for row in history], marker="o", markersize=3)

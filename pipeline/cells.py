@@ -1,0 +1,102 @@
+"""What the warm-up and grid-cell stages of both tasks share: supervised training (`train`) and
+SimCLR pre-training (`pretrain`) differ only in their loop, folders and evaluation metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import data, outputs, plots, tracking, train
+from .config import Config
+from .errors import UserError
+from .pretrain import SimCLRTrainer
+from .schema import flatten
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # the params section and the DVC stage of its grid cells
+    trainer_class: type[train.Trainer]
+    warmup_dir: Path
+    cells_dir: Path
+    keep_encoder: bool  # pre-trained encoders are the product: linear_eval and dlc read them
+
+    @property
+    def warmup_stage(self) -> str:
+        return self.trainer_class.warmup_stage
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.warmup_dir / "checkpoint.pt"
+
+    @property
+    def metric(self) -> str:
+        return self.trainer_class.evaluate_keys[0]
+
+    def cell_dir(self, method: str, rate: float, seed: int) -> Path:
+        return self.cells_dir / outputs.cell_name(method, rate, seed)
+
+
+SUPERVISED = Task("train", train.Trainer, outputs.WARMUP_DIR, outputs.TRAIN_DIR, keep_encoder=False)
+SSL = Task("pretrain", SimCLRTrainer, Path("outputs/pretrain_warmup"), Path("outputs/pretrain"), keep_encoder=True)
+
+
+def run_warmup(cfg: Config, task: Task) -> None:
+    ds = data.load_prepared(outputs.DATASET_FILE)
+    meta = outputs.prepared_meta()
+    with tracking.stage_run(cfg, meta, task.warmup_stage, task.warmup_stage) as run:
+        checkpoint = train.warmup(cfg, ds, on_epoch=run.log_epoch, trainer_class=task.trainer_class)
+        W = checkpoint["epoch"]
+        run.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
+        curves = task.warmup_dir / "curves.png"
+        plots.save(plots.training_curves(checkpoint["history"], W, f"{task.warmup_stage}: {meta['name']}, "
+                                         f"{cfg.model.arch}", task.metric), curves)
+        run.log_artifact(curves)
+        outputs.save_torch(task.checkpoint, checkpoint)
+        outputs.write_json(task.warmup_dir / "metrics.json",
+                           {task.metric: checkpoint["history"][-1][task.metric],
+                            "wall_time_s": checkpoint["wall_time_s"], "epochs": W})
+
+
+def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> None:
+    """One pruned run (method, rate, seed) forked from the task's warm-up checkpoint."""
+    spec = cfg.method(method)
+    if not 0.0 <= rate < 1.0:
+        raise UserError(f"--rate {rate} is invalid: expected a number in [0, 1)")
+    ds = data.load_prepared(outputs.DATASET_FILE)
+    meta = outputs.prepared_meta()
+    checkpoint = outputs.load_torch(task.checkpoint, task.warmup_stage)
+    out = task.cell_dir(method, rate, seed)
+    epochs = getattr(cfg, task.name).epochs
+    # The DVC stage this cell is (DVC_STAGE says so when DVC runs it; this is the fallback).
+    stage = f"full@{seed}" if task is SUPERVISED and spec.method == "full" else f"{task.name}@{out.name}"
+    params = {"method": method, "base_method": spec.method, "rate": rate, "seed": seed,
+              **flatten(spec.options, "options.")}
+    if task is SSL:
+        params.update(flatten(cfg.pretrain, "pretrain."))
+    with tracking.stage_run(cfg, meta, stage, out.name, params) as run:
+        result = train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, on_epoch=run.log_epoch,
+                                  trainer_class=task.trainer_class)
+        final = result.final_metrics()
+        # The evaluation metric's last per-epoch value (step E) already is the final one.
+        run.log_metrics({k: v for k, v in final.items() if k != task.metric}, step=epochs)
+        outputs.write_json(out / "history.json", result.history)
+        outputs.save_torch(out / "visits.pt", result.visits)
+        outputs.write_json(out / "lfl.json", result.lfl)
+        if task.keep_encoder:
+            prefix = "encoder."
+            outputs.save_torch(out / "encoder.pt", {k[len(prefix):]: v for k, v in result.model_state.items()
+                                                    if k.startswith(prefix)})
+        title = f"{task.name} {out.name}: {meta['name']}, {cfg.model.arch}"
+        figures = {"curves.png": plots.training_curves(checkpoint["history"] + result.history,
+                                                       checkpoint["epoch"], title, task.metric),
+                   "visits.png": plots.visit_histograms({out.name: result.visits.numpy()}, epochs,
+                                                        "epochs each sample was trained")}
+        for name, fig in figures.items():
+            plots.save(fig, out / name)
+            run.log_artifact(out / name)
+        # Written last: its presence marks a finished cell.
+        outputs.write_json(out / "metrics.json", {"method": method, "base_method": spec.method,
+                                                  "rate": rate, "seed": seed, **final})
+    print(f"{task.name} {out.name}: {task.metric} {final[task.metric]:.4f}, "
+          f"achieved saving {result.achieved_saving:.3f}, train time {result.train_time_s:.1f}s")

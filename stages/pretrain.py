@@ -1,0 +1,18 @@
+"""pretrain: one SimCLR grid cell, pruned pre-training (method, rate, seed) forked from the
+pre-training warm-up; writes the encoder that linear_eval probes."""
+
+from __future__ import annotations
+
+from pipeline import cells
+from pipeline.cli import add_cell_arguments, parse_stage_args
+from pipeline.errors import exit_on_user_error
+
+
+@exit_on_user_error
+def main() -> None:
+    args, cfg = parse_stage_args(__doc__, add_cell_arguments)
+    cells.run_cell(cfg, cells.SSL, args.method, args.rate, args.seed)
+
+
+if __name__ == "__main__":
+    main()
