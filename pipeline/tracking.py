@@ -47,10 +47,12 @@ def _artifact_location() -> str | None:
     return None if os.environ.get("MLFLOW_TRACKING_URI") else (repo_root() / "mlartifacts").as_uri()
 
 
-@functools.cache
 def _git_tags() -> dict[str, str]:
-    root = repo_root()
+    return _git_state(repo_root())
 
+
+@functools.cache
+def _git_state(root: Path) -> dict[str, str]:
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                               check=True, timeout=30).stdout.strip()

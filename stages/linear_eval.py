@@ -1,0 +1,17 @@
+"""linear_eval: a linear probe and a kNN vote on the frozen features of one pre-trained encoder."""
+
+from __future__ import annotations
+
+from pipeline import probing
+from pipeline.cli import add_cell_arguments, parse_stage_args
+from pipeline.errors import exit_on_user_error
+
+
+@exit_on_user_error
+def main() -> None:
+    args, cfg = parse_stage_args(__doc__, add_cell_arguments)
+    probing.run_linear_eval(cfg, args.method, args.rate, args.seed)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The SSL cells in process, in a temporary working tree: pre-training warm-up, a pruned
+pre-training cell, and the linear evaluation of its encoder, each logged to MLflow."""
+
+import torch
+from mlflow.tracking import MlflowClient
+
+from pipeline import cells, config, data, outputs, probing, tracking
+
+
+def test_pretrain_cell_then_linear_eval(tmp_path, monkeypatch, digits):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    md5 = data.save_prepared(digits, outputs.DATASET_FILE)
+    outputs.write_json(outputs.DATASET_META, {"name": "digits", "train_size": len(digits), "test_size": 450,
+                                              "image_shape": [1, 8, 8], "classes": list(digits.classes), "md5": md5})
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"},
+                            "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
+                                         "projection_dim": 32, "methods": ["emp"]},
+                            "tracking": {"experiment": "ssl-cells"}})
+    cells.run_warmup(cfg, cells.SSL)
+    cells.run_cell(cfg, cells.SSL, "emp", 0.5, 0)
+    cell = tmp_path / "outputs" / "pretrain" / "emp-0.5-0"
+    saved = outputs.read_json(cell / "metrics.json")
+    assert set(torch.load(cell / "encoder.pt")) and "fc.weight" not in torch.load(cell / "encoder.pt")
+    metrics = probing.run_linear_eval(cfg, "emp", 0.5, 0)
+    assert 0.5 < metrics["linear_acc"] <= 1.0 and 0.5 < metrics["knn_acc"] <= 1.0
+    assert metrics["achieved_saving"] == saved["achieved_saving"]
+    assert outputs.read_json(tmp_path / "outputs" / "linear_eval" / "emp-0.5-0" / "metrics.json")["linear_acc"] == \
+        metrics["linear_acc"]
+    client = MlflowClient(tracking.tracking_uri())
+    exp = client.get_experiment_by_name("ssl-cells")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert {"pretrain_warmup", "emp-0.5-0", "linear_eval emp-0.5-0"} <= set(runs)
+    ssl_run = runs["emp-0.5-0"]
+    assert ssl_run.data.tags["dvc.stage"] == "pretrain@emp-0.5-0"
+    assert ssl_run.data.params["pretrain.temperature"] == "0.5"
+    assert [m.step for m in client.get_metric_history(ssl_run.info.run_id, "knn_acc")] == [2, 3]
+    assert runs["linear_eval emp-0.5-0"].data.metrics["linear_acc"] == metrics["linear_acc"]
