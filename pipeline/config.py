@@ -67,7 +67,7 @@ class TrainConfig(ScheduleConfig):
 
 @dataclass(frozen=True)
 class PretrainConfig(ScheduleConfig):
-    """SimCLR pre-training with pruning, and its grid (methods x rates)."""
+    """SimCLR pre-training (its grid is study.ssl_methods x study.ssl_rates)."""
 
     batch_size: int = spec(256, **positive())
     lr: float = spec(0.3, **positive())
@@ -77,18 +77,32 @@ class PretrainConfig(ScheduleConfig):
     jitter: float = spec(0.4, **in_range(0.0, 1.0))  # colour jitter strength; 0 turns it off
     hidden: int = spec(512, **positive())  # projection head widths
     projection_dim: int = spec(128, **positive())
-    methods: list[str] = spec(["random", "epsilon_greedy", "infobatch", "emp"])
-    rates: list[float] = spec([0.7], **in_range(0.0, 1.0, hi_open=True))
+
+
+SELECTORS = ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")
+
+
+@dataclass(frozen=True)
+class DownstreamConfig:
+    """DLC scoring of the labelled set with the full-data encoder, and FlexRand's split."""
+
+    levels: int = spec(50, **positive())  # K masking levels
+    delta: float = spec(0.02, **in_range(0.0, 1.0, lo_open=True, hi_open=True))  # r_k = 1 - (1 - delta)^k
+    gamma: float = spec(0.5, **in_range(0.0, 1.0))  # FlexRand's easy/hard split point
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """The grid of pruned runs: names from `methods`, rates and seeds."""
+    """The grids (DVC matrices): supervised methods x rates x seeds; SimCLR pre-training methods x
+    rates; downstream selectors x the supervised rates. Names come from `methods`."""
 
-    # `full` is not listed: the full-data reference runs once per seed in its own stage.
+    # `full` is not listed: the full-data references run in their own stages.
     methods: list[str] = spec(["random", "static_random", "epsilon_greedy", "ucb", "infobatch", "emp"])
     rates: list[float] = spec([0.3, 0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
     seeds: list[int] = spec([0])
+    ssl_methods: list[str] = spec(["random", "epsilon_greedy", "infobatch", "emp"])
+    ssl_rates: list[float] = spec([0.7], **in_range(0.0, 1.0, hi_open=True))
+    selectors: list[str] = spec(list(SELECTORS), **one_of(*SELECTORS))
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,7 @@ class Config:
     methods: dict[str, MethodSpec] = field(default_factory=lambda: _parse_methods(None))
     study: StudyConfig = field(default_factory=StudyConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
@@ -131,7 +146,7 @@ class Config:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "study": StudyConfig,
-            "pretrain": PretrainConfig, "tracking": TrackingConfig}
+            "pretrain": PretrainConfig, "downstream": DownstreamConfig, "tracking": TrackingConfig}
 
 
 def _parse_methods(raw: Any) -> dict[str, MethodSpec]:
@@ -164,7 +179,7 @@ def from_dict(raw: Any) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study, pretrain, tracking)")
+        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study, pretrain, downstream, tracking)")
     check_keys(raw, [*SECTIONS, "methods"], "")
     sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
     cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)
@@ -179,7 +194,7 @@ def _check_consistency(cfg: Config) -> None:
                 f"{section}.warmup_epochs = {sched.warmup_epochs} is invalid: it must be less than "
                 f"{section}.epochs = {sched.epochs}, so that pruned epochs remain"
             )
-    for where, names in (("study.methods", cfg.study.methods), ("pretrain.methods", cfg.pretrain.methods)):
+    for where, names in (("study.methods", cfg.study.methods), ("study.ssl_methods", cfg.study.ssl_methods)):
         for name in names:
             if name in cfg.methods and cfg.methods[name].method == "full":
                 raise ConfigError(f"{where}: '{name}' is the full-data reference, which runs once per grid "

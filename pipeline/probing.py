@@ -1,4 +1,6 @@
-"""Probing pre-trained encoders: linear evaluation of each pretrain cell's encoder.
+"""Probing pre-trained encoders: linear evaluation of each pretrain cell's encoder, and
+downstream pruning (DLC scores with the full-data encoder, subsets by FlexRand, static random and
+DLC top-K) evaluated the same way.
 
 The encoder is frozen (no gradients, eval mode); features are extracted once without
 augmentation; a logistic regression is fitted on the full labelled training set and a kNN
@@ -17,8 +19,13 @@ from .augment import InputPipeline
 from .cells import SSL
 from .config import Config
 from .data import ImageDataset
+from .dlc import dlc_scores, dlc_top_k, flexrand
+from .errors import UserError
 from .evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
 from .models import build_encoder
+from .pruning.base import keep_count, random_subset
+from .schema import flatten
+from .seeding import generator
 from .train import resolve_device
 
 LINEAR_EVAL_DIR = Path("outputs/linear_eval")
@@ -60,4 +67,72 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
         outputs.write_json(LINEAR_EVAL_DIR / name / "metrics.json",
                            {"method": method, "rate": rate, "seed": seed, **metrics})
     print(f"linear_eval {name}: linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
+    return metrics
+
+
+DOWNSTREAM_DIR = Path("outputs/downstream")
+DLC_FILE = DOWNSTREAM_DIR / "dlc" / "dlc.pt"
+
+
+def run_dlc(cfg: Config) -> None:
+    """DLC score of every labelled training sample with the encoder pre-trained on full data, and
+    that encoder's frozen features, which every downstream cell probes."""
+    ds = data.load_prepared(outputs.DATASET_FILE)
+    meta = outputs.prepared_meta()
+    seed = cfg.pretrain.seed
+    d = cfg.downstream
+    params = {"encoder": f"pretrain_full@{seed}", "seed": seed, **flatten(d, "downstream.")}
+    with tracking.stage_run(cfg, meta, "dlc", "dlc", params) as run:
+        t0 = time.perf_counter()
+        encoder = load_encoder(cfg, ds, "full", 0.0, seed)
+        train_feats, test_feats = encoder_features(cfg, ds, encoder)
+        device = resolve_device(cfg.train.device)
+        plain = InputPipeline(*ds.channel_stats(), device)
+        images = ds.train_x.to(device)
+        features = lambda masked: frozen_features(masked, images, plain, cfg.train.eval_batch_size)
+        scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
+        wall = time.perf_counter() - t0
+        run.log_metrics({"wall_time_s": wall, "dlc_mean": float(scores.mean()), "dlc_std": float(scores.std())})
+        outputs.save_torch(DLC_FILE, {"scores": scores, "train_features": train_feats, "test_features": test_feats})
+    print(f"dlc: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
+
+
+def select_subset(selector: str, scores: torch.Tensor, labels: torch.Tensor, rate: float, gamma: float,
+                  seed: int) -> torch.Tensor:
+    """The indices a downstream selector keeps at pruning rate `rate`."""
+    gen = generator(seed, "downstream", selector, rate)
+    if selector == "flexrand":
+        return flexrand(scores, labels, rate, gen, gamma)
+    if selector == "static_random":
+        return random_subset(torch.arange(len(scores)), keep_count(rate, len(scores)), gen).sort().values
+    if selector in ("dlc_easiest", "dlc_hardest"):
+        return dlc_top_k(scores, rate, hardest=selector == "dlc_hardest")
+    raise UserError(f"unknown downstream selector '{selector}': choose one of flexrand, static_random, "
+                    "dlc_easiest, dlc_hardest")
+
+
+def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
+    """Choose a subset of the labelled set once, then the same linear evaluation on it."""
+    ds = data.load_prepared(outputs.DATASET_FILE)
+    meta = outputs.prepared_meta()
+    seed = cfg.pretrain.seed
+    name = f"{selector}-{rate}"
+    params = {"method": selector, "rate": rate, "seed": seed, "downstream.gamma": cfg.downstream.gamma}
+    with tracking.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params) as run:
+        t0 = time.perf_counter()
+        blob = outputs.load_torch(DLC_FILE, "dlc")
+        keep = select_subset(selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed)
+        train_feats, train_y = blob["train_features"][keep], ds.train_y[keep]
+        test_feats = blob["test_features"]
+        metrics = {
+            "linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, ds.test_y, seed=seed),
+            "knn_acc": knn_accuracy(train_feats, train_y, test_feats, ds.test_y),
+            "kept": len(keep),
+            "achieved_saving": 1.0 - len(keep) / len(ds),
+            "wall_time_s": time.perf_counter() - t0,
+        }
+        run.log_metrics(metrics)
+        outputs.write_json(DOWNSTREAM_DIR / name / "metrics.json",
+                           {"method": selector, "rate": rate, "seed": seed, **metrics})
+    print(f"downstream {name}: kept {len(keep)}, linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
     return metrics

@@ -33,15 +33,15 @@ def test_defaults_and_types():
 
 def test_method_variants_name_their_base_method():
     cfg = config.from_dict({"methods": {"emp_b0": {"method": "emp", "beta": 0}, "ucb": {"c": 2}},
-                            "study": {"methods": ["emp_b0", "ucb"]}, "pretrain": {"methods": ["emp_b0"]}})
+                            "study": {"methods": ["emp_b0", "ucb"], "ssl_methods": ["emp_b0"]}})
     assert cfg.methods["emp_b0"].method == "emp" and cfg.methods["emp_b0"].options.beta == 0.0
     assert cfg.methods["ucb"].options.c == 2.0
     assert cfg.reference.method == "full"
 
 
 def test_negative_beta_and_rate_zero_are_valid():
-    cfg = config.from_dict({"methods": {"emp": {"beta": -1}}, "study": {"methods": ["emp"], "rates": [0, 0.5]},
-                            "pretrain": {"methods": ["emp"], "rates": [0.0]}})
+    cfg = config.from_dict({"methods": {"emp": {"beta": -1}},
+                            "study": {"methods": ["emp"], "rates": [0, 0.5], "ssl_methods": ["emp"], "ssl_rates": [0]}})
     assert cfg.methods["emp"].options.beta == -1.0 and cfg.study.rates == [0.0, 0.5]
 
 
@@ -71,7 +71,9 @@ def test_negative_beta_and_rate_zero_are_valid():
     ({"train": {"epochs": 3, "warmup_epochs": 3}}, ["train.warmup_epochs = 3", "less than train.epochs = 3"]),
     ({"train": {"device": "tpu"}}, ["train.device = 'tpu'", "auto, cpu, cuda"]),
     ({"pretrain": {"epochs": 2, "warmup_epochs": 2}}, ["pretrain.warmup_epochs = 2", "less than pretrain.epochs"]),
-    ({"pretrain": {"methods": ["emq"]}}, ["pretrain.methods: 'emq' has no entry in methods"]),
+    ({"study": {"ssl_methods": ["emq"]}}, ["study.ssl_methods: 'emq' has no entry in methods"]),
+    ({"study": {"selectors": ["flexrand", "best"]}}, ["study.selectors", "flexrand, static_random"]),
+    ({"downstream": {"delta": 1.0}}, ["downstream.delta = 1.0", "(0.0, 1.0)"]),
     ({"pretrain": {"temperature": 0}}, ["pretrain.temperature = 0", "> 0"]),
     ({"data": {"train_size": 0}}, ["data.train_size = 0", "> 0"]),
     ({"train": {"weight_decay": float("nan")}}, ["train.weight_decay", "finite"]),

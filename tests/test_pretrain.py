@@ -14,7 +14,7 @@ def ssl_config():
         "data": {"dataset": "digits"},
         "train": {"device": "cpu"},
         "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "lr": 0.1, "hidden": 64,
-                     "projection_dim": 32, "min_scale": 0.5, "methods": ["emp"]},
+                     "projection_dim": 32, "min_scale": 0.5},
     })
 
 

@@ -16,7 +16,7 @@ def test_pretrain_cell_then_linear_eval(tmp_path, monkeypatch, digits):
                                               "image_shape": [1, 8, 8], "classes": list(digits.classes), "md5": md5})
     cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"},
                             "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
-                                         "projection_dim": 32, "methods": ["emp"]},
+                                         "projection_dim": 32},
                             "tracking": {"experiment": "ssl-cells"}})
     cells.run_warmup(cfg, cells.SSL)
     cells.run_cell(cfg, cells.SSL, "emp", 0.5, 0)
@@ -37,3 +37,34 @@ def test_pretrain_cell_then_linear_eval(tmp_path, monkeypatch, digits):
     assert ssl_run.data.params["pretrain.temperature"] == "0.5"
     assert [m.step for m in client.get_metric_history(ssl_run.info.run_id, "knn_acc")] == [2, 3]
     assert runs["linear_eval emp-0.5-0"].data.metrics["linear_acc"] == metrics["linear_acc"]
+
+
+def test_dlc_and_downstream_cells(tmp_path, monkeypatch, digits):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    md5 = data.save_prepared(digits, outputs.DATASET_FILE)
+    outputs.write_json(outputs.DATASET_META, {"name": "digits", "train_size": len(digits), "test_size": 450,
+                                              "image_shape": [1, 8, 8], "classes": list(digits.classes), "md5": md5})
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"},
+                            "pretrain": {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
+                                         "projection_dim": 32},
+                            "downstream": {"levels": 5, "delta": 0.1},
+                            "tracking": {"experiment": "downstream"}})
+    cells.run_warmup(cfg, cells.SSL)
+    cells.run_cell(cfg, cells.SSL, "full", 0.0, 0)
+    probing.run_dlc(cfg)
+    blob = torch.load(probing.DLC_FILE)
+    assert blob["scores"].shape == (len(digits),) and blob["train_features"].shape[0] == len(digits)
+    K = 674  # round(0.5 * 1347), halves up
+    results = {s: probing.run_downstream(cfg, s, 0.5) for s in ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")}
+    for selector in ("static_random", "dlc_easiest", "dlc_hardest"):
+        assert results[selector]["kept"] == K and results[selector]["achieved_saving"] == 1 - K / len(digits)
+    for selector, metrics in results.items():
+        assert 0.3 < metrics["linear_acc"] <= 1.0, selector
+    # FlexRand keeps round(0.5 n_c) per class
+    per_class = torch.bincount(digits.train_y).tolist()
+    assert results["flexrand"]["kept"] == sum(int(0.5 * n + 0.5) for n in per_class)
+    easiest = probing.select_subset("dlc_easiest", blob["scores"], digits.train_y, 0.5, 0.5, 0)
+    hardest = probing.select_subset("dlc_hardest", blob["scores"], digits.train_y, 0.5, 0.5, 0)
+    assert float(blob["scores"][easiest].max()) <= float(blob["scores"][hardest].min())

@@ -1,0 +1,17 @@
+"""dlc: DLC scores of every labelled training sample with the full-data pre-trained encoder."""
+
+from __future__ import annotations
+
+from pipeline import probing
+from pipeline.cli import parse_stage_args
+from pipeline.errors import exit_on_user_error
+
+
+@exit_on_user_error
+def main() -> None:
+    _, cfg = parse_stage_args(__doc__)
+    probing.run_dlc(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""downstream: one selector at one pruning rate picks a labelled subset once; linear evaluation on it."""
+
+from __future__ import annotations
+
+from pipeline import probing
+from pipeline.cli import parse_stage_args
+from pipeline.errors import exit_on_user_error
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--selector", required=True, help="flexrand, static_random, dlc_easiest or dlc_hardest")
+    parser.add_argument("--rate", type=float, required=True, help="the pruning rate s in [0, 1)")
+
+
+@exit_on_user_error
+def main() -> None:
+    args, cfg = parse_stage_args(__doc__, add_arguments)
+    probing.run_downstream(cfg, args.selector, args.rate)
+
+
+if __name__ == "__main__":
+    main()
