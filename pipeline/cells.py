@@ -74,7 +74,8 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
               **flatten(spec.options, "options.")}
     if task is SSL:
         params.update(flatten(cfg.pretrain, "pretrain."))
-    with tracking.stage_run(cfg, meta, stage, out.name, params) as run:
+    run_name = out.name if task is SUPERVISED else f"{task.name} {out.name}"
+    with tracking.stage_run(cfg, meta, stage, run_name, params) as run:
         result = train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, on_epoch=run.log_epoch,
                                   trainer_class=task.trainer_class)
         final = result.final_metrics()

@@ -56,14 +56,14 @@ def visit_histograms(visits: dict[str, np.ndarray], epochs: int, title: str) -> 
 
 
 def accuracy_vs_saving(series: dict[str, list[tuple[float, float, float]]], reference: tuple[float, float],
-                       title: str) -> Figure:
+                       title: str, ylabel: str = "test accuracy (%)", reference_label: str = "full data") -> Figure:
     """Per method, (achieved saving, mean accuracy, std) points joined across rates; the full-data
     reference as a band. Saving is on the x axis because methods remove different shares of work
     at the same nominal rate."""
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     ref_mean, ref_std = reference
     ax.axhspan(100 * (ref_mean - ref_std), 100 * (ref_mean + ref_std), color="0.85", zorder=0)
-    ax.axhline(100 * ref_mean, color="0.3", linestyle="--", label="full data")
+    ax.axhline(100 * ref_mean, color="0.3", linestyle="--", label=reference_label)
     markers = "osD^v<>ph*"
     colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
     for i, (method, points) in enumerate(series.items()):
@@ -72,7 +72,7 @@ def accuracy_vs_saving(series: dict[str, list[tuple[float, float, float]]], refe
         ax.errorbar(x, 100 * y, yerr=100 * err, marker=markers[i % len(markers)], color=colours(i), capsize=3,
                     label=method)
     ax.set_xlabel("achieved saving (share of sample-steps not trained)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     ax.set_title(title)

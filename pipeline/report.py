@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 from .config import Config
 from .errors import UserError
-from .outputs import cell_dir, read_json
+from .outputs import read_json
 
 README_BEGIN = "<!-- results:begin (written by the aggregate stage; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
@@ -28,48 +30,80 @@ class Row:
         return statistics.stdev(r[key] for r in self.runs) if len(self.runs) > 1 else 0.0
 
 
-def expected_cells(cfg: Config) -> list[tuple[str, float, int]]:
-    """(method, rate, seed) of every cell the params ask for: the reference first, then the grid."""
+Cell = tuple[str, float, int]
+
+
+def expected_cells(cfg: Config) -> list[Cell]:
+    """(method, rate, seed) of every supervised cell the params ask for: the reference first, then the grid."""
     cells = [("full", 0.0, seed) for seed in cfg.study.seeds]
     cells += [(m, r, s) for m in cfg.study.methods for r in cfg.study.rates for s in cfg.study.seeds]
     return cells
 
 
-def collect(cfg: Config) -> list[Row]:
+def expected_ssl_cells(cfg: Config) -> list[Cell]:
+    """Every pre-trained encoder the params ask for (one seed: pretrain.seed): full first."""
+    seed = cfg.pretrain.seed
+    return [("full", 0.0, seed)] + [(m, r, seed) for m in cfg.study.ssl_methods for r in cfg.study.ssl_rates]
+
+
+def expected_downstream_cells(cfg: Config) -> list[Cell]:
+    return [(s, r, cfg.pretrain.seed) for s in cfg.study.selectors for r in cfg.study.rates]
+
+
+def collect(cells: list[Cell], path_of: Callable[[str, float, int], Path]) -> list[Row]:
+    """Read each expected cell's metrics.json (a missing one is a clear error), grouped by (method, rate)."""
     rows: dict[tuple[str, float], list[dict]] = {}
-    for method, rate, seed in expected_cells(cfg):
-        path = cell_dir(method, rate, seed) / "metrics.json"
+    for method, rate, seed in cells:
+        path = path_of(method, rate, seed)
         if not path.is_file():
             raise UserError(f"{path} is missing: run the study first (dvc repro)")
         rows.setdefault((method, rate), []).append(read_json(path))
     return [Row(m, r, runs) for (m, r), runs in rows.items()]
 
 
-def markdown_table(rows: list[Row]) -> str:
-    """One line per (method, rate); accuracy also as the difference to the full-data reference."""
+# A table column: header, metric key, and how to show it ("pct" = percent with std, "delta" =
+# percentage points against the first row, "f1"/"f3" = decimals).
+Column = tuple[str, str, str]
+SUPERVISED_COLUMNS: list[Column] = [
+    ("test acc (%)", "test_acc", "pct"), ("vs full", "test_acc", "delta"),
+    ("achieved saving", "achieved_saving", "f3"), ("train time (s)", "train_time_s", "f1"),
+    ("wall time (s)", "wall_time_s", "f1"), ("LFL Gini", "lfl_gini", "f3"),
+    ("seen <= 1x", "lfl_seen_at_most_once", "f3"),
+]
+SSL_COLUMNS: list[Column] = [
+    ("linear acc (%)", "linear_acc", "pct"), ("vs full", "linear_acc", "delta"), ("kNN acc (%)", "knn_acc", "pct"),
+    ("achieved saving", "achieved_saving", "f3"), ("pre-training time (s)", "pretrain_wall_time_s", "f1"),
+]
+DOWNSTREAM_COLUMNS: list[Column] = [
+    ("linear acc (%)", "linear_acc", "pct"), ("vs full", "linear_acc", "delta"), ("kNN acc (%)", "knn_acc", "pct"),
+    ("kept", "kept", "f0"), ("achieved saving", "achieved_saving", "f3"),
+]
+
+
+def markdown_table(rows: list[Row], columns: list[Column] = SUPERVISED_COLUMNS, first: str = "method") -> str:
+    """One line per (method, rate), the first row being the reference the "delta" columns compare to."""
     ref = rows[0]
-    lines = [
-        "| method | rate | test acc (%) | vs full | achieved saving | train time (s) | wall time (s) "
-        "| LFL Gini | seen <= 1x | seeds |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+
+    def cell(row: Row, key: str, kind: str) -> str:
+        if kind == "pct":
+            return f"{100 * row.mean(key):.2f} ± {100 * row.std(key):.2f}"
+        if kind == "delta":
+            return "" if row is ref else f"{100 * (row.mean(key) - ref.mean(key)):+.2f}"
+        return f"{row.mean(key):.{int(kind[1:])}f}"
+
+    lines = [f"| {first} | rate | " + " | ".join(h for h, _, _ in columns) + " | seeds |",
+             "|---|---:|" + "---:|" * len(columns) + "---:|"]
     for row in rows:
-        acc = f"{100 * row.mean('test_acc'):.2f} ± {100 * row.std('test_acc'):.2f}"
-        delta = "" if row is ref else f"{100 * (row.mean('test_acc') - ref.mean('test_acc')):+.2f}"
-        lines.append(
-            f"| {row.method} | {row.rate:g} | {acc} | {delta} | {row.mean('achieved_saving'):.3f} | "
-            f"{row.mean('train_time_s'):.1f} | {row.mean('wall_time_s'):.1f} | {row.mean('lfl_gini'):.3f} | "
-            f"{row.mean('lfl_seen_at_most_once'):.3f} | {len(row.runs)} |"
-        )
+        values = " | ".join(cell(row, key, kind) for _, key, kind in columns)
+        lines.append(f"| {row.method} | {row.rate:g} | {values} | {len(row.runs)} |")
     return "\n".join(lines) + "\n"
 
 
-def saving_series(rows: list[Row]) -> dict[str, list[tuple[float, float, float]]]:
-    """Per method: (achieved saving, mean test accuracy, std) at each rate, for the main plot."""
+def saving_series(rows: list[Row], key: str = "test_acc") -> dict[str, list[tuple[float, float, float]]]:
+    """Per method: (achieved saving, mean accuracy, std) at each rate, the reference row left out."""
     series: dict[str, list[tuple[float, float, float]]] = {}
     for row in rows[1:]:
-        series.setdefault(row.method, []).append(
-            (row.mean("achieved_saving"), row.mean("test_acc"), row.std("test_acc")))
+        series.setdefault(row.method, []).append((row.mean("achieved_saving"), row.mean(key), row.std(key)))
     return series
 
 
@@ -80,8 +114,8 @@ def plot_points(rows: list[Row]) -> list[dict]:
             for row in rows for run in row.runs]
 
 
-def dvc_metrics(rows: list[Row]) -> dict:
-    return {f"{r.method}-{r.rate:g}": {"test_acc": r.mean("test_acc"), "test_acc_std": r.std("test_acc"),
+def dvc_metrics(rows: list[Row], key: str = "test_acc") -> dict:
+    return {f"{r.method}-{r.rate:g}": {key: r.mean(key), f"{key}_std": r.std(key),
                                        "achieved_saving": r.mean("achieved_saving")} for r in rows}
 
 

@@ -1,67 +1,94 @@
-"""aggregate: the grid's results as reports/results.md, plots, DVC metrics, the README's results
-section and a summary MLflow run."""
+"""aggregate: every table of the study (supervised, SSL pre-training, downstream pruning) as
+reports/results.md, plots, DVC metrics, the README's results section and a summary MLflow run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import outputs, plots, report, tracking
+from pipeline import outputs, plots, probing, report, tracking
+from pipeline.cells import SSL, SUPERVISED
 from pipeline.cli import parse_stage_args
 from pipeline.errors import exit_on_user_error
 
 PLOTS = outputs.REPORTS_DIR / "plots"
 README = Path("README.md")
+METRICS = lambda folder: (lambda m, r, s: folder(m, r, s) / "metrics.json")
 
 
-def supervised_section(cfg, meta, rows: list[report.Row]) -> str:
+def sections(cfg, meta, sup, ssl, down) -> str:
+    data = f"{meta['name']} ({meta['train_size']} training / {meta['test_size']} test images), `{cfg.model.arch}`"
     seeds = len(cfg.study.seeds)
-    return (f"### Supervised pruned training\n\n"
-            f"{meta['name']} ({meta['train_size']} training / {meta['test_size']} test images), "
-            f"`{cfg.model.arch}`, {cfg.train.epochs} epochs of which the first {cfg.train.warmup_epochs} are a "
-            f"shared full-data warm-up; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}. "
-            f"*vs full*: accuracy difference to the full-data reference in points. *Achieved saving*: share of "
-            f"the full run's sample-steps not trained, warm-up included. *Train time*: the pruned phase without "
-            f"evaluation; *wall time*: the whole cell. *LFL Gini* / *seen <= 1x*: how unevenly the pruned "
-            f"phase visited the samples.\n\n" + report.markdown_table(rows))
+    t, p = cfg.train, cfg.pretrain
+    return (
+        f"### Supervised pruned training\n\n{data}, {t.epochs} epochs of which the first {t.warmup_epochs} are a "
+        f"shared full-data warm-up; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}. *vs full*: accuracy "
+        f"difference to the full-data reference in points. *Achieved saving*: share of the full run's "
+        f"sample-steps not trained, warm-up included. *Train time*: the pruned phase without evaluation; *wall "
+        f"time*: the whole cell. *LFL Gini* / *seen <= 1x*: how unevenly the pruned phase visited the samples.\n\n"
+        + report.markdown_table(sup)
+        + f"\n### SimCLR pre-training with pruning, linear evaluation\n\n{data}, {p.epochs} epochs of which the "
+        f"first {p.warmup_epochs} are a shared full-data warm-up, batch {p.batch_size}, temperature "
+        f"{p.temperature}; seed {p.seed}. Each encoder is frozen and probed by a logistic regression fitted on "
+        f"all training labels (*linear acc*) and a 20-nearest-neighbour vote (*kNN acc*).\n\n"
+        + report.markdown_table(ssl, report.SSL_COLUMNS)
+        + f"\n### Downstream pruning with the full-data encoder\n\nEach selector keeps a subset of the labelled "
+        f"training set once (DLC over {cfg.downstream.levels} masking levels, FlexRand split at "
+        f"gamma = {cfg.downstream.gamma}); the same linear evaluation on that subset. First row: all labels.\n\n"
+        + report.markdown_table(down, report.DOWNSTREAM_COLUMNS, first="selector")
+    )
 
 
 @exit_on_user_error
 def main() -> None:
     _, cfg = parse_stage_args(__doc__)
     meta = outputs.prepared_meta()
-    rows = report.collect(cfg)
-    section = supervised_section(cfg, meta, rows)
-    block = section + "\n![Test accuracy against achieved saving](reports/plots/accuracy_vs_saving.png)\n"
+    sup = report.collect(report.expected_cells(cfg), METRICS(SUPERVISED.cell_dir))
+    ssl = report.collect(report.expected_ssl_cells(cfg),
+                         METRICS(lambda m, r, s: probing.LINEAR_EVAL_DIR / outputs.cell_name(m, r, s)))
+    everything = report.Row("all labels", 0.0, [{**ssl[0].runs[0], "kept": meta["train_size"]}])
+    down = [everything] + report.collect(report.expected_downstream_cells(cfg),
+                                         METRICS(lambda m, r, s: probing.DOWNSTREAM_DIR / f"{m}-{r}"))
+    text = sections(cfg, meta, sup, ssl, down)
+    block = text + "\n![Test accuracy against achieved saving](reports/plots/accuracy_vs_saving.png)\n"
     readme = report.replace_block(README.read_text(), block) if README.is_file() else None
-    outputs.write_text(outputs.REPORTS_DIR / "results.md", "# Results\n\n" + section)
+    outputs.write_text(outputs.REPORTS_DIR / "results.md", "# Results\n\n" + text)
 
     top = max(cfg.study.rates)
     seed = cfg.study.seeds[0]
-    visits = {name: outputs.load_torch(outputs.cell_dir(name, rate, seed) / "visits.pt", "train").numpy()
+    visits = {name: outputs.load_torch(SUPERVISED.cell_dir(name, rate, seed) / "visits.pt", "train").numpy()
               for name, rate in [("full", 0.0)] + [(m, top) for m in cfg.study.methods]}
+    ref = lambda rows, key: (rows[0].mean(key), rows[0].std(key))
+    setting = f"{meta['name']}, {cfg.model.arch}"
     figures = {
         "accuracy_vs_saving.png": plots.accuracy_vs_saving(
-            report.saving_series(rows), (rows[0].mean("test_acc"), rows[0].std("test_acc")),
-            f"{meta['name']}, {cfg.model.arch}, {cfg.train.epochs} epochs"),
+            report.saving_series(sup), ref(sup, "test_acc"), f"{setting}, {cfg.train.epochs} epochs"),
         "visits_at_highest_rate.png": plots.visit_histograms(
             visits, cfg.train.epochs, f"epochs each sample was trained, rate {top:g}, seed {seed}"),
+        "ssl_linear_vs_saving.png": plots.accuracy_vs_saving(
+            report.saving_series(ssl, "linear_acc"), ref(ssl, "linear_acc"),
+            f"SimCLR pre-training, {setting}", "linear-probe accuracy (%)", "full-data pre-training"),
+        "downstream_linear_vs_saving.png": plots.accuracy_vs_saving(
+            report.saving_series(down, "linear_acc"), ref(down, "linear_acc"),
+            f"downstream pruning, {setting}", "linear-probe accuracy (%)", "all labels"),
     }
     for name, fig in figures.items():
         plots.save(fig, PLOTS / name)
-    outputs.write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(rows))
-    metrics = report.dvc_metrics(rows)
+    outputs.write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(sup))
+    metrics = {"train": report.dvc_metrics(sup), "pretrain": report.dvc_metrics(ssl, "linear_acc"),
+               "downstream": report.dvc_metrics(down, "linear_acc")}
     outputs.write_json(outputs.REPORTS_DIR / "metrics.json", metrics)
-
     if readme is not None:
         outputs.write_text(README, readme)
 
-    params = {"study.methods": ",".join(cfg.study.methods), "study.rates": ",".join(map(str, cfg.study.rates)),
-              "study.seeds": ",".join(map(str, cfg.study.seeds))}
+    study = cfg.study
+    params = {f"study.{k}": ",".join(map(str, getattr(study, k)))
+              for k in ("methods", "rates", "seeds", "ssl_methods", "ssl_rates", "selectors")}
     with tracking.stage_run(cfg, meta, "aggregate", "aggregate", params) as run:
-        run.log_metrics({f"{key}.{name}": value for name, cell in metrics.items() for key, value in cell.items()})
+        run.log_metrics({f"{task}.{key}.{name}": value for task, table in metrics.items()
+                         for name, cell in table.items() for key, value in cell.items()})
         for path in [outputs.REPORTS_DIR / "results.md", *(PLOTS / name for name in figures)]:
             run.log_artifact(path)
-    print(section)
+    print(text)
 
 
 if __name__ == "__main__":

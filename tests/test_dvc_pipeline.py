@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
+
+from pipeline.data import load_digits
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,7 +41,10 @@ def study(tmp_path_factory):
     params["data"].update(dataset="digits", train_size=None, test_size=None)
     params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False,
                            device="cpu")
-    params["study"] = {"methods": ["random", "emp"], "rates": [0.3, 0.7], "seeds": [0]}
+    params["study"] = {"methods": ["random", "emp"], "rates": [0.3, 0.7], "seeds": [0], "ssl_methods": ["emp"],
+                       "ssl_rates": [0.7], "selectors": ["flexrand", "static_random"]}
+    params["pretrain"].update(epochs=2, warmup_epochs=1, batch_size=64, hidden=64, projection_dim=32)
+    params["downstream"].update(levels=5)
     params["tracking"] = {"experiment": "tiny-study"}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q")
@@ -70,8 +76,15 @@ def test_repro_writes_every_cell_and_the_report(study):
     report = (repo / "reports" / "results.md").read_text()
     for row in ("| full | 0 |", "| random | 0.3 |", "| random | 0.7 |", "| emp | 0.3 |", "| emp | 0.7 |"):
         assert row in report
-    assert json.loads((repo / "reports" / "metrics.json").read_text())["emp-0.7"]["achieved_saving"] == \
+    assert json.loads((repo / "reports" / "metrics.json").read_text())["train"]["emp-0.7"]["achieved_saving"] == \
         pytest.approx(emp["achieved_saving"])
+    for row in ("| emp | 0.7 |", "| full | 0 |", "| all labels | 0 |", "| flexrand | 0.3 |", "| static_random | 0.7 |"):
+        assert row in report.split("### SimCLR")[1]
+    ssl = json.loads((repo / "outputs" / "linear_eval" / "emp-0.7-0" / "metrics.json").read_text())
+    assert 0.3 < ssl["linear_acc"] <= 1.0 and ssl["achieved_saving"] == pytest.approx(1 - (N + 404) / (2 * N))
+    down = json.loads((repo / "outputs" / "downstream" / "flexrand-0.3" / "metrics.json").read_text())
+    per_class = torch.bincount(load_digits().train_y).tolist()
+    assert down["kept"] == sum(int(0.7 * n + 0.5) for n in per_class)  # FlexRand keeps round(0.7 n_c) a class
     points = json.loads((repo / "reports" / "plots" / "accuracy_vs_saving.json").read_text())
     assert {(p["method"], p["rate"]) for p in points} == {("full", 0.0), ("random", 0.3), ("random", 0.7),
                                                           ("emp", 0.3), ("emp", 0.7)}
@@ -83,9 +96,13 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     repo, _ = study
     shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json"))
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
-    assert set(metrics) == {"full-0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7"}
+    assert set(metrics["train"]) == {"full-0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7"}
+    assert set(metrics["pretrain"]) == {"full-0", "emp-0.7"}
+    assert set(metrics["downstream"]) == {"all labels-0", "flexrand-0.3", "flexrand-0.7", "static_random-0.3",
+                                          "static_random-0.7"}
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
     assert set(plots) == {"reports/plots/accuracy_vs_saving.png", "reports/plots/visits_at_highest_rate.png",
+                          "reports/plots/ssl_linear_vs_saving.png", "reports/plots/downstream_linear_vs_saving.png",
                           "Test accuracy against achieved saving"}
     [scatter] = plots["Test accuracy against achieved saving"]
     assert len(scatter["content"]["data"]["values"]) == 5  # one point per cell
@@ -114,9 +131,12 @@ def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):
     parents = [r for r in found if r.data.tags.get("study_parent") == "true"]
     assert len(parents) == 1
     parent = parents[0].info.run_id
-    assert set(by_name) == {*CELLS, "warmup", "aggregate", parents[0].info.run_name}
-    assert len(found) == len(CELLS) + 3  # no duplicates
-    for name in [*CELLS, "warmup", "aggregate"]:
+    ssl = ["pretrain_warmup", "pretrain full-0.0-0", "pretrain emp-0.7-0", "linear_eval full-0.0-0",
+           "linear_eval emp-0.7-0", "dlc"] + [f"downstream {s}-{r}" for s in ("flexrand", "static_random")
+                                              for r in (0.3, 0.7)]
+    assert set(by_name) == {*CELLS, *ssl, "warmup", "aggregate", parents[0].info.run_name}
+    assert len(found) == len(CELLS) + len(ssl) + 3  # no duplicates
+    for name in [*CELLS, *ssl, "warmup", "aggregate"]:
         run = by_name[name]
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parent
@@ -147,12 +167,14 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     params["study"]["rates"].append(0.5)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(sh(repo, "dvc", "status", "--json"))
-    assert set(status) == {"train@random-0.5-0", "train@emp-0.5-0", "aggregate"}
+    new_cells = {"train@random-0.5-0", "train@emp-0.5-0", "downstream@flexrand-0.5", "downstream@static_random-0.5"}
+    assert set(status) == new_cells | {"aggregate"}
     log = sh(repo, "dvc", "repro", with_stderr=True)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
-    assert ran == {"train@random-0.5-0", "train@emp-0.5-0", "aggregate"}
+    assert ran == new_cells | {"aggregate"}
     after = client.search_runs([experiment.experiment_id], max_results=100)
     added = sorted(r.info.run_name for r in after if r.info.run_id not in {b.info.run_id for b in before})
-    assert added == ["aggregate", "emp-0.5-0", "random-0.5-0"]
+    assert added == ["aggregate", "downstream flexrand-0.5", "downstream static_random-0.5", "emp-0.5-0",
+                     "random-0.5-0"]
     parent = next(r.info.run_id for r in before if r.data.tags.get("study_parent") == "true")
     assert all(r.data.tags.get("mlflow.parentRunId") == parent for r in after if r.info.run_name in added)
