@@ -68,8 +68,12 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
     checkpoint = outputs.load_torch(task.checkpoint, task.warmup_stage)
     out = task.cell_dir(method, rate, seed)
     epochs = getattr(cfg, task.name).epochs
-    # The DVC stage this cell is (DVC_STAGE says so when DVC runs it; this is the fallback).
-    stage = f"full@{seed}" if task is SUPERVISED and spec.method == "full" else f"{task.name}@{out.name}"
+    # The DVC stage this cell is (DVC_STAGE says so when DVC runs it; this is the fallback, named
+    # as dvc.yaml's matrices name them: train@m-r-s, full@s, pretrain@m-r, pretrain_full).
+    if task is SUPERVISED:
+        stage = f"full@{seed}" if spec.method == "full" else f"train@{out.name}"
+    else:
+        stage = "pretrain_full" if spec.method == "full" else f"pretrain@{method}-{rate}"
     params = {"method": method, "base_method": spec.method, "rate": rate, "seed": seed,
               **flatten(spec.options, "options.")}
     if task is SSL:

@@ -33,7 +33,7 @@ def test_pretrain_cell_then_linear_eval(tmp_path, monkeypatch, digits):
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
     assert {"pretrain_warmup", "pretrain emp-0.5-0", "linear_eval emp-0.5-0"} <= set(runs)
     ssl_run = runs["pretrain emp-0.5-0"]
-    assert ssl_run.data.tags["dvc.stage"] == "pretrain@emp-0.5-0"
+    assert ssl_run.data.tags["dvc.stage"] == "pretrain@emp-0.5"
     assert ssl_run.data.params["pretrain.temperature"] == "0.5"
     assert [m.step for m in client.get_metric_history(ssl_run.info.run_id, "knn_acc")] == [2, 3]
     assert runs["linear_eval emp-0.5-0"].data.metrics["linear_acc"] == metrics["linear_acc"]
