@@ -1,19 +1,27 @@
 """The SSL cells in process, in a temporary working tree: pre-training warm-up, a pruned
 pre-training cell, and the linear evaluation of its encoder, each logged to MLflow."""
 
+import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline import cells, config, data, outputs, probing, tracking
 
 
-def test_pretrain_cell_then_linear_eval(tmp_path, monkeypatch, digits):
+@pytest.fixture
+def prepared(tmp_path, monkeypatch, digits):
+    """A working tree holding the prepared digits, with its own MLflow store."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     md5 = data.save_prepared(digits, outputs.DATASET_FILE)
     outputs.write_json(outputs.DATASET_META, {"name": "digits", "train_size": len(digits), "test_size": 450,
                                               "image_shape": [1, 8, 8], "classes": list(digits.classes), "md5": md5})
+    return tmp_path
+
+
+def test_pretrain_cell_then_linear_eval(prepared, digits):
+    tmp_path = prepared
     cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"},
                             "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
                                          "projection_dim": 32},
@@ -39,13 +47,7 @@ def test_pretrain_cell_then_linear_eval(tmp_path, monkeypatch, digits):
     assert runs["linear_eval emp-0.5-0"].data.metrics["linear_acc"] == metrics["linear_acc"]
 
 
-def test_dlc_and_downstream_cells(tmp_path, monkeypatch, digits):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    md5 = data.save_prepared(digits, outputs.DATASET_FILE)
-    outputs.write_json(outputs.DATASET_META, {"name": "digits", "train_size": len(digits), "test_size": 450,
-                                              "image_shape": [1, 8, 8], "classes": list(digits.classes), "md5": md5})
+def test_dlc_and_downstream_cells(prepared, digits):
     cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"},
                             "pretrain": {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
                                          "projection_dim": 32},
