@@ -25,10 +25,6 @@ def cell_name(method: str, rate: float, seed: int) -> str:
     return f"{method}-{rate}-{seed}"
 
 
-def cell_dir(method: str, rate: float, seed: int) -> Path:
-    return TRAIN_DIR / cell_name(method, rate, seed)
-
-
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call write(tmp) on a temporary file beside path, then rename it over path."""
     path = Path(path)

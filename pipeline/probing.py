@@ -47,18 +47,26 @@ def encoder_features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) ->
     return extract(ds.train_x), extract(ds.test_x)
 
 
+def probe(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor,
+          seed: int) -> dict[str, float]:
+    """Linear-probe and kNN test accuracy of frozen features."""
+    return {"linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, test_y, seed=seed),
+            "knn_acc": knn_accuracy(train_feats, train_y, test_feats, test_y)}
+
+
 def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
     ds = data.load_prepared(outputs.DATASET_FILE)
     meta = outputs.prepared_meta()
     name = outputs.cell_name(method, rate, seed)
     pretrained = outputs.read_json(SSL.cell_dir(method, rate, seed) / "metrics.json")
     params = {"method": method, "rate": rate, "seed": seed, "encoder": f"pretrain@{name}"}
-    with tracking.stage_run(cfg, meta, f"linear_eval@{name}", f"linear_eval {name}", params) as run:
+    # The DVC stage (DVC_STAGE says so under DVC; this fallback is named as dvc.yaml names it).
+    stage = "linear_eval_full" if method == "full" else f"linear_eval@{method}-{rate}"
+    with tracking.stage_run(cfg, meta, stage, f"linear_eval {name}", params) as run:
         t0 = time.perf_counter()
         train_feats, test_feats = encoder_features(cfg, ds, load_encoder(cfg, ds, method, rate, seed))
         metrics = {
-            "linear_acc": linear_probe_accuracy(train_feats, ds.train_y, test_feats, ds.test_y, seed=seed),
-            "knn_acc": knn_accuracy(train_feats, ds.train_y, test_feats, ds.test_y),
+            **probe(train_feats, ds.train_y, test_feats, ds.test_y, seed),
             "achieved_saving": pretrained["achieved_saving"],  # of the pre-training that made the encoder
             "pretrain_wall_time_s": pretrained["wall_time_s"],
             "wall_time_s": time.perf_counter() - t0,
@@ -122,11 +130,8 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
         t0 = time.perf_counter()
         blob = outputs.load_torch(DLC_FILE, "dlc")
         keep = select_subset(selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed)
-        train_feats, train_y = blob["train_features"][keep], ds.train_y[keep]
-        test_feats = blob["test_features"]
         metrics = {
-            "linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, ds.test_y, seed=seed),
-            "knn_acc": knn_accuracy(train_feats, train_y, test_feats, ds.test_y),
+            **probe(blob["train_features"][keep], ds.train_y[keep], blob["test_features"], ds.test_y, seed),
             "kept": len(keep),
             "achieved_saving": 1.0 - len(keep) / len(ds),
             "wall_time_s": time.perf_counter() - t0,
