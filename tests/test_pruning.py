@@ -195,3 +195,11 @@ def test_selection_is_deterministic_given_seed_and_epoch():
 def test_top_k_breaks_ties_by_lower_index():
     s = table(mean=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     assert pick(make("ucb", 0.5, 6), s).indices.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("count", [0, 1, 37, 500, 999, 1000])
+def test_top_k_equals_a_stable_sort_with_many_ties(count):
+    # Scores in 0..9 on 1000 samples: every threshold is a tie of ~100 samples.
+    score = torch.randint(0, 10, (1000,), generator=torch.Generator().manual_seed(count)).float()
+    expected = torch.sort(score, descending=True, stable=True).indices[:count].sort().values
+    assert torch.equal(pruning.base.top_k(score, count), expected)

@@ -80,19 +80,32 @@ def random_subset(pool: torch.Tensor, count: int, gen: torch.Generator) -> torch
     return pool[order.to(pool.device)]
 
 
-def top_k(score: torch.Tensor, count: int) -> torch.Tensor:
-    """Indices of the `count` highest scores; ties go to the lower index, on every device."""
+def top_k_mask(score: torch.Tensor, count: int) -> torch.Tensor:
+    """Mask of the `count` highest scores; ties at the threshold go to the lower index, on every device.
+
+    O(N): one selection of the count-th largest value (no full sort: a stable sort of ImageNet's
+    1.28M scores alone takes ~150 ms on a CPU), then masks.
+    """
+    n = score.numel()
+    if count >= n:
+        return torch.ones(n, dtype=torch.bool, device=score.device)
     if count <= 0:
-        return torch.empty(0, dtype=torch.long, device=score.device)
-    # A stable descending sort makes ties deterministic; topk's tie order is unspecified.
-    return torch.sort(score, descending=True, stable=True).indices[:count]
+        return torch.zeros(n, dtype=torch.bool, device=score.device)
+    threshold = torch.kthvalue(score, n - count + 1).values
+    mask = score > threshold
+    ties = (score == threshold).nonzero().squeeze(1)
+    mask[ties[: count - int(mask.sum())]] = True
+    return mask
+
+
+def top_k(score: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices (ascending) of the `count` highest scores; ties go to the lower index."""
+    return top_k_mask(score, count).nonzero().squeeze(1)
 
 
 def top_plus_explore(score: torch.Tensor, k: int, epsilon: float, gen: torch.Generator) -> torch.Tensor:
     """The top (1 - eps)K by score plus eps*K drawn uniformly from the rest (eps*K rounded half up)."""
     n_explore = int(math.floor(epsilon * k + 0.5))
-    top = top_k(score, k - n_explore)
-    rest_mask = torch.ones_like(score, dtype=torch.bool)
-    rest_mask[top] = False
-    rest = rest_mask.nonzero().squeeze(1)
-    return torch.cat([top, random_subset(rest, n_explore, gen)])
+    top = top_k_mask(score, k - n_explore)
+    rest = (~top).nonzero().squeeze(1)
+    return torch.cat([top.nonzero().squeeze(1), random_subset(rest, n_explore, gen)])
