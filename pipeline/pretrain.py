@@ -35,6 +35,9 @@ class SimCLRTrainer(Trainer):
         encoder, width = build_encoder(self.cfg.model.arch, data.in_channels)
         return nn.ModuleDict({"encoder": encoder, "head": ProjectionHead(width, p.hidden, p.projection_dim)})
 
+    def compiled_modules(self) -> list[nn.Module]:
+        return [self.model["encoder"], self.model["head"]]
+
     @property
     def encoder(self) -> nn.Module:
         return self.model["encoder"]

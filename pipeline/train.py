@@ -99,6 +99,10 @@ class Trainer:
         self.model = self.build_model(data).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        if hw.compile:
+            # In place (Module.compile), so state_dict keys and checkpoints stay as without it.
+            for module in self.compiled_modules():
+                module.compile(dynamic=False)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.t.lr, momentum=self.t.momentum,
                                          nesterov=self.t.nesterov and self.t.momentum > 0,
                                          weight_decay=self.t.weight_decay)
@@ -113,6 +117,10 @@ class Trainer:
 
     def build_model(self, data: ImageDataset) -> nn.Module:
         return build_model(self.cfg.model.arch, data.in_channels, data.num_classes)
+
+    def compiled_modules(self) -> list[nn.Module]:
+        """The modules whose forward the loop calls (what train.compile compiles)."""
+        return [self.model]
 
     def losses(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample loss (with graph) and memory term (detached) of the samples `idx`, from one

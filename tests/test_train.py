@@ -109,3 +109,15 @@ def test_warmup_epochs_must_match_the_checkpoint(digits_warmup, digits):
     _, ck = digits_warmup
     with pytest.raises(UserError, match="rerun the warmup stage"):
         train.pruned_run(tiny_config(warmup_epochs=3), digits, ck, "random", 0.5, seed=0)
+
+
+def test_compiled_model_computes_what_the_eager_one_does(digits):
+    # torch.compile (train.compile) compiles in place: same checkpoint keys, same per-sample losses.
+    eager = train.Trainer(tiny_config(), digits)
+    compiled = train.Trainer(tiny_config(compile=True), digits)
+    assert compiled.model._compiled_call_impl is not None and eager.model._compiled_call_impl is None
+    assert list(compiled.state_dict()["model"]) == list(eager.state_dict()["model"])
+    idx = torch.arange(64)
+    with torch.no_grad():
+        (loss_e, memory_e), (loss_c, memory_c) = eager.losses(idx, None), compiled.losses(idx, None)
+    assert torch.allclose(loss_c, loss_e, atol=1e-4) and torch.allclose(memory_c, memory_e, atol=1e-4)
