@@ -126,7 +126,8 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
 
 
-def _find_idx(folder: Path, stem: str) -> Path | None:
+def find_idx(folder: Path, stem: str) -> Path | None:
+    """The idx file `stem` in `folder`, gzipped or not; None when it is not there."""
     for name in (stem + ".gz", stem):
         if (folder / name).is_file():
             return folder / name
@@ -141,7 +142,7 @@ def fashion_mnist_folders(root: Path) -> list[Path]:
 def load_fashion_mnist(root: str | Path, download: bool = True) -> ImageDataset:
     root = Path(root)
     for folder in fashion_mnist_folders(root):
-        files = {k: _find_idx(folder, stem) for k, stem in FASHION_MNIST_FILES.items()}
+        files = {k: find_idx(folder, stem) for k, stem in FASHION_MNIST_FILES.items()}
         if all(files.values()):
             break
     else:

@@ -43,7 +43,11 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"train.device = {name!r} but no CUDA device is available: set train.device to auto or cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"train.device = {name!r} but this machine has {torch.cuda.device_count()} CUDA "
+                        f"device(s): pick cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return device
 
 
 def lr_at(cfg: ScheduleConfig, t: float) -> float:

@@ -1,0 +1,272 @@
+"""Performance benchmark: does the training loop run close to the hardware's limit, and does
+pruning save real time?
+
+    python benchmarks/run.py            # the full version (about 10 minutes on a 2-core CPU)
+    python benchmarks/run.py --quick    # a short version (about 2 minutes)
+
+Runs on the GPU when there is one (--device to choose), on Fashion-MNIST with small_cnn and
+params.yaml's training settings, and writes reports/benchmarks.json and reports/benchmarks.md.
+Each figure is the median of several repeats. The loops being compared run interleaved within
+each repeat, so a drift in the machine's speed hits both sides alike.
+
+  loop_vs_bare            samples/s of the real loop (EMP at s = 0.3: augmentation, statistics,
+                          selection, progress and MLflow logging on) / samples/s of a bare loop
+  input_path_speedup      augmented batches/s of our input path / torchvision's default path
+  selection_ms            one epoch's selection per method at N = 60,000 and N = 1,281,167
+  pruned_time_over_ideal  an epoch at rate s / ((1 - s) x a full-data epoch), s in {0.3, 0.5, 0.7}
+  ssl_loop_vs_bare        loop_vs_bare for SimCLR steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+import input_path
+import selection
+from loops import BareLoop, RealLoop
+
+from pipeline import config, data, outputs
+from pipeline.errors import exit_on_user_error
+from pipeline.pretrain import SimCLRTrainer
+from pipeline.tracking import StageRun
+from pipeline.train import Trainer, resolve_device
+
+RATES = (0.3, 0.5, 0.7)
+LOOP_METHOD, LOOP_RATE = "emp", 0.3
+FASHION_MNIST_N, IMAGENET_N = 60_000, 1_281_167
+SELECTION_RATE = 0.7
+
+
+@dataclass(frozen=True)
+class Size:
+    train: int  # training images of the supervised loops
+    ssl_train: int  # training images of the SimCLR loops
+    input_images: int  # images per input-path epoch
+    repeats: int
+
+
+SIZES = {"full": Size(train=20000, ssl_train=8192, input_images=60000, repeats=7),
+         "quick": Size(train=4000, ssl_train=2048, input_images=8000, repeats=5),
+         # Seconds, for the test that runs this script end to end: its numbers mean nothing.
+         "smoke": Size(train=256, ssl_train=256, input_images=512, repeats=1)}
+COMMAND_FLAGS = {"full": "", "quick": " --quick", "smoke": " --size smoke"}
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
+
+
+def figure(value: float, goal: str, met: bool, **detail) -> dict:
+    return {"value": value, "goal": goal, "met": bool(met), **detail}
+
+
+def supervised(cfg, ds, device, repeats: int, run: StageRun) -> dict:
+    """loop_vs_bare and pruned_time_over_ideal, from one interleaved sequence of epochs."""
+    real, bare = RealLoop(Trainer, cfg, ds, device, run), BareLoop(Trainer, cfg, ds, device)
+    real.epoch_seconds("full", 0.0)  # warms up and fills the statistics table, as the warm-up stage does
+    bare.epoch_seconds()
+    rows = []
+    for _ in range(repeats):
+        row = {"bare": bare.epoch_seconds(), "full": real.epoch_seconds("full", 0.0)[0]}
+        for s in RATES:
+            row[s], row[f"kept@{s}"] = real.epoch_seconds(LOOP_METHOD, s)
+        rows.append(row)
+    n = len(ds)
+    loop = [(r[f"kept@{LOOP_RATE}"] / r[LOOP_RATE]) / (n / r["bare"]) for r in rows]
+    pruned = {s: [r[s] / ((1 - s) * r["full"]) for r in rows] for s in RATES}
+    full_epoch_s = median(r["full"] for r in rows)
+    return {
+        "loop_vs_bare": figure(median(loop), ">= 0.90", median(loop) >= 0.90,
+                               real_samples_per_s=median(r[f"kept@{LOOP_RATE}"] / r[LOOP_RATE] for r in rows),
+                               bare_samples_per_s=median(n / r["bare"] for r in rows),
+                               real_loop=f"{LOOP_METHOD}@{LOOP_RATE}", per_repeat=loop),
+        "pruned_time_over_ideal": {
+            str(s): figure(median(pruned[s]), "<= 1.05", median(pruned[s]) <= 1.05,
+                           epoch_s=median(r[s] for r in rows), per_repeat=pruned[s]) for s in RATES},
+        "full_epoch_s": full_epoch_s,
+        "evaluation_s": real.evaluation_seconds(),
+        "fashion_mnist_epoch_s": full_epoch_s * FASHION_MNIST_N / n,
+    }
+
+
+def simclr(cfg, ds, device, repeats: int, run: StageRun) -> dict:
+    real, bare = RealLoop(SimCLRTrainer, cfg, ds, device, run), BareLoop(SimCLRTrainer, cfg, ds, device)
+    real.epoch_seconds("full", 0.0)
+    bare.epoch_seconds()
+    ratios, real_sps, bare_sps = [], [], []
+    for _ in range(repeats):
+        bare_s = bare.epoch_seconds()
+        real_s, kept = real.epoch_seconds(LOOP_METHOD, LOOP_RATE)
+        real_sps.append(kept / real_s)
+        bare_sps.append(len(ds) / bare_s)
+        ratios.append(real_sps[-1] / bare_sps[-1])
+    return {"ssl_loop_vs_bare": figure(median(ratios), ">= 0.90", median(ratios) >= 0.90,
+                                       real_samples_per_s=median(real_sps), bare_samples_per_s=median(bare_sps),
+                                       real_loop=f"{LOOP_METHOD}@{LOOP_RATE}", per_repeat=ratios)}
+
+
+def input_speed(cfg, ds, device, repeats: int, scratch: Path) -> dict:
+    tv_root = input_path.torchvision_layout(Path(cfg.data.root), scratch)
+    ours, default = [], []
+    for _ in range(repeats):
+        ours.append(input_path.ours(ds, cfg.train, device))
+        default.append(input_path.torchvision_default(tv_root, ds, cfg.train, device))
+    ratios = [a / b for a, b in zip(ours, default)]
+    return {"input_path_speedup": figure(median(ratios), ">= 5", median(ratios) >= 5,
+                                         ours_batches_per_s=median(ours), torchvision_batches_per_s=median(default),
+                                         workers=os.cpu_count() or 1, per_repeat=ratios)}
+
+
+def selection_times(device, repeats: int, fashion_mnist_epoch_s: float) -> dict:
+    budget_60k = 10.0 * fashion_mnist_epoch_s  # 1% of an epoch, in ms
+    at_60k = selection.selection_ms(FASHION_MNIST_N, SELECTION_RATE, device, repeats)
+    at_imagenet = selection.selection_ms(IMAGENET_N, SELECTION_RATE, device, repeats)
+    return {"selection_ms": {
+        str(FASHION_MNIST_N): figure(max(at_60k.values()), f"< {budget_60k:.0f} (1% of an epoch)",
+                                     max(at_60k.values()) < budget_60k, per_method=at_60k),
+        str(IMAGENET_N): figure(max(at_imagenet.values()), "< 100", max(at_imagenet.values()) < 100,
+                                per_method=at_imagenet)}}
+
+
+def machine(device: torch.device) -> dict:
+    cpu = platform.processor()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu or platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "device": str(device)}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def benchmark_config(cfg: config.Config, device: str, n: int) -> config.Config:
+    """params.yaml's training settings on Fashion-MNIST with small_cnn (what the goals are set for)."""
+    return replace(cfg, data=replace(cfg.data, dataset="fashion_mnist", train_size=n, test_size=1000),
+                   model=replace(cfg.model, arch="small_cnn"), train=replace(cfg.train, device=device))
+
+
+def load(cfg: config.Config) -> data.ImageDataset:
+    d = cfg.data
+    return data.load_dataset(d.dataset, d.root, d.train_size, d.subset_seed, d.test_size)
+
+
+def tracked_run(scratch: Path) -> StageRun:
+    """A run in a real SQLite store of its own, so the loop logs each epoch as a study run does."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{scratch / 'mlflow.db'}")
+    experiment = client.create_experiment("benchmark", artifact_location=(scratch / "artifacts").as_uri())
+    return StageRun(client, client.create_run(experiment, run_name="benchmark").info.run_id)
+
+
+def markdown(result: dict) -> str:
+    f, m, s = result["figures"], result["machine"], result["settings"]
+    device = m.get("gpu", m["cpu"]) if m["device"].startswith("cuda") else m["cpu"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python benchmarks/run.py{COMMAND_FLAGS[s['size']]}` on {result['date']}; "
+        f"do not edit by hand. Machine: {device} ({m['device']}, {m['cores']} cores, {m['torch_threads']} torch "
+        f"threads), torch {m['torch']}. Fashion-MNIST, small_cnn, batch {s['batch_size']}; each value is the "
+        f"median of {s['repeats']} repeats.",
+        "",
+        "| figure | value | goal | met |",
+        "|---|---:|---|:---:|",
+    ]
+
+    def row(name: str, fig: dict, fmt: str) -> None:
+        lines.append(f"| {name} | {fmt.format(fig['value'])} | {fig['goal']} | {'yes' if fig['met'] else 'NO'} |")
+
+    lv, ssl = f["loop_vs_bare"], f["ssl_loop_vs_bare"]
+    row(f"loop_vs_bare ({lv['real_loop']}: {lv['real_samples_per_s']:.0f} vs {lv['bare_samples_per_s']:.0f} "
+        f"samples/s)", lv, "{:.3f}")
+    ip = f["input_path_speedup"]
+    row(f"input_path_speedup ({ip['ours_batches_per_s']:.0f} vs {ip['torchvision_batches_per_s']:.0f} batches/s, "
+        f"DataLoader with {ip['workers']} workers)", ip, "{:.1f}x")
+    for n, fig in f["selection_ms"].items():
+        slowest = max(fig["per_method"], key=fig["per_method"].get)
+        row(f"selection_ms at N = {int(n):,} (slowest: {slowest})", fig, "{:.1f} ms")
+    for rate, fig in f["pruned_time_over_ideal"].items():
+        row(f"pruned_time_over_ideal, s = {rate} ({fig['epoch_s']:.2f} s per epoch)", fig, "{:.3f}")
+    row(f"ssl_loop_vs_bare ({ssl['real_loop']}: {ssl['real_samples_per_s']:.0f} vs "
+        f"{ssl['bare_samples_per_s']:.0f} samples/s)", ssl, "{:.3f}")
+    methods = list(f["selection_ms"][str(FASHION_MNIST_N)]["per_method"])
+    lines += [
+        "",
+        f"Selection per method at rate {SELECTION_RATE} (ms, median):",
+        "",
+        "| N | " + " | ".join(methods) + " |",
+        "|---:|" + "---:|" * len(methods),
+    ]
+    for n, fig in f["selection_ms"].items():
+        lines.append(f"| {int(n):,} | " + " | ".join(f"{fig['per_method'][k]:.2f}" for k in methods) + " |")
+    lines += [
+        "",
+        f"Supervised loops ran on {s['train']:,} training images, SimCLR loops on {s['ssl_train']:,} (batch "
+        f"{s['ssl_batch_size']}), the input paths on {s['input_images']:,}. A full-data epoch took "
+        f"{f['full_epoch_s']:.2f} s, so a 60,000-image Fashion-MNIST epoch takes about "
+        f"{f['fashion_mnist_epoch_s']:.1f} s here. Times cover selection, training steps, statistics, the "
+        f"progress line and MLflow logging; the per-epoch test evaluation is a fixed cost outside them "
+        f"({f['evaluation_s']:.2f} s for 1,000 test images).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@exit_on_user_error
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=SIZES, default="full", help="how many images and repeats (default: full)")
+    parser.add_argument("--quick", dest="size", action="store_const", const="quick",
+                        help="fewer images and repeats, a few minutes on a CPU: the same as --size quick")
+    parser.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu, cuda or cuda:N")
+    parser.add_argument("--params", default="params.yaml", help="training settings to use (default: params.yaml)")
+    parser.add_argument("--out", default=str(outputs.REPORTS_DIR), help="where benchmarks.json/.md go")
+    args = parser.parse_args()
+    size = SIZES[args.size]
+    base = config.load(args.params)
+    device = resolve_device(args.device)
+    cfg, ssl_cfg = benchmark_config(base, args.device, size.train), benchmark_config(base, args.device, size.ssl_train)
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as tmp:
+        scratch = Path(tmp)
+        run = tracked_run(scratch)
+        print(f"benchmark: supervised loops on {size.train} images, {size.repeats} repeats", file=sys.stderr)
+        figures.update(supervised(cfg, load(cfg), device, size.repeats, run))
+        print(f"benchmark: SimCLR loops on {size.ssl_train} images", file=sys.stderr)
+        figures.update(simclr(ssl_cfg, load(ssl_cfg), device, size.repeats, run))
+        print(f"benchmark: input paths on {size.input_images} images", file=sys.stderr)
+        in_cfg = benchmark_config(base, args.device, size.input_images)
+        figures.update(input_speed(in_cfg, load(in_cfg), device, size.repeats, scratch))
+    print("benchmark: selection at N = 60,000 and 1,281,167", file=sys.stderr)
+    figures.update(selection_times(device, size.repeats, figures["fashion_mnist_epoch_s"]))
+    result = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine(device),
+        "settings": {"size": args.size, "repeats": size.repeats, "train": size.train, "ssl_train": size.ssl_train,
+                     "input_images": size.input_images, "batch_size": cfg.train.batch_size,
+                     "ssl_batch_size": cfg.pretrain.batch_size, "selection_rate": SELECTION_RATE},
+        "figures": figures,
+    }
+    out = Path(args.out)
+    outputs.write_json(out / "benchmarks.json", result)
+    outputs.write_text(out / "benchmarks.md", markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

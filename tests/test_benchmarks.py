@@ -1,0 +1,63 @@
+"""benchmarks/run.py end to end at its smallest size: every figure is measured and reported."""
+
+import json
+import math
+import operator
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline import pruning
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATORS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
+
+
+def bench(*args):
+    return subprocess.run([sys.executable, "benchmarks/run.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_benchmark_measures_and_reports_every_figure(tmp_path):
+    done = bench("--size", "smoke", "--device", "cpu", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "benchmarks.json").read_text())
+    f = result["figures"]
+    assert result["machine"]["device"] == "cpu" and result["settings"]["repeats"] == 1
+
+    # One repeat: each ratio is exactly the quotient of the two measurements it reports.
+    lv = f["loop_vs_bare"]
+    assert lv["value"] == pytest.approx(lv["real_samples_per_s"] / lv["bare_samples_per_s"])
+    ip = f["input_path_speedup"]
+    assert ip["value"] == pytest.approx(ip["ours_batches_per_s"] / ip["torchvision_batches_per_s"])
+    assert set(f["pruned_time_over_ideal"]) == {"0.3", "0.5", "0.7"}
+    for rate, fig in f["pruned_time_over_ideal"].items():
+        assert fig["value"] == pytest.approx(fig["epoch_s"] / ((1 - float(rate)) * f["full_epoch_s"]))
+    for n, fig in f["selection_ms"].items():
+        assert set(fig["per_method"]) == set(pruning.REGISTRY), n
+        assert fig["value"] == max(fig["per_method"].values())
+    ssl = f["ssl_loop_vs_bare"]
+    assert ssl["value"] == pytest.approx(ssl["real_samples_per_s"] / ssl["bare_samples_per_s"])
+    for fig in (lv, ip, ssl, *f["pruned_time_over_ideal"].values(), *f["selection_ms"].values()):
+        assert math.isfinite(fig["value"]) and fig["value"] > 0
+        op, bound = fig["goal"].split(" (")[0].split()
+        assert fig["met"] == OPERATORS[op](fig["value"], float(bound))
+
+    md = (tmp_path / "benchmarks.md").read_text()
+    assert "`python benchmarks/run.py --size smoke`" in md
+    for name in ("loop_vs_bare", "input_path_speedup", "selection_ms at N = 60,000", "selection_ms at N = 1,281,167",
+                 "pruned_time_over_ideal, s = 0.7", "ssl_loop_vs_bare"):
+        assert f"| {name}" in md, name
+    # The real loop logged each of its epochs to MLflow and printed a progress line per epoch.
+    assert "train emp@0.3 epoch" in done.stderr and "pretrain emp@0.3 epoch" in done.stderr
+
+
+def test_benchmark_refuses_a_missing_device_in_one_line(tmp_path):
+    done = bench("--size", "smoke", "--device", "cuda:7", "--out", str(tmp_path))
+    if done.returncode == 0:
+        pytest.skip("this machine has 8 GPUs")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "cuda" in done.stderr
+    assert not (tmp_path / "benchmarks.json").exists()
