@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: setup study test ui
+.PHONY: setup study test bench ui
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,9 @@ study: setup
 
 test: setup
 	python -m pytest
+
+bench: setup
+	python benchmarks/run.py
 
 ui: setup
 	mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -96,6 +96,9 @@ class Trainer:
         hw = cfg.train  # device settings are shared by every loop
         self.device = device or resolve_device(hw.device)
         on_cuda = self.device.type == "cuda"
+        if on_cuda:
+            # Batch shapes are fixed, so cuDNN's one-off search for the fastest kernels pays off.
+            torch.backends.cudnn.benchmark = True
         self.amp = on_cuda and hw.amp
         self.channels_last = on_cuda and hw.channels_last
         self.eval_batch_size = hw.eval_batch_size
