@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data, outputs, plots, tracking, train
+from . import data, outputs, plots, resume, tracking, train
 from .config import Config
 from .errors import UserError
 from .pretrain import SimCLRTrainer
@@ -41,11 +41,19 @@ SUPERVISED = Task("train", train.Trainer, outputs.WARMUP_DIR, outputs.TRAIN_DIR,
 SSL = Task("pretrain", SimCLRTrainer, Path("outputs/pretrain_warmup"), Path("outputs/pretrain"), keep_encoder=True)
 
 
+def _run_params(cfg: Config, task: Task) -> dict:
+    """The params a run of `task` depends on (its resume checkpoints are keyed by them)."""
+    return {**tracking.config_params(cfg), **flatten(getattr(cfg, task.name), f"{task.name}.")}
+
+
 def run_warmup(cfg: Config, task: Task) -> None:
     ds = data.load_prepared(outputs.DATASET_FILE)
     meta = outputs.prepared_meta()
-    with tracking.stage_run(cfg, meta, task.warmup_stage, task.warmup_stage) as run:
-        checkpoint = train.warmup(cfg, ds, on_epoch=run.log_epoch, trainer_class=task.trainer_class)
+    stage = task.warmup_stage
+    res = resume.Resume(stage, resume.fingerprint(params=_run_params(cfg, task), dataset=meta["md5"]))
+    with tracking.stage_run(cfg, meta, stage, stage, resume_id=res.run_id, abandoned_id=res.stale_run_id) as run:
+        res.run_id = run.run_id
+        checkpoint = train.warmup(cfg, ds, on_epoch=run.log_epoch, trainer_class=task.trainer_class, res=res)
         W = checkpoint["epoch"]
         run.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
         curves = task.warmup_dir / "curves.png"
@@ -56,6 +64,7 @@ def run_warmup(cfg: Config, task: Task) -> None:
         outputs.write_json(task.warmup_dir / "metrics.json",
                            {task.metric: checkpoint["history"][-1][task.metric],
                             "wall_time_s": checkpoint["wall_time_s"], "epochs": W})
+    res.clear()
 
 
 def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> None:
@@ -79,9 +88,12 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
     if task is SSL:
         params.update(flatten(cfg.pretrain, "pretrain."))
     run_name = out.name if task is SUPERVISED else f"{task.name} {out.name}"
-    with tracking.stage_run(cfg, meta, stage, run_name, params) as run:
+    res = resume.Resume(stage, resume.fingerprint(params={**_run_params(cfg, task), **params}, dataset=meta["md5"],
+                                                  warmup=data.file_md5(task.checkpoint)))
+    with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id) as run:
+        res.run_id = run.run_id
         result = train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, on_epoch=run.log_epoch,
-                                  trainer_class=task.trainer_class)
+                                  trainer_class=task.trainer_class, res=res)
         final = result.final_metrics()
         # The evaluation metric's last per-epoch value (step E) already is the final one.
         run.log_metrics({k: v for k, v in final.items() if k != task.metric}, step=epochs)
@@ -103,5 +115,6 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
         # Written last: its presence marks a finished cell.
         outputs.write_json(out / "metrics.json", {"method": method, "base_method": spec.method,
                                                   "rate": rate, "seed": seed, **final})
+    res.clear()
     print(f"{task.name} {out.name}: {task.metric} {final[task.metric]:.4f}, "
           f"achieved saving {result.achieved_saving:.3f}, train time {result.train_time_s:.1f}s")

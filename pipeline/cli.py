@@ -5,18 +5,29 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from . import config
+from . import config, outputs, resume, tracking
 
 
 def parse_stage_args(doc: str, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
                      ) -> tuple[argparse.Namespace, config.Config]:
-    """Parse `--params` (default params.yaml) plus a stage's own arguments; load and validate the params."""
+    """Parse `--params` (default params.yaml) plus a stage's own arguments; load and validate the
+    params; check that outputs and the MLflow store can be written."""
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
     if add_arguments is not None:
         add_arguments(parser)
     args = parser.parse_args()
-    return args, config.load(args.params)
+    cfg = config.load(args.params)
+    preflight()
+    return args, cfg
+
+
+def preflight() -> None:
+    """Refuse an unwritable output folder or an unreachable MLflow store before any work."""
+    for folder, what in ((outputs.PREPARED_DIR, "the prepared dataset"), (outputs.OUTPUTS_DIR, "stage outputs"),
+                         (outputs.REPORTS_DIR, "reports"), (resume.RESUME_DIR, "resume checkpoints")):
+        outputs.check_writable(folder, what, folder=True)
+    tracking.check_store()
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:

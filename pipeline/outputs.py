@@ -14,15 +14,29 @@ from .errors import UserError
 PREPARED_DIR = Path("data/prepared")
 DATASET_FILE = PREPARED_DIR / "dataset.pt"
 DATASET_META = PREPARED_DIR / "meta.json"
-WARMUP_DIR = Path("outputs/warmup")
+OUTPUTS_DIR = Path("outputs")
+WARMUP_DIR = OUTPUTS_DIR / "warmup"
 WARMUP_CHECKPOINT = WARMUP_DIR / "checkpoint.pt"
-TRAIN_DIR = Path("outputs/train")
+TRAIN_DIR = OUTPUTS_DIR / "train"
 REPORTS_DIR = Path("reports")
 
 
 def cell_name(method: str, rate: float, seed: int) -> str:
     """A grid cell's folder name; dvc.yaml's matrix renders `${item.method}-${item.rate}-${item.seed}` alike."""
     return f"{method}-{rate}-{seed}"
+
+
+def check_writable(path: str | Path, what: str, folder: bool = False) -> None:
+    """Refuse, before any work, a file (or with `folder`, a folder) that cannot be written: the
+    nearest part of the path that exists must be a writable folder, or a file in one that the
+    output replaces. Creates nothing."""
+    path = Path(path).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if (existing != path or folder) and not existing.is_dir():
+        raise UserError(f"cannot write {what} at {path}: {existing} is a file, not a folder: move it away")
+    parent = existing if existing.is_dir() else existing.parent
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {what} at {path}: {parent} is not writable: fix its permissions")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:

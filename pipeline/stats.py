@@ -59,12 +59,16 @@ class SampleStats:
     def state_dict(self) -> dict:
         return {"momentum": self.momentum, **{f: getattr(self, f).cpu() for f in self._FIELDS}}
 
+    def load_state_dict(self, state: dict) -> None:
+        """Take over a table's values (keeping this table's momentum and device)."""
+        for f in self._FIELDS:
+            getattr(self, f).copy_(state[f])
+
     @classmethod
     def from_state_dict(cls, state: dict, momentum: float | None = None, device="cpu") -> "SampleStats":
         """Rebuild a table; `momentum` lets a method continue the warm-up's table with its own EMA weight."""
         table = cls(state["loss"].numel(), state["momentum"] if momentum is None else momentum, device)
-        for f in cls._FIELDS:
-            getattr(table, f).copy_(state[f])
+        table.load_state_dict(state)
         return table
 
 

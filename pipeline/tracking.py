@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,14 +27,17 @@ from typing import Any, Iterator
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from .config import Config
-from .outputs import DATASET_FILE
+from .errors import UserError
+from .outputs import DATASET_FILE, check_writable
 from .schema import flatten
 
 PARENT_TAG = "study_parent"
 DATASET_TAG = "dataset_md5"
+EPOCH_METRIC = "train_loss"  # logged by every training loop at every epoch: how far a run got
 
 
 def repo_root() -> Path:
@@ -80,15 +86,90 @@ def dataset_input(meta: dict) -> MetaDataset:
     return MetaDataset(source, name=f"{meta['name']}-{meta['train_size']}", digest=meta["md5"])
 
 
+def check_store() -> None:
+    """Refuse, before any work, a store that cannot be reached or created."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
+        except urllib.error.HTTPError:
+            pass  # it answers (authentication and the like are MLflow's business)
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise UserError(f"MLFLOW_TRACKING_URI = {uri} is unreachable ({reason}): start the tracking "
+                            f"server (see README) or unset MLFLOW_TRACKING_URI to log to mlflow.db here") from None
+    elif uri.startswith("sqlite:///"):
+        check_writable(uri[len("sqlite:///"):], "the MLflow store")
+
+
+def _database_locked(err: Exception) -> bool:
+    text = str(err).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+class RetryingClient:
+    """An MlflowClient whose calls are retried, with jittered exponential back-off, while SQLite
+    reports the database locked: parallel stages (`dvc queue start -j 2`) share one mlflow.db, and
+    SQLite lets one writer in at a time. A failed call's transaction is rolled back, so retrying
+    it writes nothing twice."""
+
+    def __init__(self, client: MlflowClient, attempts: int = 10, wait_s: float = 0.1):
+        self._client = client
+        self._attempts = attempts
+        self._wait_s = wait_s
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args, **kwargs):
+            for attempt in range(self._attempts):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as err:
+                    if attempt == self._attempts - 1 or not _database_locked(err):
+                        raise
+                    time.sleep(self._wait_s * 2 ** min(attempt, 6) * (0.5 + random.random()))
+            raise AssertionError("unreachable")
+
+        return call
+
+
 class Store:
-    """The configured store and experiment, created on first use."""
+    """The configured store and experiment (created by the prepare stage, found by the others)."""
 
     def __init__(self, cfg: Config):
-        self.client = MlflowClient(tracking_uri())
+        self.client = RetryingClient(MlflowClient(tracking_uri()))
         name = cfg.tracking.experiment
         experiment = self.client.get_experiment_by_name(name)
-        self.experiment_id = (experiment.experiment_id if experiment is not None else
-                              self.client.create_experiment(name, artifact_location=_artifact_location()))
+        if experiment is None:
+            try:
+                self.client.create_experiment(name, artifact_location=_artifact_location())
+            except MlflowException:  # another process created it first
+                pass
+            experiment = self.client.get_experiment_by_name(name)
+        self.experiment_id = experiment.experiment_id
+
+    def reopen(self, run_id: str) -> str | None:
+        """Mark an interrupted run RUNNING again; None if the store no longer has it."""
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return None
+        if run.info.lifecycle_stage == "deleted":
+            return None
+        self.client.update_run(run_id, status="RUNNING")
+        return run_id
+
+    def abandon(self, run_id: str) -> None:
+        """An interrupted run that will not be resumed (its params changed) ends as FAILED."""
+        with contextlib.suppress(MlflowException):
+            self.client.set_terminated(run_id, status="FAILED")
+
+    def epochs_logged(self, run_id: str) -> int:
+        return max((m.step for m in self.client.get_metric_history(run_id, EPOCH_METRIC)), default=0)
 
     def study_run_id(self, meta: dict) -> str:
         """The parent run of the study on this prepared dataset: found by its md5, else created."""
@@ -116,9 +197,10 @@ def _dataset_entity(meta: dict) -> DatasetInput:
 class StageRun:
     """One stage cell's MLflow run: params once, metrics per epoch, final metrics, artifacts."""
 
-    def __init__(self, client: MlflowClient, run_id: str):
+    def __init__(self, client: MlflowClient | RetryingClient, run_id: str, epochs_logged: int = 0):
         self.client = client
         self.run_id = run_id
+        self.epochs_logged = epochs_logged  # a resumed run does not log these epochs again
 
     def log_params(self, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
@@ -131,6 +213,8 @@ class StageRun:
 
     def log_epoch(self, row: dict) -> None:
         """A history row (0-based `epoch`) as metrics at step epoch + 1, i.e. epochs completed."""
+        if row["epoch"] + 1 <= self.epochs_logged:
+            return
         self.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"] + 1)
 
     def log_artifact(self, path: str | Path) -> None:
@@ -138,22 +222,32 @@ class StageRun:
 
 
 @contextlib.contextmanager
-def stage_run(cfg: Config, meta: dict, stage: str, run_name: str, params: dict[str, Any] | None = None
-              ) -> Iterator[StageRun]:
-    """A run nested under the study's parent: FINISHED when the block completes, FAILED if it raises."""
+def stage_run(cfg: Config, meta: dict, stage: str, run_name: str, params: dict[str, Any] | None = None,
+              resume_id: str | None = None, abandoned_id: str | None = None) -> Iterator[StageRun]:
+    """A run nested under the study's parent: FINISHED when the block completes, FAILED if it raises.
+
+    resume_id continues an interrupted run (no params logged again, no epoch logged twice);
+    abandoned_id is an interrupted run that will not be continued, marked FAILED."""
     store = Store(cfg)
-    parent = store.study_run_id(meta)
-    tags = {"mlflow.parentRunId": parent, **run_tags(stage)}
-    run = store.client.create_run(store.experiment_id, run_name=run_name, tags=tags)
-    tracked = StageRun(store.client, run.info.run_id)
+    if abandoned_id:
+        store.abandon(abandoned_id)
+    run_id = store.reopen(resume_id) if resume_id else None
+    if run_id is not None:
+        tracked = StageRun(store.client, run_id, epochs_logged=store.epochs_logged(run_id))
+    else:
+        parent = store.study_run_id(meta)
+        tags = {"mlflow.parentRunId": parent, **run_tags(stage)}
+        run_id = store.client.create_run(store.experiment_id, run_name=run_name, tags=tags).info.run_id
+        tracked = StageRun(store.client, run_id)
     try:
-        tracked.log_params({**config_params(cfg), **(params or {})})
-        store.client.log_inputs(run.info.run_id, datasets=[_dataset_entity(meta)])
+        if run_id != resume_id:  # a resumed run has its params and inputs already
+            tracked.log_params({**config_params(cfg), **(params or {})})
+            store.client.log_inputs(run_id, datasets=[_dataset_entity(meta)])
         yield tracked
     except BaseException:
-        store.client.set_terminated(run.info.run_id, status="FAILED")
+        store.client.set_terminated(run_id, status="FAILED")
         raise
-    store.client.set_terminated(run.info.run_id, status="FINISHED")
+    store.client.set_terminated(run_id, status="FINISHED")
 
 
 def config_params(cfg: Config) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import pruning
+from . import pruning, resume
 from .config import Config, MethodSpec, ScheduleConfig
 from .data import ImageDataset
 from .errors import UserError
@@ -217,11 +217,15 @@ class Trainer:
         return self.eval_batch_size
 
     def run_epochs(self, plan: pruning.EpochPlan, stats: SampleStats, start: int, end: int, seed: int,
-                   label: str, keep_selections: bool = False, on_epoch: EpochCallback | None = None
+                   label: str, keep_selections: bool = False, on_epoch: EpochCallback | None = None,
+                   history: list[dict] | None = None, checkpoint: EpochCallback | None = None
                    ) -> tuple[list[dict], list[torch.Tensor]]:
-        """Train epochs [start, end) as the plan says; one history row per epoch, also passed to on_epoch."""
+        """Train epochs [start, end) as the plan says. Each epoch appends a row to `history` (the rows
+        of epochs before `start` when resuming), passes it to on_epoch, then hands the loop's whole
+        state to `checkpoint`."""
         progress = EpochProgress(label, self.t.epochs)
-        history, selections = [], []
+        history = [] if history is None else list(history)
+        selections = []
         for epoch in range(start, end):
             t0 = time.perf_counter()
             selection = plan.select(epoch, stats)
@@ -238,29 +242,59 @@ class Trainer:
             progress.epoch_done(epoch, time.perf_counter() - t0, loss=train_loss, **metrics, kept=len(selection))
             if on_epoch is not None:
                 on_epoch(row)
+            if checkpoint is not None:
+                checkpoint({"epoch": epoch + 1, "trainer": self.state_dict(), "stats": stats.state_dict(),
+                            "plan": plan.state_dict(), "history": history, "rng": resume.rng_state()})
         return history, selections
+
+    def restore(self, state: dict, stats: SampleStats, plan: pruning.EpochPlan) -> None:
+        """Continue from a per-epoch checkpoint (see pipeline/resume.py)."""
+        self.load_state_dict(state["trainer"])
+        stats.load_state_dict(state["stats"])
+        plan.load_state_dict(state["plan"], self.device)
+        resume.set_rng_state(state["rng"])
+
+
+def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
+    """Saves the loop state with the wall time spent so far (earlier attempts included)."""
+    if res is None:
+        return None
+    before = 0.0 if res.state is None else res.state["elapsed_s"]
+    return lambda state: res.save({**state, "elapsed_s": before + time.perf_counter() - t0})
+
+
+def _elapsed(res: resume.Resume | None, t0: float) -> float:
+    return time.perf_counter() - t0 + (0.0 if res is None or res.state is None else res.state["elapsed_s"])
 
 
 def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None,
-           on_epoch: EpochCallback | None = None, trainer_class: type[Trainer] = Trainer) -> dict:
-    """W full-data epochs, then a scoring pass over all N: the checkpoint every pruned run forks from."""
+           on_epoch: EpochCallback | None = None, trainer_class: type[Trainer] = Trainer,
+           res: resume.Resume | None = None) -> dict:
+    """W full-data epochs, then a scoring pass over all N: the checkpoint every pruned run forks from.
+    With `res`, checkpoints every epoch and continues from its state if it has one."""
+    t0 = time.perf_counter()
     trainer = trainer_class(cfg, data, device)
     t = trainer.t
     W = t.warmup_epochs
     stats = SampleStats(len(data), momentum=1.0, device=trainer.device)
-    full = pruning.create("full", None, 0.0, len(data), t.seed)
-    t0 = time.perf_counter()
-    history, _ = trainer.run_epochs(pruning.EpochPlan(full, t.epochs, W, t.seed), stats, 0, W, t.seed,
-                                    trainer.warmup_stage, on_epoch=on_epoch)
+    plan = pruning.EpochPlan(pruning.create("full", None, 0.0, len(data), t.seed), t.epochs, W, t.seed)
+    start, history = 0, []
+    if res is not None and res.state is not None:
+        trainer.restore(res.state, stats, plan)
+        start, history = res.state["epoch"], res.state["history"]
+    history, _ = trainer.run_epochs(plan, stats, start, W, t.seed, trainer.warmup_stage, on_epoch=on_epoch,
+                                    history=history, checkpoint=_checkpointer(res, t0))
     trainer.score_all(stats, W - 1)
     return {"epoch": W, "state": trainer.state_dict(), "stats": stats.state_dict(), "history": history,
-            "wall_time_s": time.perf_counter() - t0}
+            "wall_time_s": _elapsed(res, t0)}
 
 
 def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: MethodSpec | str, rate: float,
                seed: int, device: torch.device | None = None, keep_selections: bool = False,
-               on_epoch: EpochCallback | None = None, trainer_class: type[Trainer] = Trainer) -> RunResult:
-    """Epochs W..E-1 with `method` at pruning rate `rate`, starting from the warm-up checkpoint."""
+               on_epoch: EpochCallback | None = None, trainer_class: type[Trainer] = Trainer,
+               res: resume.Resume | None = None) -> RunResult:
+    """Epochs W..E-1 with `method` at pruning rate `rate`, starting from the warm-up checkpoint.
+    With `res`, checkpoints every epoch and continues from its state if it has one."""
     spec = cfg.method(method) if isinstance(method, str) else method
     t0 = time.perf_counter()
     trainer = trainer_class(cfg, data, device)
@@ -273,14 +307,19 @@ def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: Method
     stats = SampleStats.from_state_dict(checkpoint["stats"], momentum=spec.options.ema_momentum(),
                                         device=trainer.device)
     plan = pruning.EpochPlan(method_obj, E, W, seed)
+    start, history = W, []
+    if res is not None and res.state is not None:
+        trainer.restore(res.state, stats, plan)
+        start, history = res.state["epoch"], res.state["history"]
     label = spec.name if not method_obj.uses_rate else f"{spec.name}@{rate:g}"
-    history, selections = trainer.run_epochs(plan, stats, W, E, seed, label, keep_selections, on_epoch)
+    history, selections = trainer.run_epochs(plan, stats, start, E, seed, label, keep_selections, on_epoch,
+                                             history, _checkpointer(res, t0))
     visits = stats.visits.cpu()
     return RunResult(
         history=history,
         metrics={k: history[-1][k] for k in trainer.evaluate_keys},
         achieved_saving=achieved_saving(int(visits.sum()), len(data), E),
-        wall_time_s=time.perf_counter() - t0,
+        wall_time_s=_elapsed(res, t0),
         train_time_s=sum(row["epoch_time_s"] for row in history),
         lfl=lfl_diagnostics(visits, W),
         visits=visits,

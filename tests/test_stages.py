@@ -37,3 +37,21 @@ def test_train_without_warmup_says_what_to_run(tmp_path):
     assert not (tmp_path / "outputs" / "train").exists()
     proc = run_stage(tmp_path, "train.py", "--method", "emq", "--rate", "0.5", "--seed", "0")
     assert proc.returncode == 2 and "no method named 'emq'" in proc.stderr
+
+
+def test_a_diverging_run_fails_its_mlflow_run_and_writes_no_results(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    params = {"data": {"dataset": "digits"}, "train": {"epochs": 3, "warmup_epochs": 2, "lr": 1e12},
+              "tracking": {"experiment": "nan"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert run_stage(tmp_path, "prepare.py").returncode == 0
+    proc = run_stage(tmp_path, "warmup.py")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: training loss became nan") and "lower train.lr" in last, proc.stderr
+    assert not (tmp_path / "outputs" / "warmup" / "metrics.json").exists()
+    assert not (tmp_path / "outputs" / "warmup" / "checkpoint.pt").exists()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("nan").experiment_id], "tags.`dvc.stage` = 'warmup'")
+    assert [r.info.status for r in runs] == ["FAILED"]

@@ -1,9 +1,14 @@
 """Where runs are stored, what every run is tagged with, and run status on failure."""
 
+import multiprocessing
+import os
+
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline import config, tracking
+from pipeline.errors import UserError
 
 META = {"name": "digits", "train_size": 1347, "test_size": 450, "image_shape": [1, 8, 8], "md5": "0" * 32}
 
@@ -55,3 +60,71 @@ def test_cells_share_one_parent_and_a_failing_cell_is_marked_failed(clean_env, t
     assert runs["ok"].data.params["seed"] == "3" and runs["ok"].data.params["data.dataset"] == "digits"
     assert [(m.step, m.value) for m in client.get_metric_history(runs["ok"].info.run_id, "test_acc")] == [(1, 0.5)]
     assert tracking.create_study(cfg, META) == parent  # found again by the dataset's md5
+
+
+def _writer(root: str, name: str, epochs: int, barrier) -> None:
+    os.environ["DVC_ROOT"] = root
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "parallel"}})
+    barrier.wait()  # all four write at once
+    with tracking.stage_run(cfg, META, name, name, {"writer": name}) as run:
+        for epoch in range(epochs):
+            run.log_epoch({"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "test_acc": epoch / epochs})
+        run.log_metrics({"wall_time_s": 1.0}, step=epochs)
+
+
+def test_four_concurrent_writers_lose_nothing(clean_env, tmp_path):
+    clean_env.setenv("DVC_ROOT", str(tmp_path))
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "parallel"}})
+    parent = tracking.create_study(cfg, META)  # the store and experiment, once, up front (as prepare does)
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    epochs = 40
+    writers = [ctx.Process(target=_writer, args=(str(tmp_path), f"w{i}", epochs, barrier)) for i in range(4)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(timeout=300)
+    assert [w.exitcode for w in writers] == [0, 0, 0, 0]
+    client = MlflowClient(tracking.tracking_uri())
+    exp = client.get_experiment_by_name("parallel")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id], "tags.`dvc.stage` LIKE 'w%'")}
+    assert sorted(runs) == ["w0", "w1", "w2", "w3"]
+    for name, run in runs.items():
+        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parent
+        assert run.data.params["writer"] == name
+        for metric in ("train_loss", "test_acc"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
+            assert sorted(steps) == list(range(1, epochs + 1)), (name, metric)
+        assert run.data.metrics["wall_time_s"] == 1.0
+
+
+class _Flaky:
+    """Fails like a busy SQLite store `failures` times, then answers."""
+
+    def __init__(self, failures: int, error: str = "(sqlite3.OperationalError) database is locked"):
+        self.failures, self.error, self.calls = failures, error, 0
+
+    def log_batch(self, *args):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise MlflowException(self.error)
+        return "logged"
+
+
+def test_a_locked_database_is_retried_and_other_errors_are_not():
+    flaky = _Flaky(failures=3)
+    assert tracking.RetryingClient(flaky, wait_s=0.001).log_batch("run") == "logged" and flaky.calls == 4
+    broken = _Flaky(failures=1, error="no such table: runs")
+    with pytest.raises(MlflowException, match="no such table"):
+        tracking.RetryingClient(broken, wait_s=0.001).log_batch("run")
+    assert broken.calls == 1
+    hopeless = _Flaky(failures=100)
+    with pytest.raises(MlflowException, match="locked"):
+        tracking.RetryingClient(hopeless, attempts=3, wait_s=0.001).log_batch("run")
+    assert hopeless.calls == 3
+
+
+def test_an_unreachable_tracking_server_is_refused_in_one_line(clean_env):
+    clean_env.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    with pytest.raises(UserError, match=r"MLFLOW_TRACKING_URI = http://127.0.0.1:9 is unreachable"):
+        tracking.check_store()

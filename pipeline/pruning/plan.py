@@ -30,6 +30,20 @@ class EpochPlan:
         self.anneal_start = math.ceil(round(opts.delta * epochs, 9)) if opts.anneal else epochs
         self._cached: tuple[int, Selection] | None = None
 
+    def state_dict(self) -> dict:
+        """The subset in use (a resumed run between two re-draws keeps training it)."""
+        if self._cached is None:
+            return {}
+        drawn_at, sel = self._cached
+        return {"drawn_at": drawn_at, "indices": sel.indices.cpu(),
+                **({} if sel.weights is None else {"weights": sel.weights.cpu()})}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        if state:
+            weights = state.get("weights")
+            self._cached = (state["drawn_at"], Selection(state["indices"].to(device),
+                                                         None if weights is None else weights.to(device)))
+
     def is_pruned(self, epoch: int) -> bool:
         return self.warmup_epochs <= epoch < self.anneal_start
 
@@ -39,7 +53,7 @@ class EpochPlan:
         every = self.method.options.select_every
         drawn_at = epoch - (epoch - self.warmup_epochs) % every
         if self._cached is None or self._cached[0] != drawn_at:
-            # A resumed run re-draws from the same (seed, epoch) stream, so it gets the same subset.
+            # Drawn from the (seed, epoch) stream: a rerun draws the same subset from the same table.
             sel = self.method.select(drawn_at, stats, generator(self.seed, "select", drawn_at))
             if not self.method.options.rescale:
                 sel = Selection(sel.indices)
