@@ -124,7 +124,7 @@ def _simclr_batches(trainer: SimCLRTrainer) -> Batches:
 
     def loss(views):
         with trainer.autocast():
-            z = trainer.model["head"](trainer.encoder(views))
+            _, z = trainer.model(views)
         return nt_xent(*z.float().chunk(2), trainer.t.temperature).mean()
 
     return batches, loss

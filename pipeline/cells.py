@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data, outputs, plots, resume, tracking, train
+from . import data, distributed, outputs, plots, resume, tracking, train
 from .config import Config
 from .errors import UserError
 from .pretrain import SimCLRTrainer
@@ -50,7 +50,12 @@ def run_warmup(cfg: Config, task: Task) -> None:
     ds = data.load_prepared(outputs.DATASET_FILE)
     meta = outputs.prepared_meta()
     stage = task.warmup_stage
-    res = resume.Resume(stage, resume.fingerprint(params=_run_params(cfg, task), dataset=meta["md5"]))
+    world = distributed.setup(cfg.train.device)
+    res = resume.Resume(stage, resume.fingerprint(params=_run_params(cfg, task), dataset=meta["md5"]),
+                        main=world.is_main)
+    if not world.is_main:  # the other ranks of a torchrun job train their shards; rank 0 logs and writes
+        train.warmup(cfg, ds, trainer_class=task.trainer_class, res=res)
+        return
     with tracking.stage_run(cfg, meta, stage, stage, resume_id=res.run_id, abandoned_id=res.stale_run_id) as run:
         res.run_id = run.run_id
         checkpoint = train.warmup(cfg, ds, on_epoch=run.log_epoch, trainer_class=task.trainer_class, res=res)
@@ -88,8 +93,12 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
     if task is SSL:
         params.update(flatten(cfg.pretrain, "pretrain."))
     run_name = out.name if task is SUPERVISED else f"{task.name} {out.name}"
+    world = distributed.setup(cfg.train.device)
     res = resume.Resume(stage, resume.fingerprint(params={**_run_params(cfg, task), **params}, dataset=meta["md5"],
-                                                  warmup=data.file_md5(task.checkpoint)))
+                                                  warmup=data.file_md5(task.checkpoint)), main=world.is_main)
+    if not world.is_main:
+        train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, trainer_class=task.trainer_class, res=res)
+        return
     with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id) as run:
         res.run_id = run.run_id
         result = train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, on_epoch=run.log_epoch,

@@ -20,6 +20,14 @@ from .ssl import ProjectionHead, nt_xent, ssl_memory
 from .train import Trainer
 
 
+class SimCLRNet(nn.ModuleDict):
+    """Encoder and projection head in one forward, (h, z), so DDP sees the whole model."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self["encoder"](x)
+        return h, self["head"](h)
+
+
 class SimCLRTrainer(Trainer):
     section = "pretrain"
     warmup_stage = "pretrain_warmup"
@@ -33,7 +41,7 @@ class SimCLRTrainer(Trainer):
     def build_model(self, data: ImageDataset) -> nn.Module:
         p = self.cfg.pretrain
         encoder, width = build_encoder(self.cfg.model.arch, data.in_channels)
-        return nn.ModuleDict({"encoder": encoder, "head": ProjectionHead(width, p.hidden, p.projection_dim)})
+        return SimCLRNet({"encoder": encoder, "head": ProjectionHead(width, p.hidden, p.projection_dim)})
 
     def compiled_modules(self) -> list[nn.Module]:
         return [self.model["encoder"], self.model["head"]]
@@ -45,8 +53,7 @@ class SimCLRTrainer(Trainer):
     def losses(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         v1, v2 = self.views(self.train_x[idx], gen)
         with self.autocast():
-            h = self.encoder(torch.cat([v1, v2]))
-            z = self.model["head"](h)
+            h, z = self.net(torch.cat([v1, v2]))
         tau = self.t.temperature
         h1, h2 = h.detach().float().chunk(2)
         z1, z2 = z.float().chunk(2)

@@ -18,13 +18,14 @@ def _fmt_seconds(s: float) -> str:
 class EpochProgress:
     """Wraps an epoch's batches in a bar (only on a terminal) and prints a summary line per epoch."""
 
-    def __init__(self, label: str, total_epochs: int, stream=sys.stderr):
+    def __init__(self, label: str, total_epochs: int, stream=sys.stderr, quiet: bool = False):
         self.label = label
         self.total = total_epochs
         self.stream = stream
         self.elapsed = 0.0
         self.done = 0
-        self.live = stream.isatty()
+        self.quiet = quiet  # the other ranks of a torchrun job: rank 0 reports
+        self.live = stream.isatty() and not quiet
 
     def batches(self, items: Iterable[T], epoch: int, count: int) -> Iterator[T]:
         if not self.live:
@@ -35,6 +36,8 @@ class EpochProgress:
     def epoch_done(self, epoch: int, seconds: float, **metrics: float) -> None:
         self.elapsed += seconds
         self.done += 1
+        if self.quiet:
+            return
         remaining = (self.total - epoch - 1) * self.elapsed / self.done
         parts = [f"{self.label} epoch {epoch + 1}/{self.total}"]
         for key, value in metrics.items():

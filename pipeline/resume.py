@@ -50,7 +50,8 @@ def set_rng_state(state: dict) -> None:
 class Resume:
     """One stage cell's checkpoint folder."""
 
-    def __init__(self, stage: str, key: str, root: Path = RESUME_DIR):
+    def __init__(self, stage: str, key: str, root: Path = RESUME_DIR, main: bool = True):
+        self.main = main  # under torchrun, only rank 0 writes; every rank reads
         self.folder = root / stage
         self.path = self.folder / "state.pt"
         self.key = key
@@ -59,7 +60,11 @@ class Resume:
         self.state = self._load()
         if self.state is not None:
             self.run_id = self.state["run_id"]
-            print(f"resume: {stage} continues after epoch {self.state['epoch']} from {self.path}", file=sys.stderr)
+            self._say(f"{stage} continues after epoch {self.state['epoch']} from {self.path}")
+
+    def _say(self, message: str) -> None:
+        if self.main:
+            print(f"resume: {message}", file=sys.stderr)
 
     def _load(self) -> dict | None:
         if not self.path.is_file():
@@ -67,16 +72,18 @@ class Resume:
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as err:  # a checkpoint is written atomically, but the disk may still fail
-            print(f"resume: {self.path} is unreadable ({type(err).__name__}): starting over", file=sys.stderr)
+            self._say(f"{self.path} is unreadable ({type(err).__name__}): starting over")
             return None
         if state.get("key") != self.key:
-            print(f"resume: {self.path} belongs to a run with other params or inputs: starting over", file=sys.stderr)
+            self._say(f"{self.path} belongs to a run with other params or inputs: starting over")
             self.stale_run_id = state.get("run_id")
             return None
         return state
 
     def save(self, state: dict) -> None:
-        save_torch(self.path, {**state, "key": self.key, "run_id": self.run_id})
+        if self.main:
+            save_torch(self.path, {**state, "key": self.key, "run_id": self.run_id})
 
     def clear(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.main:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -18,8 +18,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from . import pruning, resume
+from . import distributed, gpus, pruning, resume
 from .config import Config, MethodSpec, ScheduleConfig
 from .data import ImageDataset
 from .errors import UserError
@@ -38,11 +39,17 @@ class NonFiniteLossError(UserError):
     """Training diverged (loss NaN or inf): usually a learning rate too high for the setup."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, world: distributed.World = distributed.World()) -> torch.device:
+    """train.device as a torch device. Under torchrun, auto and cuda mean this rank's GPU (LOCAL_RANK);
+    otherwise auto on a multi-GPU machine takes a GPU no other stage holds (pipeline/gpus.py)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+        if name == "cuda" and world.size == 1 and torch.cuda.device_count() > 1:
+            name = f"cuda:{gpus.claim(torch.cuda.device_count())}"  # one stage per GPU
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"train.device = {name!r} but no CUDA device is available: set train.device to auto or cpu")
+    if name == "cuda" and world.size > 1:
+        name = f"cuda:{world.local_rank}"
     device = torch.device(name)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise UserError(f"train.device = {name!r} but this machine has {torch.cuda.device_count()} CUDA "
@@ -94,7 +101,8 @@ class Trainer:
         self.cfg = cfg
         self.t: ScheduleConfig = getattr(cfg, self.section)
         hw = cfg.train  # device settings are shared by every loop
-        self.device = device or resolve_device(hw.device)
+        self.world = distributed.setup(hw.device)
+        self.device = device or resolve_device(hw.device, self.world)
         on_cuda = self.device.type == "cuda"
         if on_cuda:
             # Batch shapes are fixed, so cuDNN's one-off search for the fastest kernels pays off.
@@ -110,6 +118,10 @@ class Trainer:
             # In place (Module.compile), so state_dict keys and checkpoints stay as without it.
             for module in self.compiled_modules():
                 module.compile(dynamic=False)
+        # The loop's forward passes go through `net`: under torchrun, DistributedDataParallel, which
+        # averages the gradients over the ranks during backward.
+        self.net = self.model if self.world.size == 1 else DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if on_cuda else None)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.t.lr, momentum=self.t.momentum,
                                          nesterov=self.t.nesterov and self.t.momentum > 0,
                                          weight_decay=self.t.weight_decay)
@@ -133,7 +145,7 @@ class Trainer:
         """Per-sample loss (with graph) and memory term (detached) of the samples `idx`, from one
         forward pass; augmented when `gen` is given."""
         with self.autocast():
-            logits = self.model(self.inputs(self.train_x[idx], gen))
+            logits = self.net(self.inputs(self.train_x[idx], gen))
         per_sample = F.cross_entropy(logits.float(), self.train_y[idx], reduction="none",
                                      label_smoothing=self.cfg.train.label_smoothing)
         return per_sample, prediction_entropy(logits.detach())
@@ -160,29 +172,42 @@ class Trainer:
 
     def train_epoch(self, epoch: int, selection: pruning.Selection, stats: SampleStats, seed: int,
                     progress: EpochProgress | None = None) -> float:
-        """One epoch over `selection` in a seeded random order; returns the mean per-sample loss."""
+        """One epoch over `selection` in a seeded random order; returns the mean per-sample loss.
+
+        Under torchrun each batch is split into disjoint shards, one per rank, and the shards'
+        per-sample losses and memory terms are gathered, so every rank records every sample."""
+        world = self.world
         self.model.train()
         order = torch.randperm(len(selection), generator=generator(seed, "order", epoch)).to(self.device)
         indices = selection.indices[order]
         weights = None if selection.weights is None else selection.weights[order]
-        aug_gen = generator(seed, "augment", epoch, device=self.device)
+        # Each rank augments its own shard from a stream of its own.
+        aug_gen = generator(seed, "augment", epoch, *([world.rank] if world.size > 1 else []), device=self.device)
         bs = self.t.batch_size
         steps = math.ceil(len(indices) / bs)
+        if steps > 1 and len(indices) - (steps - 1) * bs < world.size:
+            steps -= 1  # a last batch too small to give every rank a sample joins the one before
         loss_sum = torch.zeros((), device=self.device)
         batches = range(steps) if progress is None else progress.batches(range(steps), epoch, steps)
         for step in batches:
-            idx = indices[step * bs:(step + 1) * bs]
+            end = (step + 1) * bs if step < steps - 1 else len(indices)
+            batch = indices[step * bs:end]
+            idx = world.shard(batch)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.t, epoch + step / steps)
             per_sample, memory = self.losses(idx, aug_gen)
-            w = None if weights is None else weights[step * bs:(step + 1) * bs]
-            loss = per_sample.mean() if w is None else (per_sample * w).mean()
+            w = None if weights is None else world.shard(weights[step * bs:end])
+            # This rank's share of the batch's mean loss, times the ranks DDP averages over (1.0 in
+            # a single process, where this is the plain batch mean).
+            loss = (per_sample.mean() if w is None else (per_sample * w).mean()) * (len(idx) * world.size / len(batch))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             # The same forward pass scores the samples: no extra pass for the statistics.
+            idx, per_sample, memory = world.gather(idx, per_sample.detach(), memory)
             stats.observe(idx, per_sample, memory, epoch)
-            loss_sum += per_sample.detach().sum()
+            loss_sum += per_sample.sum()
+        world.average_buffers(self.model)
         mean_loss = float(loss_sum) / max(len(indices), 1)
         if not math.isfinite(mean_loss):
             raise NonFiniteLossError(f"training loss became {mean_loss} in epoch {epoch + 1}: "
@@ -223,7 +248,7 @@ class Trainer:
         """Train epochs [start, end) as the plan says. Each epoch appends a row to `history` (the rows
         of epochs before `start` when resuming), passes it to on_epoch, then hands the loop's whole
         state to `checkpoint`."""
-        progress = EpochProgress(label, self.t.epochs)
+        progress = EpochProgress(label, self.t.epochs, quiet=not self.world.is_main)
         history = [] if history is None else list(history)
         selections = []
         for epoch in range(start, end):

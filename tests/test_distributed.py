@@ -1,0 +1,137 @@
+"""Data-parallel training on two CPU processes with the gloo backend: the subset is the same on
+every rank, the shards are disjoint and cover it, every rank holds the same statistics, each
+sample is counted once, and under torchrun the cell's run is logged once, by rank 0."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+import yaml
+from mlflow.tracking import MlflowClient
+
+from pipeline import data, train
+
+from conftest import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+WORLD = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recording(train.Trainer):
+    """Remembers which samples this rank trained and the statistics table it kept."""
+
+    trained: list[torch.Tensor] = []
+    stats = None
+
+    def losses(self, idx, gen):
+        if gen is not None:  # a training step (the scoring pass has no augmentation stream)
+            Recording.trained.append(idx.clone())
+        return super().losses(idx, gen)
+
+    def run_epochs(self, plan, stats, *args, **kwargs):
+        Recording.stats = stats
+        return super().run_epochs(plan, stats, *args, **kwargs)
+
+
+def _rank(rank: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    digits = data.load_digits()
+    cfg = tiny_config(epochs=3, warmup_epochs=2, batch_size=50)
+    checkpoint = train.warmup(cfg, digits, trainer_class=Recording)
+    Recording.trained = []
+    result = train.pruned_run(cfg, digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True,
+                              trainer_class=Recording)
+    stats = Recording.stats
+    torch.save({"selection": result.selections[0], "trained": torch.cat(Recording.trained),
+                "stats": {k: v.clone() for k, v in stats.state_dict().items() if k != "momentum"},
+                "model": result.model_state, "history": result.history, "saving": result.achieved_saving},
+               Path(out) / f"rank{rank}.pt")
+
+
+def test_two_ranks_share_the_subset_and_the_statistics(tmp_path):
+    mp.spawn(_rank, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD))
+    n, W = 1347, 2
+    selection = r0["selection"]
+    assert torch.equal(selection, r1["selection"])  # every rank drew the same subset
+    k = selection.numel()
+    shard0, shard1 = set(r0["trained"].tolist()), set(r1["trained"].tolist())
+    assert not shard0 & shard1  # disjoint shards...
+    assert shard0 | shard1 == set(selection.tolist())  # ...that together cover the subset
+    assert len(r0["trained"]) + len(r1["trained"]) == k and abs(len(shard0) - len(shard1)) <= 25
+    for key, table in r0["stats"].items():
+        assert torch.equal(table, r1["stats"][key]), key  # gathered: the same statistics everywhere
+    visits = r0["stats"]["visits"]
+    assert int(visits.sum()) == W * n + k and set(visits.tolist()) == {W, W + 1}  # each sample counted once
+    assert r0["saving"] == r1["saving"] == pytest.approx(1 - (W * n + k) / (3 * n))
+    assert r0["history"][0]["train_loss"] == r1["history"][0]["train_loss"]
+    for key, value in r0["model"].items():
+        assert torch.allclose(value.float(), r1["model"][key].float()), key  # DDP kept the replicas equal
+
+
+def test_torchrun_cell_logs_once(tmp_path):
+    params = {"data": {"dataset": "digits"}, "train": {"epochs": 4, "warmup_epochs": 2, "device": "cpu"},
+              "tracking": {"experiment": "ddp"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    for script in ("prepare.py", "warmup.py"):
+        done = subprocess.run([sys.executable, str(ROOT / "stages" / script)], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    done = subprocess.run([str(TORCHRUN), "--nproc_per_node", str(WORLD), "--master_port", str(free_port()),
+                           str(ROOT / "stages" / "train.py"), "--method", "emp", "--rate", "0.7", "--seed", "0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (tmp_path / "torchrun.log").write_text(done.stdout + done.stderr)
+    assert done.stdout.count("train emp-0.7-0: test_acc") == 1  # rank 0 reports
+    assert done.stderr.count("emp@0.7 epoch 3/4") == 1 and done.stderr.count("emp@0.7 epoch 4/4") == 1
+    metrics = json.loads((tmp_path / "outputs" / "train" / "emp-0.7-0" / "metrics.json").read_text())
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("ddp")
+    runs = client.search_runs([exp.experiment_id], "tags.`dvc.stage` = 'train@emp-0.7-0'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    history = client.get_metric_history(runs[0].info.run_id, "test_acc")
+    assert [m.step for m in history] == [3, 4] and history[-1].value == pytest.approx(metrics["test_acc"])
+    n, k = 1347, 404
+    assert metrics["achieved_saving"] == pytest.approx(1 - (2 * n + 2 * k) / (4 * n))
+    assert not (tmp_path / "resume").exists() or not any((tmp_path / "resume").iterdir())
+
+
+HOLD = "import sys, time; from pathlib import Path; from pipeline import gpus; " \
+       "print(gpus.claim(2, Path(sys.argv[1]), poll_s=0.1), flush=True); time.sleep(float(sys.argv[2]))"
+
+
+def test_each_stage_takes_a_gpu_no_other_stage_holds(tmp_path):
+    from pipeline import gpus
+
+    assert gpus.claim(2, tmp_path) == 0 and gpus.claim(2, tmp_path) == 0  # a process keeps its GPU
+    try:
+        other = subprocess.run([sys.executable, "-c", HOLD, str(tmp_path), "0"], capture_output=True, text=True,
+                               timeout=60)
+        assert other.stdout.strip() == "1"  # GPU 0 is held: the next stage gets GPU 1
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "30"], stdout=subprocess.PIPE,
+                                  text=True)
+        assert holder.stdout.readline().strip() == "1"
+        waiter = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "0"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        assert "waiting" in waiter.stderr.readline()  # both GPUs are held
+        holder.kill()  # a killed stage releases its GPU
+        holder.wait()
+        assert waiter.communicate(timeout=60)[0].strip() == "1"
+    finally:
+        gpus.release()

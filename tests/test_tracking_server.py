@@ -1,0 +1,79 @@
+"""A team's MLflow tracking server: with MLFLOW_TRACKING_URI pointing at a real `mlflow server`
+(started here on loopback, backed by SQLite and an artifact folder), the stages log over HTTP,
+nothing goes to a local mlflow.db, and the runs read back from the server."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+ROOT = Path(__file__).resolve().parents[1]
+MLFLOW = Path(sys.executable).with_name("mlflow")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("server")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                             "--backend-store-uri", f"sqlite:///{home / 'team.db'}",
+                             "--artifacts-destination", str(home / "artifacts")],
+                            cwd=home, stdout=subprocess.DEVNULL, stderr=open(home / "server.log", "w"))
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"mlflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield uri, home
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_stages_log_to_the_tracking_server(server, tmp_path):
+    uri, home = server
+    params = {"data": {"dataset": "digits"}, "train": {"epochs": 3, "warmup_epochs": 2, "device": "cpu"},
+              "tracking": {"experiment": "team"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))},
+           "MLFLOW_TRACKING_URI": uri}
+    for script, *args in (("prepare.py",), ("warmup.py",),
+                          ("train.py", "--method", "emp", "--rate", "0.5", "--seed", "0")):
+        done = subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlartifacts").exists()
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("team")
+    runs = {r.data.tags.get("dvc.stage", "study"): r for r in client.search_runs([exp.experiment_id])}
+    assert set(runs) == {"study", "warmup", "train@emp-0.5-0"}
+    cell = runs["train@emp-0.5-0"]
+    assert cell.info.status == "FINISHED" and cell.data.tags["mlflow.parentRunId"] == runs["study"].info.run_id
+    assert cell.data.params["method"] == "emp" and cell.data.params["rate"] == "0.5"
+    history = client.get_metric_history(cell.info.run_id, "test_acc")
+    assert [m.step for m in history] == [3]  # epoch 3 of 3, the only pruned epoch
+    metrics = yaml.safe_load((tmp_path / "outputs" / "train" / "emp-0.5-0" / "metrics.json").read_text())
+    assert history[0].value == pytest.approx(metrics["test_acc"])
+    # Artifacts went through the server into its artifact store.
+    assert {a.path for a in client.list_artifacts(cell.info.run_id)} == {"curves.png", "visits.png"}
+    stored = list((home / "artifacts").rglob("curves.png"))
+    assert len(stored) == 2  # the warm-up's and the cell's
