@@ -272,12 +272,19 @@ class Trainer:
                             "plan": plan.state_dict(), "history": history, "rng": resume.rng_state()})
         return history, selections
 
-    def restore(self, state: dict, stats: SampleStats, plan: pruning.EpochPlan) -> None:
-        """Continue from a per-epoch checkpoint (see pipeline/resume.py)."""
+    def continue_from(self, res: resume.Resume | None, stats: SampleStats, plan: pruning.EpochPlan,
+                      start: int) -> tuple[int, list[dict]]:
+        """The first epoch to train and the history before it: (start, []) for a fresh run, or the
+        epoch after `res`'s last checkpoint, with the model, optimizer, statistics, current subset
+        and RNG states it saved restored (see pipeline/resume.py)."""
+        if res is None or res.state is None:
+            return start, []
+        state = res.state
         self.load_state_dict(state["trainer"])
         stats.load_state_dict(state["stats"])
         plan.load_state_dict(state["plan"], self.device)
         resume.set_rng_state(state["rng"])
+        return state["epoch"], state["history"]
 
 
 def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
@@ -303,10 +310,7 @@ def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None,
     W = t.warmup_epochs
     stats = SampleStats(len(data), momentum=1.0, device=trainer.device)
     plan = pruning.EpochPlan(pruning.create("full", None, 0.0, len(data), t.seed), t.epochs, W, t.seed)
-    start, history = 0, []
-    if res is not None and res.state is not None:
-        trainer.restore(res.state, stats, plan)
-        start, history = res.state["epoch"], res.state["history"]
+    start, history = trainer.continue_from(res, stats, plan, 0)
     history, _ = trainer.run_epochs(plan, stats, start, W, t.seed, trainer.warmup_stage, on_epoch=on_epoch,
                                     history=history, checkpoint=_checkpointer(res, t0))
     trainer.score_all(stats, W - 1)
@@ -332,10 +336,7 @@ def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: Method
     stats = SampleStats.from_state_dict(checkpoint["stats"], momentum=spec.options.ema_momentum(),
                                         device=trainer.device)
     plan = pruning.EpochPlan(method_obj, E, W, seed)
-    start, history = W, []
-    if res is not None and res.state is not None:
-        trainer.restore(res.state, stats, plan)
-        start, history = res.state["epoch"], res.state["history"]
+    start, history = trainer.continue_from(res, stats, plan, W)
     label = spec.name if not method_obj.uses_rate else f"{spec.name}@{rate:g}"
     history, selections = trainer.run_epochs(plan, stats, start, E, seed, label, keep_selections, on_epoch,
                                              history, _checkpointer(res, t0))

@@ -203,3 +203,16 @@ def test_top_k_equals_a_stable_sort_with_many_ties(count):
     score = torch.randint(0, 10, (1000,), generator=torch.Generator().manual_seed(count)).float()
     expected = torch.sort(score, descending=True, stable=True).indices[:count].sort().values
     assert torch.equal(pruning.base.top_k(score, count), expected)
+
+
+def test_a_restored_plan_keeps_training_the_subset_it_drew():
+    # select_every 3: the subset drawn at epoch 2 serves epochs 2-4. A plan restored at epoch 3
+    # (a resumed run) must keep it, even though the table has changed since it was drawn.
+    losses = [float(i) for i in range(20)]
+    plan = EpochPlan(make("ucb", 0.5, 20, select_every=3), 10, 2, seed=0)
+    drawn = plan.select(2, table(mean=losses)).indices
+    restored = EpochPlan(make("ucb", 0.5, 20, select_every=3), 10, 2, seed=0)
+    restored.load_state_dict(plan.state_dict(), torch.device("cpu"))
+    reversed_table = table(mean=losses[::-1])
+    assert torch.equal(restored.select(3, reversed_table).indices, drawn)
+    assert as_set(restored.select(5, reversed_table).indices) == set(range(10))  # a new draw at epoch 5
