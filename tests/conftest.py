@@ -1,3 +1,6 @@
+import os
+import socket
+
 import pytest
 import torch
 
@@ -28,3 +31,14 @@ def digits_warmup(digits):
     torch.set_num_threads(1)
     cfg = tiny_config()
     return cfg, train.warmup(cfg, digits)
+
+
+def stage_env(**extra: str) -> dict:
+    """The environment for a stage subprocess: this one without DVC's or MLflow's variables, plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}, **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

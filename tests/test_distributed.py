@@ -4,7 +4,6 @@ sample is counted once, and under torchrun the cell's run is logged once, by ran
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +16,11 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import data, train
 
-from conftest import tiny_config
+from conftest import free_port, stage_env, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 WORLD = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Recording(train.Trainer):
@@ -88,7 +81,7 @@ def test_torchrun_cell_logs_once(tmp_path):
     params = {"data": {"dataset": "digits"}, "train": {"epochs": 4, "warmup_epochs": 2, "device": "cpu"},
               "tracking": {"experiment": "ddp"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    env = stage_env()
     for script in ("prepare.py", "warmup.py"):
         done = subprocess.run([sys.executable, str(ROOT / "stages" / script)], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)

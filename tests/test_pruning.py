@@ -1,6 +1,5 @@
 """Each method's selection on hand-made statistics tables."""
 
-import math
 
 import pytest
 import torch

@@ -2,7 +2,6 @@
 its MLflow run, and ends exactly where an uninterrupted run ends."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -16,6 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import resume
 
+from conftest import stage_env
+
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"data": {"dataset": "digits"}, "train": {"epochs": 8, "warmup_epochs": 4, "batch_size": 32, "lr": 0.05,
                                                    "device": "cpu"},
@@ -24,8 +25,7 @@ TIMES = {"wall_time_s", "train_time_s", "epoch_time_s"}  # the only values a res
 
 
 def env(cwd: Path) -> dict:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
-    return {**clean, "DVC_ROOT": str(cwd), "OMP_NUM_THREADS": "1"}
+    return stage_env(DVC_ROOT=str(cwd), OMP_NUM_THREADS="1")
 
 
 def stage(cwd: Path, script: str, *args: str) -> subprocess.CompletedProcess:

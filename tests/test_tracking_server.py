@@ -2,8 +2,6 @@
 (started here on loopback, backed by SQLite and an artifact folder), the stages log over HTTP,
 nothing goes to a local mlflow.db, and the runs read back from the server."""
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +12,10 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from conftest import free_port, stage_env
+
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW = Path(sys.executable).with_name("mlflow")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +47,7 @@ def test_stages_log_to_the_tracking_server(server, tmp_path):
     params = {"data": {"dataset": "digits"}, "train": {"epochs": 3, "warmup_epochs": 2, "device": "cpu"},
               "tracking": {"experiment": "team"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))},
-           "MLFLOW_TRACKING_URI": uri}
+    env = stage_env(MLFLOW_TRACKING_URI=uri)
     for script, *args in (("prepare.py",), ("warmup.py",),
                           ("train.py", "--method", "emp", "--rate", "0.5", "--seed", "0")):
         done = subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=tmp_path, env=env,
