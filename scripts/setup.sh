@@ -7,10 +7,34 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
+TORCH_SPEC=("torch>=2.3,<2.15" "torchvision>=0.18,<0.30")   # keep in step with pyproject.toml
+# PyTorch's own index of CPU-only builds: a tenth of the size of PyPI's default wheels, which
+# carry about 4 GB of CUDA libraries a machine without an NVIDIA GPU never uses.
+CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
+
+if ! .venv/bin/python -c 'import torch, torchvision' 2>/dev/null; then
+    free_gb=$(df -Pk . | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+    if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+        need_gb=8
+        echo "setup: NVIDIA GPU found; installing PyTorch's default (CUDA) build"
+    else
+        need_gb=2
+        echo "setup: no NVIDIA GPU; trying PyTorch's CPU-only build from $CPU_INDEX"
+        # --isolated: only that index, so that a configured extra index cannot slip in a CUDA build.
+        .venv/bin/python -m pip install --quiet --isolated --timeout 20 --retries 1 \
+            --index-url "$CPU_INDEX" "${TORCH_SPEC[@]}" 2>/dev/null \
+            || { need_gb=8; echo "setup: $CPU_INDEX is out of reach; installing PyTorch's default build (about 4 GB more)"; }
+    fi
+    if [ "$free_gb" -lt "$need_gb" ]; then
+        echo "setup: warning: only ${free_gb} GB free here and the install needs about ${need_gb} GB; free some disk space if it fails" >&2
+    fi
+fi
+# With torch already installed, pip keeps it: the project's ranges admit the CPU build too.
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 
 fmnist=/usr/share/datasets/fashion-mnist
@@ -20,4 +44,4 @@ if [ ! -f "$fmnist/train-images-idx3-ubyte.gz" ] && [ "$(id -u)" = 0 ] && comman
         || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; }) \
         || echo "setup: could not install dataset-fashion-mnist; the prepare stage will try torchvision's download"
 fi
-echo "setup: ready (.venv/bin/python $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
+echo "setup: ready (.venv/bin/python $(.venv/bin/python -c 'import torch; print("torch", torch.__version__, "CUDA" if torch.version.cuda else "CPU-only")'))"
