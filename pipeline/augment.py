@@ -78,10 +78,33 @@ def random_resized_crop(x: torch.Tensor, gen: torch.Generator, min_scale: float 
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+def shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate each RGB image's hue by `shift` turns ([B], in [-0.5, 0.5]) through HSV, keeping
+    saturation and value, as torchvision's adjust_hue does per image. x: float [B, 3, H, W] in [0, 1]."""
+    r, g, b = x.unbind(1)
+    value, lowest = x.amax(dim=1), x.amin(dim=1)
+    chroma = value - lowest
+    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
+    # Which channel is the largest decides the hue sector; ties go to red, then green.
+    red_max, green_max = value == r, (value == g) & (value != r)
+    sector = torch.where(red_max, (g - b) / safe, torch.where(green_max, 2 + (b - r) / safe, 4 + (r - g) / safe))
+    hue = torch.where(chroma > 0, sector / 6, torch.zeros_like(sector))
+    hue = (hue + shift.view(-1, 1, 1)) % 1.0
+    saturation = chroma / torch.where(value > 0, value, torch.ones_like(value))
+    # Back to RGB in closed form: channel n of (5, 3, 1) is v - v*s*clamp(min(k, 4 - k), 0, 1),
+    # k = (n + 6*hue) mod 6.
+    n = torch.tensor([5.0, 3.0, 1.0], device=x.device).view(1, 3, 1, 1)
+    k = (n + 6 * hue[:, None]) % 6
+    return value[:, None] * (1 - saturation[:, None] * torch.minimum(k, 4 - k).clamp(0.0, 1.0))
+
+
 def colour_jitter(x: torch.Tensor, gen: torch.Generator, strength: float = 0.4, p: float = 0.8,
                   p_gray: float = 0.2) -> torch.Tensor:
-    """Per-sample brightness and contrast jitter (and saturation plus random grayscale for RGB),
-    applied with probability p, on float images in [0, 1]. Hue jitter is left out."""
+    """SimCLR's colour distortion, per sample, on float images in [0, 1]: with probability p,
+    brightness and contrast (and for RGB saturation) scaled by factors in [1 - strength,
+    1 + strength] and the hue rotated by up to strength / 4 of a turn (SimCLR's 0.8s : 0.2s), then
+    for RGB a random grayscale with probability p_gray. The four run in a fixed order, where
+    torchvision draws a random one."""
     b, c, device = x.shape[0], x.shape[1], x.device
     apply = (_uniform(b, 0.0, 1.0, gen, device) < p).view(b, 1, 1, 1)
     factor = lambda: _uniform(b, 1.0 - strength, 1.0 + strength, gen, device).view(b, 1, 1, 1)
@@ -91,6 +114,8 @@ def colour_jitter(x: torch.Tensor, gen: torch.Generator, strength: float = 0.4, 
     y = (y - luma) * factor() + luma
     if c == 3:
         y = gray(y) + (y - gray(y)) * factor()
+        hue = strength / 4
+        y = shift_hue(y.clamp(0.0, 1.0), _uniform(b, -hue, hue, gen, device))
     y = torch.where(apply, y, x).clamp(0.0, 1.0)
     if c == 3:
         to_gray = (_uniform(b, 0.0, 1.0, gen, device) < p_gray).view(b, 1, 1, 1)

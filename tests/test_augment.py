@@ -76,6 +76,34 @@ def test_colour_jitter_switches():
     assert colour_jitter(one_channel, gen).shape == one_channel.shape
 
 
+def test_shift_hue_by_hand():
+    from pipeline.augment import shift_hue
+
+    # One pixel per image: red, red, red, a gray, and orange (1, 0.5, 0): hue 1/12, s = 1, v = 1.
+    pixels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.4, 0.4, 0.4], [1.0, 0.5, 0.0]])
+    shift = torch.tensor([1 / 3, -1 / 3, 1 / 6, 0.25, 1 / 24])
+    out = shift_hue(pixels.view(5, 3, 1, 1), shift).view(5, 3)
+    expected = torch.tensor([[0.0, 1.0, 0.0],    # red + 1/3 turn: green
+                             [0.0, 0.0, 1.0],    # red - 1/3 turn: blue
+                             [1.0, 1.0, 0.0],    # red + 1/6 turn: yellow
+                             [0.4, 0.4, 0.4],    # a gray has no hue to turn
+                             [1.0, 0.75, 0.0]])  # orange + 1/24 turn: hue 1/8, so green = 6 * 1/8 of red
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_shift_hue_matches_torchvision_per_image():
+    from torchvision.transforms.functional import adjust_hue
+
+    from pipeline.augment import shift_hue
+
+    x = torch.rand(6, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    x[0, :, 0, 0] = 0.0  # black, and a pixel whose channels tie
+    x[1, :, 1, 1] = torch.tensor([0.7, 0.7, 0.2])
+    shift = torch.tensor([-0.5, -0.1, 0.0, 0.05, 0.3, 0.5])
+    expected = torch.stack([adjust_hue(img, float(h)) for img, h in zip(x, shift)])
+    assert torch.allclose(shift_hue(x, shift), expected, atol=1e-5)
+
+
 def test_two_views_differ_and_are_seeded(digits):
     from pipeline.augment import TwoViews
 
