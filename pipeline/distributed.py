@@ -5,7 +5,8 @@ LOCAL_RANK set; each joins one process group (NCCL on GPUs, gloo on CPU) and tra
 device. Every rank draws the same subset and order (the streams are keyed by seed and epoch),
 trains a disjoint shard of each batch (DistributedDataParallel averages the gradients), and
 all-gathers the per-sample losses and memory terms, so that every rank holds the same statistics
-table and the next selection agrees everywhere. Only rank 0 logs to MLflow and writes outputs.
+table and the next selection agrees everywhere. SimCLR's projections are all-gathered with their
+gradients, so its negatives span the whole batch. Only rank 0 logs to MLflow and writes outputs.
 Without torchrun there is one rank and none of this costs anything.
 """
 
@@ -35,22 +36,30 @@ class World:
         return batch if self.size == 1 else batch[self.rank::self.size]
 
     def gather(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Each 1-D tensor concatenated over the ranks in rank order (lengths may differ by rank)."""
+        """Each tensor concatenated along dim 0 over the ranks, in rank order (the number of rows
+        may differ by rank). No gradient flows back: for statistics and logging."""
         if self.size == 1:
             return tensors
-        n = torch.tensor([tensors[0].numel()], device=tensors[0].device)
-        sizes = [torch.zeros_like(n) for _ in range(self.size)]
-        dist.all_gather(sizes, n)
-        sizes = [int(s) for s in sizes]
-        longest = max(sizes)
-        out = []
-        for t in tensors:
-            padded = torch.zeros(longest, dtype=t.dtype, device=t.device)
-            padded[:t.numel()] = t
-            parts = [torch.empty_like(padded) for _ in range(self.size)]
-            dist.all_gather(parts, padded)
-            out.append(torch.cat([p[:s] for p, s in zip(parts, sizes)]))
-        return tuple(out)
+        sizes = self._row_counts(tensors[0])
+        return tuple(_all_rows(t, sizes) for t in tensors)
+
+    def gather_with_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, slice]:
+        """`x` concatenated along dim 0 over the ranks, and the slice of the result that is this
+        rank's own rows. Gradients flow back to every rank's `x`: what each rank's loss contributes
+        to a row is summed on the rank that owns it, so a loss that compares the whole batch (SimCLR's
+        negatives) trains as it would in one process."""
+        if self.size == 1:
+            return x, slice(0, x.shape[0])
+        sizes = self._row_counts(x)
+        start = sum(sizes[:self.rank])
+        own = slice(start, start + sizes[self.rank])
+        return _AllRows.apply(x, sizes, own), own
+
+    def _row_counts(self, x: torch.Tensor) -> list[int]:
+        n = torch.tensor([x.shape[0]], device=x.device)
+        counts = [torch.zeros_like(n) for _ in range(self.size)]
+        dist.all_gather(counts, n)
+        return [int(c) for c in counts]
 
     def average_buffers(self, module: torch.nn.Module) -> None:
         """Average floating-point buffers (BatchNorm's running statistics) over the ranks: each rank
@@ -61,6 +70,32 @@ class World:
             if buffer.is_floating_point():
                 dist.all_reduce(buffer)
                 buffer /= self.size
+
+
+def _all_rows(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """all_gather along dim 0 for row counts that differ by rank: pad to the longest, then trim."""
+    padded = x.new_zeros((max(sizes), *x.shape[1:]))
+    padded[:x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:n] for part, n in zip(parts, sizes)])
+
+
+class _AllRows(torch.autograd.Function):
+    """_all_rows with a backward: every rank's gradient of the whole result is summed (all_reduce)
+    and each rank keeps its own rows. An all_reduce rather than a reduce-scatter, because gloo has
+    no reduce-scatter and the tensors here are small (a batch of embeddings)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, sizes: list[int], own: slice) -> torch.Tensor:
+        ctx.own = own
+        return _all_rows(x.detach(), sizes)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grad = grad.contiguous()
+        dist.all_reduce(grad)
+        return grad[ctx.own], None, None
 
 
 _world: World | None = None

@@ -50,14 +50,21 @@ class SimCLRTrainer(Trainer):
     def encoder(self) -> nn.Module:
         return self.model["encoder"]
 
-    def losses(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def losses(self, idx: torch.Tensor, gen: torch.Generator | None,
+               sharded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         v1, v2 = self.views(self.train_x[idx], gen)
         with self.autocast():
             h, z = self.net(torch.cat([v1, v2]))
         tau = self.t.temperature
         h1, h2 = h.detach().float().chunk(2)
         z1, z2 = z.float().chunk(2)
-        return nt_xent(z1, z2, tau), ssl_memory(h1, h2, tau)
+        if not sharded or self.world.size == 1:
+            return nt_xent(z1, z2, tau), ssl_memory(h1, h2, tau)
+        # A sample's negatives are the views of the whole batch, not of this rank's shard: compare
+        # against every rank's views (gradients flow back to their owners) and keep this rank's rows.
+        (z1, own), (z2, _) = self.world.gather_with_grad(z1), self.world.gather_with_grad(z2)
+        h1, h2 = self.world.gather(h1, h2)
+        return nt_xent(z1, z2, tau)[own], ssl_memory(h1, h2, tau)[own]
 
     def score_generator(self) -> torch.Generator:
         # NT-Xent needs two views: the scoring pass draws them from a fixed seed.

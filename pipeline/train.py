@@ -141,9 +141,11 @@ class Trainer:
         """The modules whose forward the loop calls (what train.compile compiles)."""
         return [self.model]
 
-    def losses(self, idx: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def losses(self, idx: torch.Tensor, gen: torch.Generator | None,
+               sharded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample loss (with graph) and memory term (detached) of the samples `idx`, from one
-        forward pass; augmented when `gen` is given."""
+        forward pass; augmented when `gen` is given. `sharded`: `idx` is this rank's shard of a
+        training batch under torchrun, which matters only to losses that compare samples (SimCLR's)."""
         with self.autocast():
             logits = self.net(self.inputs(self.train_x[idx], gen))
         per_sample = F.cross_entropy(logits.float(), self.train_y[idx], reduction="none",
@@ -195,7 +197,7 @@ class Trainer:
             idx = world.shard(batch)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.t, epoch + step / steps)
-            per_sample, memory = self.losses(idx, aug_gen)
+            per_sample, memory = self.losses(idx, aug_gen, sharded=True)
             w = None if weights is None else world.shard(weights[step * bs:end])
             # This rank's share of the batch's mean loss, times the ranks DDP averages over (1.0 in
             # a single process, where this is the plain batch mean).

@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pipeline import data, train
+from pipeline import config, data, train
 
 from conftest import free_port, stage_env, tiny_config
 
@@ -23,28 +23,39 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 WORLD = 2
 
 
-class Recording(train.Trainer):
-    """Remembers which samples this rank trained and the statistics table it kept."""
-
-    trained: list[torch.Tensor] = []
-    stats = None
-
-    def losses(self, idx, gen):
-        if gen is not None:  # a training step (the scoring pass has no augmentation stream)
-            Recording.trained.append(idx.clone())
-        return super().losses(idx, gen)
-
-    def run_epochs(self, plan, stats, *args, **kwargs):
-        Recording.stats = stats
-        return super().run_epochs(plan, stats, *args, **kwargs)
+SSL = {"epochs": 3, "warmup_epochs": 2, "batch_size": 50, "hidden": 32, "projection_dim": 16, "min_scale": 0.5}
 
 
-def _rank(rank: int, port: int, out: str) -> None:
+def recording(base: type[train.Trainer]) -> type[train.Trainer]:
+    """`base`, remembering which samples this rank trained and the statistics table it kept."""
+
+    class Recording(base):
+        trained: list[torch.Tensor] = []
+        stats = None
+
+        def losses(self, idx, gen, sharded=False):
+            if sharded:  # a training step (the scoring pass scores every sample on every rank)
+                Recording.trained.append(idx.clone())
+            return super().losses(idx, gen, sharded)
+
+        def run_epochs(self, plan, stats, *args, **kwargs):
+            Recording.stats = stats
+            return super().run_epochs(plan, stats, *args, **kwargs)
+
+    return Recording
+
+
+def _rank(rank: int, port: int, out: str, ssl: bool) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     digits = data.load_digits()
     cfg = tiny_config(epochs=3, warmup_epochs=2, batch_size=50)
+    if ssl:
+        from pipeline.pretrain import SimCLRTrainer
+
+        cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"}, "pretrain": SSL})
+    Recording = recording(SimCLRTrainer if ssl else train.Trainer)
     checkpoint = train.warmup(cfg, digits, trainer_class=Recording)
     Recording.trained = []
     result = train.pruned_run(cfg, digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True,
@@ -56,8 +67,9 @@ def _rank(rank: int, port: int, out: str) -> None:
                Path(out) / f"rank{rank}.pt")
 
 
-def test_two_ranks_share_the_subset_and_the_statistics(tmp_path):
-    mp.spawn(_rank, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+@pytest.mark.parametrize("ssl", [False, True], ids=["supervised", "simclr"])
+def test_two_ranks_share_the_subset_and_the_statistics(tmp_path, ssl):
+    mp.spawn(_rank, args=(free_port(), str(tmp_path), ssl), nprocs=WORLD, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD))
     n, W = 1347, 2
     selection = r0["selection"]
@@ -103,6 +115,49 @@ def test_torchrun_cell_logs_once(tmp_path):
     n, k = 1347, 404
     assert metrics["achieved_saving"] == pytest.approx(1 - (2 * n + 2 * k) / (4 * n))
     assert not (tmp_path / "resume").exists() or not any((tmp_path / "resume").iterdir())
+
+
+def _negatives_rank(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    from pipeline.distributed import World
+    from pipeline.ssl import nt_xent, ssl_memory
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    world = World(rank, WORLD, rank)
+    gen = torch.Generator().manual_seed(0)
+    z1_all, z2_all, h1_all, h2_all = (torch.randn(7, 5, generator=gen) for _ in range(4))
+    rows = torch.arange(7)[rank::WORLD]  # a batch of 7: shards of 4 and 3 rows
+    z1, z2 = z1_all[rows].clone().requires_grad_(), z2_all[rows].clone().requires_grad_()
+    (g1, own), (g2, _) = world.gather_with_grad(z1), world.gather_with_grad(z2)
+    loss = nt_xent(g1, g2, 0.5)[own]
+    loss.sum().backward()
+    h1, h2 = world.gather(h1_all[rows], h2_all[rows])
+    torch.save({"rows": rows, "loss": loss.detach(), "memory": ssl_memory(h1, h2, 0.5)[own],
+                "grad1": z1.grad, "grad2": z2.grad}, Path(out) / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_simclr_negatives_span_the_whole_batch(tmp_path):
+    """Each rank holds a shard, yet every sample's NT-Xent loss, memory term and gradient are those
+    of one process holding the whole batch."""
+    from pipeline.ssl import nt_xent, ssl_memory
+
+    mp.spawn(_negatives_rank, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    gen = torch.Generator().manual_seed(0)
+    z1_all, z2_all, h1_all, h2_all = (torch.randn(7, 5, generator=gen) for _ in range(4))
+    z1_all.requires_grad_(), z2_all.requires_grad_()
+    loss = nt_xent(z1_all, z2_all, 0.5)
+    loss.sum().backward()
+    memory = ssl_memory(h1_all, h2_all, 0.5)
+    for r in range(WORLD):
+        got = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
+        rows = got["rows"]
+        assert torch.allclose(got["loss"], loss.detach()[rows], atol=1e-6)
+        assert torch.allclose(got["memory"], memory[rows], atol=1e-6)
+        assert torch.allclose(got["grad1"], z1_all.grad[rows], atol=1e-6)
+        assert torch.allclose(got["grad2"], z2_all.grad[rows], atol=1e-6)
 
 
 HOLD = "import sys, time; from pathlib import Path; from pipeline import gpus; " \
