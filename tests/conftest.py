@@ -1,8 +1,13 @@
 import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from pipeline import config, data, train
 
@@ -42,3 +47,33 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def sh(cwd, *cmd, with_stderr=False):
+    """Run a command of the project's environment (dvc, git) in `cwd`; it must succeed."""
+    env = stage_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr if with_stderr else proc.stdout
+
+
+def dvc_repo(repo: Path, edit) -> Path:
+    """A git + DVC repository at `repo` holding the project's pipeline, with the project's
+    params.yaml changed by `edit(params)` (a function that edits the loaded dict in place)."""
+    if shutil.which("dvc", path=str(BIN)) is None:
+        pytest.fail("dvc is not installed in this environment: run `make setup`")
+    for item in ("pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", "README.md"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    edit(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
+    sh(repo, "dvc", "init", "-q")
+    return repo

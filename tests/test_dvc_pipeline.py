@@ -2,11 +2,6 @@
 real SQLite MLflow store read back through MLflow."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,29 +10,13 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.data import load_digits
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from conftest import dvc_repo, sh
+
 CELLS = ["full-0.0-0", "random-0.3-0", "random-0.7-0", "emp-0.3-0", "emp-0.7-0"]
 N, E, W = 1347, 4, 1  # digits' training set, epochs, warm-up epochs
 
 
-def sh(cwd, *cmd, with_stderr=False):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr if with_stderr else proc.stdout
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    if shutil.which("dvc", path=str(BIN)) is None:
-        pytest.fail("dvc is not installed in this environment: run `make setup`")
-    repo = tmp_path_factory.mktemp("study")
-    for item in ("pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", "README.md"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+def tiny_study(params: dict) -> None:
     params["data"].update(dataset="digits", train_size=None, test_size=None)
     params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False,
                            device="cpu")
@@ -46,11 +25,11 @@ def study(tmp_path_factory):
     params["pretrain"].update(epochs=2, warmup_epochs=1, batch_size=64, hidden=64, projection_dim=32)
     params["downstream"].update(levels=5)
     params["tracking"] = {"experiment": "tiny-study"}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(repo, "git", "init", "-q")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
-    sh(repo, "dvc", "init", "-q")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    repo = dvc_repo(tmp_path_factory.mktemp("study"), tiny_study)
     log = sh(repo, "dvc", "repro", with_stderr=True)
     return repo, log
 

@@ -2,6 +2,7 @@
 its MLflow run, and ends exactly where an uninterrupted run ends."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import resume
 
-from conftest import stage_env
+from conftest import BIN, dvc_repo, sh, stage_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"data": {"dataset": "digits"}, "train": {"epochs": 8, "warmup_epochs": 4, "batch_size": 32, "lr": 0.05,
@@ -119,6 +120,40 @@ def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_one(prepared, tmp_p
         steps_b = [(m.step, m.value) for m in client_b.get_metric_history(run_b.info.run_id, metric)]
         assert sorted(steps_b) == sorted(steps_a), metric
         assert len({s for s, _ in steps_b}) == len(steps_b), f"{metric}: an epoch was logged twice"
+
+
+def test_dvc_repro_after_a_kill_resumes(tmp_path):
+    """What a user meets: `dvc repro` killed with its whole process group (a dead machine, a
+    terminal closed), then `dvc repro` again: DVC clears its stale locks and the stage resumes."""
+    def edit(params):
+        params["data"].update(dataset="digits", train_size=None, test_size=None)
+        params["train"].update(PARAMS["train"])
+        params["tracking"] = {"experiment": "resume"}
+
+    repo = dvc_repo(tmp_path, edit)
+    env = stage_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(["dvc", "repro", "warmup"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen = []
+    for text in proc.stdout:
+        seen.append(text)
+        if "warmup epoch 3/8" in text:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)[-2000:]
+    state = torch.load(repo / "resume" / "warmup" / "state.pt", weights_only=True)
+    warmup_epochs = PARAMS["train"]["warmup_epochs"]
+    assert 0 < state["epoch"] < warmup_epochs, "the kill came after the warm-up had finished"
+
+    rerun = sh(repo, "dvc", "repro", "warmup", with_stderr=True)
+    assert f"resume: warmup continues after epoch {state['epoch']}" in rerun
+    assert (repo / "outputs" / "warmup" / "checkpoint.pt").exists() and not (repo / "resume" / "warmup").exists()
+    assert "up to date" in sh(repo, "dvc", "status", "warmup", with_stderr=True)
+    client, runs = runs_of(repo, "warmup")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].info.run_id == state["run_id"]
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "train_loss")]
+    assert sorted(steps) == list(range(1, warmup_epochs + 1))  # each epoch logged once over both attempts
 
 
 def test_a_checkpoint_of_other_inputs_is_not_resumed(tmp_path):
