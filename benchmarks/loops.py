@@ -22,6 +22,7 @@ from pipeline import pruning
 from pipeline.config import Config
 from pipeline.data import ImageDataset
 from pipeline.pretrain import SimCLRTrainer
+from pipeline.progress import EpochProgress
 from pipeline.seeding import generator
 from pipeline.ssl import nt_xent
 from pipeline.stats import SampleStats
@@ -47,7 +48,9 @@ class RealLoop:
 
     def __init__(self, trainer_class: type[Trainer], cfg: Config, data: ImageDataset, device: torch.device,
                  run: StageRun):
-        no_evaluation = type(f"Timed{trainer_class.__name__}", (trainer_class,), {"evaluate": lambda self: {}})
+        # Timed epochs: no evaluation, and progress lines without the long schedule's total and ETA.
+        timed = {"evaluate": lambda self: {}, "progress": lambda self, label: EpochProgress(label, None)}
+        no_evaluation = type(f"Timed{trainer_class.__name__}", (trainer_class,), timed)
         self.trainer = no_evaluation(long_schedule(cfg, trainer_class.section), data, device)
         self.evaluate = lambda: trainer_class.evaluate(self.trainer)
         self.stats = SampleStats(len(data), device=self.trainer.device)

@@ -18,7 +18,8 @@ def _fmt_seconds(s: float) -> str:
 class EpochProgress:
     """Wraps an epoch's batches in a bar (only on a terminal) and prints a summary line per epoch."""
 
-    def __init__(self, label: str, total_epochs: int, stream=sys.stderr, quiet: bool = False):
+    def __init__(self, label: str, total_epochs: int | None, stream=sys.stderr, quiet: bool = False):
+        """total_epochs None: an open-ended run (a benchmark), shown without a total or an ETA."""
         self.label = label
         self.total = total_epochs
         self.stream = stream
@@ -31,16 +32,20 @@ class EpochProgress:
         if not self.live:
             return iter(items)
         return iter(tqdm(items, total=count, leave=False, file=self.stream, dynamic_ncols=True,
-                         desc=f"{self.label} epoch {epoch + 1}/{self.total}"))
+                         desc=self._epoch(epoch)))
+
+    def _epoch(self, epoch: int) -> str:
+        return f"{self.label} epoch {epoch + 1}" + ("" if self.total is None else f"/{self.total}")
 
     def epoch_done(self, epoch: int, seconds: float, **metrics: float) -> None:
         self.elapsed += seconds
         self.done += 1
         if self.quiet:
             return
-        remaining = (self.total - epoch - 1) * self.elapsed / self.done
-        parts = [f"{self.label} epoch {epoch + 1}/{self.total}"]
+        parts = [self._epoch(epoch)]
         for key, value in metrics.items():
             parts.append(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}")
-        parts += [f"time {seconds:.1f}s", f"ETA {_fmt_seconds(remaining)}"]
+        parts.append(f"time {seconds:.1f}s")
+        if self.total is not None:
+            parts.append(f"ETA {_fmt_seconds((self.total - epoch - 1) * self.elapsed / self.done)}")
         print(" | ".join(parts), file=self.stream, flush=True)

@@ -243,6 +243,9 @@ class Trainer:
     def score_batch_size(self) -> int:
         return self.eval_batch_size
 
+    def progress(self, label: str) -> EpochProgress:
+        return EpochProgress(label, self.t.epochs, quiet=not self.world.is_main)
+
     def run_epochs(self, plan: pruning.EpochPlan, stats: SampleStats, start: int, end: int, seed: int,
                    label: str, keep_selections: bool = False, on_epoch: EpochCallback | None = None,
                    history: list[dict] | None = None, checkpoint: EpochCallback | None = None
@@ -250,7 +253,7 @@ class Trainer:
         """Train epochs [start, end) as the plan says. Each epoch appends a row to `history` (the rows
         of epochs before `start` when resuming), passes it to on_epoch, then hands the loop's whole
         state to `checkpoint`."""
-        progress = EpochProgress(label, self.t.epochs, quiet=not self.world.is_main)
+        progress = self.progress(label)
         history = [] if history is None else list(history)
         selections = []
         for epoch in range(start, end):
