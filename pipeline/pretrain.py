@@ -13,11 +13,27 @@ from torch import nn
 
 from .augment import TwoViews
 from .data import ImageDataset
+from .distributed import World
 from .evaluate import frozen_features, knn_accuracy
 from .models import build_encoder
 from .seeding import generator
 from .ssl import ProjectionHead, nt_xent, ssl_memory
 from .train import Trainer
+
+
+def simclr_losses(z1: torch.Tensor, z2: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor, temperature: float,
+                  world: World | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample: NT-Xent on the projections z (with graph) and EMP's memory term on the encoder
+    features h (detached), for the batch's views 1 and 2. With `world` (under torchrun, the rows
+    being this rank's shard of the batch), a sample's negatives are still the views of the whole
+    batch: every rank's views are gathered, gradients flowing back to their owners, and this
+    rank's rows are kept, so the values equal those of one process holding the batch."""
+    if world is None or world.size == 1:
+        return nt_xent(z1, z2, temperature), ssl_memory(h1, h2, temperature)
+    # A sample's two views travel together, stacked, so one gather serves both.
+    z, own = world.gather_with_grad(torch.stack([z1, z2], dim=1))
+    (h,) = world.gather(torch.stack([h1, h2], dim=1))
+    return nt_xent(*z.unbind(1), temperature)[own], ssl_memory(*h.unbind(1), temperature)[own]
 
 
 class SimCLRNet(nn.ModuleDict):
@@ -55,16 +71,9 @@ class SimCLRTrainer(Trainer):
         v1, v2 = self.views(self.train_x[idx], gen)
         with self.autocast():
             h, z = self.net(torch.cat([v1, v2]))
-        tau = self.t.temperature
         h1, h2 = h.detach().float().chunk(2)
         z1, z2 = z.float().chunk(2)
-        if not sharded or self.world.size == 1:
-            return nt_xent(z1, z2, tau), ssl_memory(h1, h2, tau)
-        # A sample's negatives are the views of the whole batch, not of this rank's shard: compare
-        # against every rank's views (gradients flow back to their owners) and keep this rank's rows.
-        (z1, own), (z2, _) = self.world.gather_with_grad(z1), self.world.gather_with_grad(z2)
-        h1, h2 = self.world.gather(h1, h2)
-        return nt_xent(z1, z2, tau)[own], ssl_memory(h1, h2, tau)[own]
+        return simclr_losses(z1, z2, h1, h2, self.t.temperature, self.world if sharded else None)
 
     def score_generator(self) -> torch.Generator:
         # NT-Xent needs two views: the scoring pass draws them from a fixed seed.

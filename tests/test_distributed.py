@@ -117,47 +117,40 @@ def test_torchrun_cell_logs_once(tmp_path):
     assert not (tmp_path / "resume").exists() or not any((tmp_path / "resume").iterdir())
 
 
+def _negatives(world=None):
+    """SimCLR's per-sample losses of a batch of 7 (z with gradient), or of this rank's shard of it."""
+    from pipeline.pretrain import simclr_losses
+
+    gen = torch.Generator().manual_seed(0)
+    z1, z2, h1, h2 = (torch.randn(7, 5, generator=gen) for _ in range(4))
+    rows = torch.arange(7) if world is None else torch.arange(7)[world.rank::world.size]  # shards of 4 and 3
+    z1, z2 = z1[rows].clone().requires_grad_(), z2[rows].clone().requires_grad_()
+    loss, memory = simclr_losses(z1, z2, h1[rows], h2[rows], 0.5, world)
+    loss.sum().backward()
+    return {"rows": rows, "loss": loss.detach(), "memory": memory, "grad1": z1.grad, "grad2": z2.grad}
+
+
 def _negatives_rank(rank: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
     from pipeline.distributed import World
-    from pipeline.ssl import nt_xent, ssl_memory
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    world = World(rank, WORLD, rank)
-    gen = torch.Generator().manual_seed(0)
-    z1_all, z2_all, h1_all, h2_all = (torch.randn(7, 5, generator=gen) for _ in range(4))
-    rows = torch.arange(7)[rank::WORLD]  # a batch of 7: shards of 4 and 3 rows
-    z1, z2 = z1_all[rows].clone().requires_grad_(), z2_all[rows].clone().requires_grad_()
-    (g1, own), (g2, _) = world.gather_with_grad(z1), world.gather_with_grad(z2)
-    loss = nt_xent(g1, g2, 0.5)[own]
-    loss.sum().backward()
-    h1, h2 = world.gather(h1_all[rows], h2_all[rows])
-    torch.save({"rows": rows, "loss": loss.detach(), "memory": ssl_memory(h1, h2, 0.5)[own],
-                "grad1": z1.grad, "grad2": z2.grad}, Path(out) / f"rank{rank}.pt")
+    torch.save(_negatives(World(rank, WORLD, rank)), Path(out) / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
 def test_simclr_negatives_span_the_whole_batch(tmp_path):
     """Each rank holds a shard, yet every sample's NT-Xent loss, memory term and gradient are those
     of one process holding the whole batch."""
-    from pipeline.ssl import nt_xent, ssl_memory
-
     mp.spawn(_negatives_rank, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
-    gen = torch.Generator().manual_seed(0)
-    z1_all, z2_all, h1_all, h2_all = (torch.randn(7, 5, generator=gen) for _ in range(4))
-    z1_all.requires_grad_(), z2_all.requires_grad_()
-    loss = nt_xent(z1_all, z2_all, 0.5)
-    loss.sum().backward()
-    memory = ssl_memory(h1_all, h2_all, 0.5)
+    whole = _negatives()
     for r in range(WORLD):
-        got = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
-        rows = got["rows"]
-        assert torch.allclose(got["loss"], loss.detach()[rows], atol=1e-6)
-        assert torch.allclose(got["memory"], memory[rows], atol=1e-6)
-        assert torch.allclose(got["grad1"], z1_all.grad[rows], atol=1e-6)
-        assert torch.allclose(got["grad2"], z2_all.grad[rows], atol=1e-6)
+        shard = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
+        rows = shard["rows"]
+        for key in ("loss", "memory", "grad1", "grad2"):
+            assert torch.allclose(shard[key], whole[key][rows], atol=1e-6), (r, key)
 
 
 HOLD = "import sys, time; from pathlib import Path; from pipeline import gpus; " \
