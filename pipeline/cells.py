@@ -3,8 +3,10 @@ SimCLR pre-training (`pretrain`) differ only in their loop, folders and evaluati
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from . import data, distributed, outputs, plots, resume, tracking, train
 from .config import Config
@@ -46,19 +48,34 @@ def _run_params(cfg: Config, task: Task) -> dict:
     return {**tracking.config_params(cfg), **flatten(getattr(cfg, task.name), f"{task.name}.")}
 
 
+@contextlib.contextmanager
+def _resumable_run(cfg: Config, task: Task, meta: dict, stage: str, run_name: str, params: dict | None = None,
+                   **inputs: str) -> Iterator[tuple[resume.Resume, tracking.StageRun | None]]:
+    """A training stage's resume checkpoints (keyed by its params, the dataset and `inputs`) and
+    its MLflow run, continued after an interruption. The run is None on the other ranks of a
+    torchrun job, which train their shards while rank 0 logs and writes. The checkpoints are
+    removed once the block completes."""
+    world = distributed.setup(cfg.train.device)
+    key = resume.fingerprint(params={**_run_params(cfg, task), **(params or {})}, dataset=meta["md5"], **inputs)
+    res = resume.Resume(stage, key, main=world.is_main)
+    if world.is_main:
+        with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id) as run:
+            res.run_id = run.run_id
+            yield res, run
+    else:
+        yield res, None
+    res.clear()
+
+
 def run_warmup(cfg: Config, task: Task) -> None:
     ds = data.load_prepared(outputs.DATASET_FILE)
     meta = outputs.prepared_meta()
     stage = task.warmup_stage
-    world = distributed.setup(cfg.train.device)
-    res = resume.Resume(stage, resume.fingerprint(params=_run_params(cfg, task), dataset=meta["md5"]),
-                        main=world.is_main)
-    if not world.is_main:  # the other ranks of a torchrun job train their shards; rank 0 logs and writes
-        train.warmup(cfg, ds, trainer_class=task.trainer_class, res=res)
-        return
-    with tracking.stage_run(cfg, meta, stage, stage, resume_id=res.run_id, abandoned_id=res.stale_run_id) as run:
-        res.run_id = run.run_id
-        checkpoint = train.warmup(cfg, ds, on_epoch=run.log_epoch, trainer_class=task.trainer_class, res=res)
+    with _resumable_run(cfg, task, meta, stage, stage) as (res, run):
+        checkpoint = train.warmup(cfg, ds, on_epoch=run.log_epoch if run else None, trainer_class=task.trainer_class,
+                                  res=res)
+        if run is None:
+            return
         W = checkpoint["epoch"]
         run.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
         curves = task.warmup_dir / "curves.png"
@@ -69,7 +86,6 @@ def run_warmup(cfg: Config, task: Task) -> None:
         outputs.write_json(task.warmup_dir / "metrics.json",
                            {task.metric: checkpoint["history"][-1][task.metric],
                             "wall_time_s": checkpoint["wall_time_s"], "epochs": W})
-    res.clear()
 
 
 def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> None:
@@ -93,16 +109,12 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
     if task is SSL:
         params.update(flatten(cfg.pretrain, "pretrain."))
     run_name = out.name if task is SUPERVISED else f"{task.name} {out.name}"
-    world = distributed.setup(cfg.train.device)
-    res = resume.Resume(stage, resume.fingerprint(params={**_run_params(cfg, task), **params}, dataset=meta["md5"],
-                                                  warmup=data.file_md5(task.checkpoint)), main=world.is_main)
-    if not world.is_main:
-        train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, trainer_class=task.trainer_class, res=res)
-        return
-    with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id) as run:
-        res.run_id = run.run_id
-        result = train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, on_epoch=run.log_epoch,
+    with _resumable_run(cfg, task, meta, stage, run_name, params,
+                        warmup=data.file_md5(task.checkpoint)) as (res, run):
+        result = train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, on_epoch=run.log_epoch if run else None,
                                   trainer_class=task.trainer_class, res=res)
+        if run is None:
+            return
         final = result.final_metrics()
         # The evaluation metric's last per-epoch value (step E) already is the final one.
         run.log_metrics({k: v for k, v in final.items() if k != task.metric}, step=epochs)
@@ -124,6 +136,5 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
         # Written last: its presence marks a finished cell.
         outputs.write_json(out / "metrics.json", {"method": method, "base_method": spec.method,
                                                   "rate": rate, "seed": seed, **final})
-    res.clear()
     print(f"{task.name} {out.name}: {task.metric} {final[task.metric]:.4f}, "
           f"achieved saving {result.achieved_saving:.3f}, train time {result.train_time_s:.1f}s")

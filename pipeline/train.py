@@ -292,16 +292,16 @@ class Trainer:
         return state["epoch"], state["history"]
 
 
+def _elapsed(res: resume.Resume | None, t0: float) -> float:
+    """Wall time since t0 plus that of the attempts before a resume."""
+    return time.perf_counter() - t0 + (0.0 if res is None or res.state is None else res.state["elapsed_s"])
+
+
 def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
     """Saves the loop state with the wall time spent so far (earlier attempts included)."""
     if res is None:
         return None
-    before = 0.0 if res.state is None else res.state["elapsed_s"]
-    return lambda state: res.save({**state, "elapsed_s": before + time.perf_counter() - t0})
-
-
-def _elapsed(res: resume.Resume | None, t0: float) -> float:
-    return time.perf_counter() - t0 + (0.0 if res is None or res.state is None else res.state["elapsed_s"])
+    return lambda state: res.save({**state, "elapsed_s": _elapsed(res, t0)})
 
 
 def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None,
