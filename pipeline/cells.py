@@ -19,7 +19,7 @@ from .schema import flatten
 class Task:
     name: str  # the params section and the DVC stage of its grid cells
     trainer_class: type[train.Trainer]
-    warmup_dir: Path
+    warmups_dir: Path  # one warm-up per seed, in a folder named by the seed
     cells_dir: Path
     keep_encoder: bool  # pre-trained encoders are the product: linear_eval and dlc read them
 
@@ -27,9 +27,16 @@ class Task:
     def warmup_stage(self) -> str:
         return self.trainer_class.warmup_stage
 
-    @property
-    def checkpoint(self) -> Path:
-        return self.warmup_dir / "checkpoint.pt"
+    def warmup_dir(self, seed: int) -> Path:
+        return self.warmups_dir / str(seed)
+
+    def checkpoint(self, seed: int) -> Path:
+        return self.warmup_dir(seed) / "checkpoint.pt"
+
+    def warmup_stage_name(self, seed: int) -> str:
+        """As dvc.yaml names it: a matrix over seeds for supervised training (warmup@0), one stage
+        for pre-training, whose grid has one seed (pretrain_warmup)."""
+        return f"{self.warmup_stage}@{seed}" if self is SUPERVISED else self.warmup_stage
 
     @property
     def metric(self) -> str:
@@ -40,7 +47,7 @@ class Task:
 
 
 SUPERVISED = Task("train", train.Trainer, outputs.WARMUP_DIR, outputs.TRAIN_DIR, keep_encoder=False)
-SSL = Task("pretrain", SimCLRTrainer, Path("outputs/pretrain_warmup"), Path("outputs/pretrain"), keep_encoder=True)
+SSL = Task("pretrain", SimCLRTrainer, outputs.PRETRAIN_WARMUP_DIR, outputs.PRETRAIN_DIR, keep_encoder=True)
 
 
 def _run_params(cfg: Config, task: Task) -> dict:
@@ -67,35 +74,37 @@ def _resumable_run(cfg: Config, task: Task, meta: dict, stage: str, run_name: st
     res.clear()
 
 
-def run_warmup(cfg: Config, task: Task) -> None:
+def run_warmup(cfg: Config, task: Task, seed: int) -> None:
+    """The warm-up of seed `seed`: W full-data epochs that every pruned run of that seed forks from."""
     ds = data.load_prepared(outputs.DATASET_FILE)
     meta = outputs.prepared_meta()
-    stage = task.warmup_stage
-    with _resumable_run(cfg, task, meta, stage, stage) as (res, run):
-        checkpoint = train.warmup(cfg, ds, on_epoch=run.log_epoch if run else None, trainer_class=task.trainer_class,
-                                  res=res)
+    stage = task.warmup_stage_name(seed)
+    out = task.warmup_dir(seed)
+    with _resumable_run(cfg, task, meta, stage, stage, {"seed": seed}) as (res, run):
+        checkpoint = train.warmup(cfg, ds, seed, on_epoch=run.log_epoch if run else None,
+                                  trainer_class=task.trainer_class, res=res)
         if run is None:
             return
         W = checkpoint["epoch"]
         run.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
-        curves = task.warmup_dir / "curves.png"
-        plots.save(plots.training_curves(checkpoint["history"], W, f"{task.warmup_stage}: {meta['name']}, "
+        curves = out / "curves.png"
+        plots.save(plots.training_curves(checkpoint["history"], W, f"{stage}: {meta['name']}, "
                                          f"{cfg.model.arch}", task.metric), curves)
         run.log_artifact(curves)
-        outputs.save_torch(task.checkpoint, checkpoint)
-        outputs.write_json(task.warmup_dir / "metrics.json",
+        outputs.save_torch(task.checkpoint(seed), checkpoint)
+        outputs.write_json(out / "metrics.json",
                            {task.metric: checkpoint["history"][-1][task.metric],
                             "wall_time_s": checkpoint["wall_time_s"], "epochs": W})
 
 
 def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> None:
-    """One pruned run (method, rate, seed) forked from the task's warm-up checkpoint."""
+    """One pruned run (method, rate, seed) forked from the warm-up checkpoint of its seed."""
     spec = cfg.method(method)
     if not 0.0 <= rate < 1.0:
         raise UserError(f"--rate {rate} is invalid: expected a number in [0, 1)")
     ds = data.load_prepared(outputs.DATASET_FILE)
     meta = outputs.prepared_meta()
-    checkpoint = outputs.load_torch(task.checkpoint, task.warmup_stage)
+    checkpoint = outputs.load_torch(task.checkpoint(seed), task.warmup_stage_name(seed))
     out = task.cell_dir(method, rate, seed)
     epochs = getattr(cfg, task.name).epochs
     # The DVC stage this cell is (DVC_STAGE says so when DVC runs it; this is the fallback, named
@@ -110,7 +119,7 @@ def run_cell(cfg: Config, task: Task, method: str, rate: float, seed: int) -> No
         params.update(flatten(cfg.pretrain, "pretrain."))
     run_name = out.name if task is SUPERVISED else f"{task.name} {out.name}"
     with _resumable_run(cfg, task, meta, stage, run_name, params,
-                        warmup=data.file_md5(task.checkpoint)) as (res, run):
+                        warmup=data.file_md5(task.checkpoint(seed))) as (res, run):
         result = train.pruned_run(cfg, ds, checkpoint, spec, rate, seed, on_epoch=run.log_epoch if run else None,
                                   trainer_class=task.trainer_class, res=res)
         if run is None:

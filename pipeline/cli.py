@@ -30,8 +30,13 @@ def preflight() -> None:
     tracking.check_store()
 
 
+def add_seed_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--seed", type=int, required=required, default=None if required else 0,
+                        help="the run's seed (warm-up included)" + ("" if required else "; default 0"))
+
+
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     """A grid cell's coordinates, as dvc.yaml's matrix passes them."""
     parser.add_argument("--method", required=True, help="a name under `methods` in params.yaml")
     parser.add_argument("--rate", type=float, required=True, help="the pruning rate s in [0, 1)")
-    parser.add_argument("--seed", type=int, required=True)
+    add_seed_argument(parser)

@@ -48,7 +48,10 @@ class ScheduleConfig:
     momentum: float = spec(0.9, **in_range(0.0, 1.0, hi_open=True))
     nesterov: bool = True
     weight_decay: float = spec(5e-4, **non_negative())
-    seed: int = 0  # the shared warm-up's seed
+    # The pruned phase's starting statistics: the last warm-up epoch's training-pass losses and
+    # memory terms (train_pass), or an eval-mode scoring pass after the warm-up (eval_pass, an
+    # ablation; docs/methods.md, "Starting statistics").
+    init_stats: str = spec("train_pass", **one_of("train_pass", "eval_pass"))
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class PretrainConfig(ScheduleConfig):
     jitter: float = spec(0.4, **in_range(0.0, 1.0))  # colour jitter strength; 0 turns it off
     hidden: int = spec(512, **positive())  # projection head widths
     projection_dim: int = spec(128, **positive())
+    seed: int = 0  # the pre-training grid's one seed (its warm-up's, and every cell's)
 
 
 SELECTORS = ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")
@@ -90,6 +94,8 @@ class DownstreamConfig:
     levels: int = spec(50, **positive())  # K masking levels
     delta: float = spec(0.02, **in_range(0.0, 1.0, lo_open=True, hi_open=True))  # r_k = 1 - (1 - delta)^k
     gamma: float = spec(0.5, **in_range(0.0, 1.0))  # FlexRand's easy/hard split point
+    # static_random and DLC top-K keep round(b * n_c) of each class, as the DLC authors do; false: global.
+    per_class: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,11 @@ class StudyConfig:
     rates; downstream selectors x the supervised rates. Names come from `methods`."""
 
     # `full` is not listed: the full-data references run in their own stages.
-    methods: list[str] = spec(["random", "static_random", "epsilon_greedy", "ucb", "infobatch", "emp"])
-    rates: list[float] = spec([0.3, 0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
-    seeds: list[int] = spec([0])
-    ssl_methods: list[str] = spec(["random", "epsilon_greedy", "infobatch", "emp"])
+    methods: list[str] = spec(["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta",
+                               "emp"])
+    rates: list[float] = spec([0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
+    seeds: list[int] = spec([0, 1, 2])  # each runs its own warm-up and full-data reference
+    ssl_methods: list[str] = spec(["random", "rs2", "epsilon_greedy", "infobatch", "emp"])
     ssl_rates: list[float] = spec([0.7], **in_range(0.0, 1.0, hi_open=True))
     selectors: list[str] = spec(list(SELECTORS), **one_of(*SELECTORS))
 
@@ -182,6 +189,9 @@ def from_dict(raw: Any) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study, pretrain, downstream, tracking)")
     check_keys(raw, [*SECTIONS, "methods"], "")
+    if isinstance(raw.get("train"), dict) and "seed" in raw["train"]:
+        raise ConfigError("train.seed is no longer a key: every seed in study.seeds runs its own warm-up; "
+                          "delete train.seed and list the seeds under study.seeds")
     sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
     cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)
     _check_consistency(cfg)

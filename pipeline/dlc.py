@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pruning.base import keep_count
+from .pruning.base import keep_count, per_class
 
 FeatureFn = Callable[[nn.Module], torch.Tensor]  # encoder -> features of every sample, [N, D]
 
@@ -89,7 +89,13 @@ def flexrand(scores: torch.Tensor, labels: torch.Tensor, rate: float, gen: torch
     return torch.cat(kept).sort().values
 
 
-def dlc_top_k(scores: torch.Tensor, rate: float, hardest: bool) -> torch.Tensor:
-    """The round((1 - rate) * N) easiest (or hardest) samples by DLC, as sorted indices."""
-    k = keep_count(rate, scores.numel())
-    return scores.argsort(descending=hardest, stable=True)[:k].sort().values
+def dlc_top_k(scores: torch.Tensor, rate: float, hardest: bool, labels: torch.Tensor | None = None
+              ) -> torch.Tensor:
+    """The easiest (or hardest) samples by DLC, as sorted indices: per class, round((1 - rate) * n_c)
+    of each class's n_c as the authors select; with `labels` None, round((1 - rate) * N) globally."""
+    if labels is None:
+        k = keep_count(rate, scores.numel())
+        return scores.argsort(descending=hardest, stable=True)[:k].sort().values
+    kept = [members[scores[members].argsort(descending=hardest, stable=True)[:count]]
+            for members, count in per_class(labels, rate)]
+    return torch.cat(kept).sort().values

@@ -15,9 +15,10 @@ PREPARED_DIR = Path("data/prepared")
 DATASET_FILE = PREPARED_DIR / "dataset.pt"
 DATASET_META = PREPARED_DIR / "meta.json"
 OUTPUTS_DIR = Path("outputs")
-WARMUP_DIR = OUTPUTS_DIR / "warmup"
-WARMUP_CHECKPOINT = WARMUP_DIR / "checkpoint.pt"
+WARMUP_DIR = OUTPUTS_DIR / "warmup"  # one folder per seed
 TRAIN_DIR = OUTPUTS_DIR / "train"
+PRETRAIN_WARMUP_DIR = OUTPUTS_DIR / "pretrain_warmup"
+PRETRAIN_DIR = OUTPUTS_DIR / "pretrain"
 REPORTS_DIR = Path("reports")
 
 

@@ -49,8 +49,8 @@ class SimCLRTrainer(Trainer):
     warmup_stage = "pretrain_warmup"
     evaluate_keys = ("knn_acc",)
 
-    def __init__(self, cfg, data: ImageDataset, device: torch.device | None = None):
-        super().__init__(cfg, data, device)
+    def __init__(self, cfg, data: ImageDataset, device: torch.device | None = None, seed: int = 0):
+        super().__init__(cfg, data, device, seed)
         p = cfg.pretrain
         self.views = TwoViews(*data.channel_stats(), self.device, p.min_scale, p.jitter, self.channels_last)
 
@@ -75,9 +75,12 @@ class SimCLRTrainer(Trainer):
         z1, z2 = z.float().chunk(2)
         return simclr_losses(z1, z2, h1, h2, self.t.temperature, self.world if sharded else None)
 
+    def selection_labels(self, data: ImageDataset) -> None:
+        return None  # self-supervised: no method may see the labels
+
     def score_generator(self) -> torch.Generator:
         # NT-Xent needs two views: the scoring pass draws them from a fixed seed.
-        return generator(self.t.seed, "score", device=self.device)
+        return generator(self.seed, "score", device=self.device)
 
     @property
     def score_batch_size(self) -> int:

@@ -23,7 +23,7 @@ from .dlc import dlc_scores, dlc_top_k, flexrand
 from .errors import UserError
 from .evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
 from .models import build_encoder
-from .pruning.base import keep_count, random_subset
+from .pruning.base import keep_count, per_class, random_subset
 from .schema import flatten
 from .seeding import generator
 from .train import resolve_device
@@ -106,15 +106,19 @@ def run_dlc(cfg: Config) -> None:
 
 
 def select_subset(selector: str, scores: torch.Tensor, labels: torch.Tensor, rate: float, gamma: float,
-                  seed: int) -> torch.Tensor:
-    """The indices a downstream selector keeps at pruning rate `rate`."""
+                  seed: int, stratified: bool = True) -> torch.Tensor:
+    """The indices a downstream selector keeps at pruning rate `rate`. static_random and DLC top-K
+    keep round((1 - rate) * n_c) per class (as the DLC authors compare), or with `stratified` off
+    round((1 - rate) * N) over all samples; FlexRand is per class by definition."""
     gen = generator(seed, "downstream", selector, rate)
     if selector == "flexrand":
         return flexrand(scores, labels, rate, gen, gamma)
     if selector == "static_random":
+        if stratified:
+            return torch.cat([random_subset(m, count, gen) for m, count in per_class(labels, rate)]).sort().values
         return random_subset(torch.arange(len(scores)), keep_count(rate, len(scores)), gen).sort().values
     if selector in ("dlc_easiest", "dlc_hardest"):
-        return dlc_top_k(scores, rate, hardest=selector == "dlc_hardest")
+        return dlc_top_k(scores, rate, hardest=selector == "dlc_hardest", labels=labels if stratified else None)
     raise UserError(f"unknown downstream selector '{selector}': choose one of flexrand, static_random, "
                     "dlc_easiest, dlc_hardest")
 
@@ -125,11 +129,13 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
     meta = outputs.prepared_meta()
     seed = cfg.pretrain.seed
     name = f"{selector}-{rate}"
-    params = {"method": selector, "rate": rate, "seed": seed, "downstream.gamma": cfg.downstream.gamma}
+    params = {"method": selector, "rate": rate, "seed": seed, "downstream.gamma": cfg.downstream.gamma,
+              "downstream.per_class": cfg.downstream.per_class}
     with tracking.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params) as run:
         t0 = time.perf_counter()
         blob = outputs.load_torch(DLC_FILE, "dlc")
-        keep = select_subset(selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed)
+        keep = select_subset(selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed,
+                             cfg.downstream.per_class)
         metrics = {
             **probe(blob["train_features"][keep], ds.train_y[keep], blob["test_features"], ds.test_y, seed),
             "kept": len(keep),

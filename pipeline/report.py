@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import verdict
 from .config import Config
 from .errors import UserError
 from .outputs import read_json
@@ -99,6 +100,45 @@ def markdown_table(rows: list[Row], columns: list[Column] = SUPERVISED_COLUMNS, 
     return "\n".join(lines) + "\n"
 
 
+def _interval(p: verdict.Paired | None) -> str:
+    if p is None:
+        return ""
+    ci = "" if p.low is None else f" [{100 * p.low:+.2f}, {100 * p.high:+.2f}]"
+    return f"{100 * p.mean:+.2f}{ci}" + (" ‡" if p.unequal_saving else "")
+
+
+def comparisons(rows: list[Row], key: str = "test_acc") -> dict[float, list[verdict.Comparison]]:
+    """Per rate, every method's seed-paired comparison (the reference row, rows[0], left out)."""
+    by_rate: dict[float, dict[str, list[dict]]] = {}
+    for row in rows[1:]:
+        by_rate.setdefault(row.rate, {})[row.method] = row.runs
+    return {rate: verdict.compare(runs, rate, key) for rate, runs in by_rate.items()}
+
+
+def comparison_table(rows: list[Row], key: str = "test_acc") -> str:
+    """Per rate and method: accuracy, achieved saving, and the seed-paired differences to random and
+    to the best other method at that rate (points, 95% CI), with the verdict they support."""
+    saving = {(r.method, r.rate): r.mean("achieved_saving") for r in rows}
+    lines = ["| rate | method | acc (%) | achieved saving | vs random, 95% CI | best other | vs best other, 95% CI "
+             "| verdict |", "|---:|---|---:|---:|---:|---|---:|---|"]
+    for rate, comps in comparisons(rows, key).items():
+        for c in sorted(comps, key=lambda c: -c.accuracy):
+            lines.append(f"| {rate:g} | {c.method} | {100 * c.accuracy:.2f} | {saving[c.method, rate]:.3f} | "
+                         f"{_interval(c.vs_reference)} | {c.best_other} | {_interval(c.vs_best_other)} | "
+                         f"{c.verdict()} |")
+    return "\n".join(lines) + "\n"
+
+
+def headline(rows: list[Row], seeds: int, key: str = "test_acc") -> str:
+    """The one-sentence verdict at the highest rate (see verdict.headline)."""
+    by_rate = comparisons(rows, key)
+    if not by_rate:
+        return verdict.headline([], {}, seeds)
+    top = max(by_rate)
+    saving = {r.method: r.mean("achieved_saving") for r in rows if r.rate == top}
+    return verdict.headline(by_rate[top], saving, seeds)
+
+
 def saving_series(rows: list[Row], key: str = "test_acc") -> dict[str, list[tuple[float, float, float]]]:
     """Per method: (achieved saving, mean accuracy, std) at each rate, the reference row left out."""
     series: dict[str, list[tuple[float, float, float]]] = {}
@@ -115,8 +155,17 @@ def plot_points(rows: list[Row]) -> list[dict]:
 
 
 def dvc_metrics(rows: list[Row], key: str = "test_acc") -> dict:
-    return {f"{r.method}-{r.rate:g}": {key: r.mean(key), f"{key}_std": r.std(key),
-                                       "achieved_saving": r.mean("achieved_saving")} for r in rows}
+    """Per (method, rate): mean, std and achieved saving; with the seed-paired difference to random
+    and its 95% interval where there is one."""
+    vs = {(c.method, c.rate): c.vs_reference for comps in comparisons(rows, key).values() for c in comps}
+    out = {}
+    for r in rows:
+        cell = {key: r.mean(key), f"{key}_std": r.std(key), "achieved_saving": r.mean("achieved_saving")}
+        p = vs.get((r.method, r.rate))
+        if p is not None and p.low is not None:
+            cell.update(vs_random=p.mean, vs_random_low=p.low, vs_random_high=p.high)
+        out[f"{r.method}-{r.rate:g}"] = cell
+    return out
 
 
 def replace_block(text: str, block: str) -> str:

@@ -11,10 +11,11 @@ INITIAL_LOSS = 3.0
 class SampleStats:
     """One row per training sample, indexed by dataset index, on the training device.
 
-    loss: last loss; mean, var: exponential moving mean and variance of the loss with weight
-    `momentum` on the new value (momentum 1 makes `mean` the last loss); memory: last memory
-    term; last_epoch: the epoch the sample was last observed (-1: never); visits: how many
-    times it was trained (scoring passes observe without training).
+    loss: last loss; mean, var: exponentially weighted mean and variance of the loss with weight
+    `momentum` on the new value (momentum 1 makes `mean` the last loss), updated as the reference
+    UCB implementation does (see `observe`); memory: last memory term; last_epoch: the epoch the
+    sample was last observed (-1: never); visits: how many times it was trained (scoring passes
+    observe without training).
     """
 
     def __init__(self, num_samples: int, momentum: float = 1.0, device: str | torch.device = "cpu"):
@@ -47,9 +48,12 @@ class SampleStats:
         old_mean, old_var = self.mean[indices], self.var[indices]
         m = self.momentum
         diff = loss - old_mean
-        # Incremental exponentially weighted mean and variance (West 1979 / Finch 2009).
+        # The reference UCB update (InfoBatch authors' infobatch_ucb.py, after Raju et al.):
+        # v <- (1 - m) v + m d^2 with d taken against the mean before the update. Not the textbook
+        # exponentially weighted variance (1 - m)(v + m d^2), which weights d^2 by (1 - m) m instead
+        # of m: 5x less at m = 0.8 (docs/methods.md, `ucb`).
         self.mean[indices] = torch.where(first, loss, old_mean + m * diff)
-        self.var[indices] = torch.where(first, torch.zeros_like(loss), (1 - m) * (old_var + m * diff * diff))
+        self.var[indices] = torch.where(first, torch.zeros_like(loss), (1 - m) * old_var + m * diff * diff)
         self.loss[indices] = loss
         self.memory[indices] = memory.detach().float()
         self.last_epoch[indices] = epoch
@@ -63,6 +67,16 @@ class SampleStats:
         """Take over a table's values (keeping this table's momentum and device)."""
         for f in self._FIELDS:
             getattr(self, f).copy_(state[f])
+
+    @classmethod
+    def starting_table(cls, warmup_state: dict, momentum: float, device="cpu") -> "SampleStats":
+        """The table every pruned run starts from: the warm-up's last training-pass loss and memory
+        term of each sample (as its mean, with no variance yet), its visits and last epoch; the
+        method's own EMA weight from here on. Every method forks from the same values."""
+        table = cls.from_state_dict(warmup_state, momentum, device)
+        table.mean.copy_(table.loss)
+        table.var.zero_()
+        return table
 
     @classmethod
     def from_state_dict(cls, state: dict, momentum: float | None = None, device="cpu") -> "SampleStats":

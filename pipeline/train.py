@@ -97,8 +97,9 @@ class Trainer:
     section = "train"  # the params.yaml section holding this loop's schedule
     warmup_stage = "warmup"  # the DVC stage whose checkpoint pruned runs fork from
 
-    def __init__(self, cfg: Config, data: ImageDataset, device: torch.device | None = None):
+    def __init__(self, cfg: Config, data: ImageDataset, device: torch.device | None = None, seed: int = 0):
         self.cfg = cfg
+        self.seed = seed  # the run's seed: the model's initial weights (a warm-up's) and scoring views
         self.t: ScheduleConfig = getattr(cfg, self.section)
         hw = cfg.train  # device settings are shared by every loop
         self.world = distributed.setup(hw.device)
@@ -110,7 +111,7 @@ class Trainer:
         self.amp = on_cuda and hw.amp
         self.channels_last = on_cuda and hw.channels_last
         self.eval_batch_size = hw.eval_batch_size
-        torch.manual_seed(derive_seed(self.t.seed, "init"))
+        torch.manual_seed(derive_seed(seed, "init"))
         self.model = self.build_model(data).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -224,8 +225,9 @@ class Trainer:
 
     @torch.no_grad()
     def score_all(self, stats: SampleStats, epoch: int) -> None:
-        """A scoring pass over all N samples in eval mode that trains nothing: the warm-up's
-        statistics for every sample."""
+        """A scoring pass over all N samples in eval mode that trains nothing. Only for the
+        `init_stats: eval_pass` ablation: by default the starting statistics are the last warm-up
+        epoch's training-pass values (docs/methods.md, "Starting statistics")."""
         self.model.eval()
         gen = self.score_generator()
         try:
@@ -235,6 +237,10 @@ class Trainer:
                 stats.observe(idx, loss, memory, epoch, trained=False)
         finally:
             self.model.train()
+
+    def selection_labels(self, data: ImageDataset) -> torch.Tensor | None:
+        """The labels class-stratified selection may use (SimCLR pre-training uses none)."""
+        return data.train_y
 
     def score_generator(self) -> torch.Generator | None:
         return None  # supervised scoring sees the images as they are
@@ -304,23 +310,26 @@ def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
     return lambda state: res.save({**state, "elapsed_s": _elapsed(res, t0)})
 
 
-def warmup(cfg: Config, data: ImageDataset, device: torch.device | None = None,
+def warmup(cfg: Config, data: ImageDataset, seed: int = 0, device: torch.device | None = None,
            on_epoch: EpochCallback | None = None, trainer_class: type[Trainer] = Trainer,
            res: resume.Resume | None = None) -> dict:
-    """W full-data epochs, then a scoring pass over all N: the checkpoint every pruned run forks from.
+    """W full-data epochs of seed `seed`: the checkpoint every pruned run of that seed forks from.
+    Its statistics table holds each sample's loss and memory term as recorded in the last warm-up
+    epoch's training pass (or, with init_stats = eval_pass, an eval-mode scoring pass after it).
     With `res`, checkpoints every epoch and continues from its state if it has one."""
     t0 = time.perf_counter()
-    trainer = trainer_class(cfg, data, device)
+    trainer = trainer_class(cfg, data, device, seed)
     t = trainer.t
     W = t.warmup_epochs
     stats = SampleStats(len(data), momentum=1.0, device=trainer.device)
-    plan = pruning.EpochPlan(pruning.create("full", None, 0.0, len(data), t.seed), t.epochs, W, t.seed)
+    plan = pruning.EpochPlan(pruning.create("full", None, 0.0, len(data), seed), t.epochs, W, seed)
     start, history = trainer.continue_from(res, stats, plan, 0)
-    history, _ = trainer.run_epochs(plan, stats, start, W, t.seed, trainer.warmup_stage, on_epoch=on_epoch,
+    history, _ = trainer.run_epochs(plan, stats, start, W, seed, trainer.warmup_stage, on_epoch=on_epoch,
                                     history=history, checkpoint=_checkpointer(res, t0))
-    trainer.score_all(stats, W - 1)
-    return {"epoch": W, "state": trainer.state_dict(), "stats": stats.state_dict(), "history": history,
-            "wall_time_s": _elapsed(res, t0)}
+    if t.init_stats == "eval_pass":
+        trainer.score_all(stats, W - 1)
+    return {"epoch": W, "seed": seed, "state": trainer.state_dict(), "stats": stats.state_dict(),
+            "history": history, "wall_time_s": _elapsed(res, t0)}
 
 
 def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: MethodSpec | str, rate: float,
@@ -331,15 +340,14 @@ def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: Method
     With `res`, checkpoints every epoch and continues from its state if it has one."""
     spec = cfg.method(method) if isinstance(method, str) else method
     t0 = time.perf_counter()
-    trainer = trainer_class(cfg, data, device)
+    trainer = trainer_class(cfg, data, device, seed)
     trainer.load_state_dict(checkpoint["state"])
     W, E = checkpoint["epoch"], trainer.t.epochs
     if W != trainer.t.warmup_epochs:
         raise UserError(f"the warm-up checkpoint ran {W} epochs but {trainer.section}.warmup_epochs = "
                         f"{trainer.t.warmup_epochs}: rerun the {trainer.warmup_stage} stage")
-    method_obj = pruning.create(spec.method, spec.options, rate, len(data), seed)
-    stats = SampleStats.from_state_dict(checkpoint["stats"], momentum=spec.options.ema_momentum(),
-                                        device=trainer.device)
+    method_obj = pruning.create(spec.method, spec.options, rate, len(data), seed, trainer.selection_labels(data))
+    stats = SampleStats.starting_table(checkpoint["stats"], spec.options.ema_momentum(), trainer.device)
     plan = pruning.EpochPlan(method_obj, E, W, seed)
     start, history = trainer.continue_from(res, stats, plan, W)
     label = spec.name if not method_obj.uses_rate else f"{spec.name}@{rate:g}"

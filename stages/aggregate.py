@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import outputs, plots, probing, report, tracking
+from pipeline import outputs, plots, probing, report, tracking, verdict
 from pipeline.cells import SSL, SUPERVISED
 from pipeline.cli import parse_stage_args
 from pipeline.errors import exit_on_user_error
@@ -20,12 +20,20 @@ def sections(cfg, meta, sup, ssl, down) -> str:
     seeds = len(cfg.study.seeds)
     t, p = cfg.train, cfg.pretrain
     return (
+        f"**Verdict.** {report.headline(sup, seeds)}\n\n"
         f"### Supervised pruned training\n\n{data}, {t.epochs} epochs of which the first {t.warmup_epochs} are a "
-        f"shared full-data warm-up; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}. *vs full*: accuracy "
+        f"full-data warm-up run once per seed (every method of a seed forks from it); mean ± std over {seeds} "
+        f"seed{'s' if seeds > 1 else ''}. *vs full*: accuracy "
         f"difference to the full-data reference in points. *Achieved saving*: share of the full run's "
         f"sample-steps not trained, warm-up included. *Train time*: the pruned phase without evaluation; *wall "
         f"time*: the whole cell. *LFL Gini* / *seen <= 1x*: how unevenly the pruned phase visited the samples.\n\n"
         + report.markdown_table(sup)
+        + f"\n#### Which method to trust, at each rate\n\nDifferences in accuracy points between runs of the same "
+        f"seed, mean and 95% confidence interval (Student t over the {seeds} seed-paired differences). A method "
+        f"*beats* another only where the interval excludes 0; no verdict under {verdict.MIN_SEEDS} seeds. "
+        f"*Best other*: the most accurate other method at that rate. ‡: the two achieved savings differ by more "
+        f"than {verdict.SAVING_TOLERANCE}, so the difference is not at equal cost.\n\n"
+        + report.comparison_table(sup)
         + f"\n### SimCLR pre-training with pruning, linear evaluation\n\n{data}, {p.epochs} epochs of which the "
         f"first {p.warmup_epochs} are a shared full-data warm-up, batch {p.batch_size}, temperature "
         f"{p.temperature}; seed {p.seed}. Each encoder is frozen and probed by a logistic regression fitted on "

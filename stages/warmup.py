@@ -1,16 +1,17 @@
-"""warmup: W full-data epochs and a scoring pass; the checkpoint every pruned run starts from."""
+"""warmup@seed: W full-data epochs of one seed; the checkpoint (and the last epoch's per-sample
+statistics) every pruned run of that seed starts from."""
 
 from __future__ import annotations
 
 from pipeline import cells
-from pipeline.cli import parse_stage_args
+from pipeline.cli import add_seed_argument, parse_stage_args
 from pipeline.errors import exit_on_user_error
 
 
 @exit_on_user_error
 def main() -> None:
-    _, cfg = parse_stage_args(__doc__)
-    cells.run_warmup(cfg, cells.SUPERVISED)
+    args, cfg = parse_stage_args(__doc__, lambda p: add_seed_argument(p, required=False))
+    cells.run_warmup(cfg, cells.SUPERVISED, args.seed)
 
 
 if __name__ == "__main__":

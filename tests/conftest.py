@@ -66,9 +66,12 @@ def dvc_repo(repo: Path, edit) -> Path:
     params.yaml changed by `edit(params)` (a function that edits the loaded dict in place)."""
     if shutil.which("dvc", path=str(BIN)) is None:
         pytest.fail("dvc is not installed in this environment: run `make setup`")
-    for item in ("pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", "README.md"):
+    for item in ("pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", "README.md", ".dvcignore"):
         src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, repo / item)
+        if src.is_dir():
+            shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, repo / item)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     edit(params)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -144,7 +144,7 @@ CASES = [
     ("corrupt CIFAR-10 batch", "prepare.py", (), with_cifar_corrupt, "corrupt"),
     ("prepared dataset missing", "warmup.py", (), remove("data/prepared"), "run the prepare stage"),
     ("prepared dataset corrupt", "warmup.py", (), write("data/prepared/dataset.pt", b"junk"), "corrupt"),
-    ("warm-up checkpoint corrupt", "train.py", CELL, write("outputs/warmup/checkpoint.pt", b"junk"), "corrupt"),
+    ("warm-up checkpoint corrupt", "train.py", CELL, write("outputs/warmup/0/checkpoint.pt", b"junk"), "corrupt"),
     ("rate out of range", "train.py", ("--method", "emp", "--rate", "1.5", "--seed", "0"), lambda ws, e: None,
      "--rate 1.5"),
     ("method not in params", "train.py", ("--method", "emq", "--rate", "0.5", "--seed", "0"), lambda ws, e: None,

@@ -12,7 +12,9 @@ from pipeline.data import load_digits
 
 from conftest import dvc_repo, sh
 
-CELLS = ["full-0.0-0", "random-0.3-0", "random-0.7-0", "emp-0.3-0", "emp-0.7-0"]
+SEEDS = [0, 1, 2]  # the fewest that give a verdict
+CELLS = [f"{c}-{s}" for s in SEEDS for c in ("full-0.0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7")]
+WARMUPS = [f"warmup@{s}" for s in SEEDS]
 N, E, W = 1347, 4, 1  # digits' training set, epochs, warm-up epochs
 
 
@@ -20,7 +22,7 @@ def tiny_study(params: dict) -> None:
     params["data"].update(dataset="digits", train_size=None, test_size=None)
     params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False,
                            device="cpu")
-    params["study"] = {"methods": ["random", "emp"], "rates": [0.3, 0.7], "seeds": [0], "ssl_methods": ["emp"],
+    params["study"] = {"methods": ["random", "emp"], "rates": [0.3, 0.7], "seeds": SEEDS, "ssl_methods": ["emp"],
                        "ssl_rates": [0.7], "selectors": ["flexrand", "static_random"]}
     params["pretrain"].update(epochs=2, warmup_epochs=1, batch_size=64, hidden=64, projection_dim=32)
     params["downstream"].update(levels=5)
@@ -84,15 +86,21 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
                           "reports/plots/ssl_linear_vs_saving.png", "reports/plots/downstream_linear_vs_saving.png",
                           "Test accuracy against achieved saving"}
     [scatter] = plots["Test accuracy against achieved saving"]
-    assert len(scatter["content"]["data"]["values"]) == 5  # one point per cell
+    assert len(scatter["content"]["data"]["values"]) == len(CELLS)  # one point per cell
 
 
 def test_readme_results_block_is_the_generated_table(study):
     repo, _ = study
     readme = (repo / "README.md").read_text()
-    block = readme.split("<!-- results:begin")[1].split("<!-- results:end -->")[0]
-    table = (repo / "reports" / "results.md").read_text().split("\n| method |", 1)[1]
+    block = readme.split("<!-- results:begin")[1].split("-->", 1)[1].split("<!-- results:end -->")[0]
+    results = (repo / "reports" / "results.md").read_text()
+    table = results.split("\n| method |", 1)[1].split("### SimCLR")[0]
     assert table.strip() in block
+    # the block opens with the generated verdict at the highest rate, over the three seeds
+    assert block.strip().startswith("**Verdict.** At pruning rate 0.7, over 3 seeds, ")
+    assert "95% CI" in block.split("\n")[1] and "#### Which method to trust" in results
+    for seed in SEEDS:  # one warm-up per seed, each its own
+        assert (repo / "outputs" / "warmup" / str(seed) / "checkpoint.pt").is_file()
     assert "digits (1347 training / 450 test images)" in block
 
 
@@ -113,9 +121,9 @@ def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):
     ssl = ["pretrain_warmup", "pretrain full-0.0-0", "pretrain emp-0.7-0", "linear_eval full-0.0-0",
            "linear_eval emp-0.7-0", "dlc"] + [f"downstream {s}-{r}" for s in ("flexrand", "static_random")
                                               for r in (0.3, 0.7)]
-    assert set(by_name) == {*CELLS, *ssl, "warmup", "aggregate", parents[0].info.run_name}
-    assert len(found) == len(CELLS) + len(ssl) + 3  # no duplicates
-    for name in [*CELLS, *ssl, "warmup", "aggregate"]:
+    assert set(by_name) == {*CELLS, *ssl, *WARMUPS, "aggregate", parents[0].info.run_name}
+    assert len(found) == len(CELLS) + len(ssl) + len(WARMUPS) + 2  # no duplicates
+    for name in [*CELLS, *ssl, *WARMUPS, "aggregate"]:
         run = by_name[name]
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parent
@@ -146,14 +154,15 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     params["study"]["rates"].append(0.5)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(sh(repo, "dvc", "status", "--json"))
-    new_cells = {"train@random-0.5-0", "train@emp-0.5-0", "downstream@flexrand-0.5", "downstream@static_random-0.5"}
+    new_cells = {f"train@{m}-0.5-{s}" for m in ("random", "emp") for s in SEEDS} | {
+        "downstream@flexrand-0.5", "downstream@static_random-0.5"}
     assert set(status) == new_cells | {"aggregate"}
     log = sh(repo, "dvc", "repro", with_stderr=True)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
     assert ran == new_cells | {"aggregate"}
     after = client.search_runs([experiment.experiment_id], max_results=100)
     added = sorted(r.info.run_name for r in after if r.info.run_id not in {b.info.run_id for b in before})
-    assert added == ["aggregate", "downstream flexrand-0.5", "downstream static_random-0.5", "emp-0.5-0",
-                     "random-0.5-0"]
+    assert added == ["aggregate", "downstream flexrand-0.5", "downstream static_random-0.5"] + sorted(
+        f"{m}-0.5-{s}" for m in ("emp", "random") for s in SEEDS)
     parent = next(r.info.run_id for r in before if r.data.tags.get("study_parent") == "true")
     assert all(r.data.tags.get("mlflow.parentRunId") == parent for r in after if r.info.run_name in added)

@@ -41,7 +41,8 @@ def test_keep_count_rounds_half_up():
 
 
 def test_registry_holds_every_method():
-    assert set(pruning.REGISTRY) == {"full", "random", "static_random", "epsilon_greedy", "ucb", "infobatch", "emp"}
+    assert set(pruning.REGISTRY) == {"full", "random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch",
+                                     "seta", "emp"}
 
 
 def test_full_keeps_everything_whatever_the_rate():
@@ -57,6 +58,24 @@ def test_random_is_a_fresh_uniform_subset_each_epoch():
     assert torch.equal(a.indices, a_again.indices)  # same (seed, epoch) -> same subset
     assert as_set(a.indices) != as_set(b.indices)
     assert as_set(pick(m, s, epoch=2, seed=1).indices) != as_set(a.indices)
+
+
+def test_static_random_keeps_each_class_share():
+    # classes of 10, 20 and 30 samples at s = 0.5 keep 5, 10 and 15; of 5 and 7 at s = 0.7 keep
+    # round(1.5) = 2 (halves up) and round(2.1) = 2
+    labels = torch.tensor([0] * 10 + [1] * 20 + [2] * 30)[torch.randperm(60, generator=torch.Generator().manual_seed(0))]
+    m = pruning.create("static_random", None, 0.5, 60, seed=0, labels=labels)
+    sel = pick(m, table(loss=[1.0] * 60))
+    assert torch.bincount(labels[sel.indices]).tolist() == [5, 10, 15]
+    assert len(as_set(sel.indices)) == 30
+    small = torch.tensor([0] * 5 + [1] * 7)
+    sel = pick(pruning.create("static_random", None, 0.7, 12, seed=0, labels=small), table(loss=[1.0] * 12))
+    assert torch.bincount(small[sel.indices]).tolist() == [2, 2]
+    # without labels (SimCLR) or with per_class off: K uniform over all N, classes ignored
+    assert len(pick(make("static_random", 0.5, 60), table(loss=[1.0] * 60))) == 30
+    off = pruning.create("static_random", pruning.parse_options("static_random", {"per_class": False}, ""), 0.5, 60,
+                         seed=0, labels=labels)
+    assert len(pick(off, table(loss=[1.0] * 60))) == 30
 
 
 def test_static_random_draws_once():
@@ -104,6 +123,29 @@ def test_ucb_score_formula_and_top_k():
     assert torch.allclose(m.score(table(mean=mean, var=var)), torch.tensor([9.0, 2.0, 18.5, 3.5]))
 
 
+def test_ucb_statistics_follow_the_reference_update_on_a_three_step_stream():
+    # m = 0.8 on the new value; losses 1, 3, 2 of one sample:
+    #   x=1: first observation: mu = 1, v = 0
+    #   x=3: d = 3 - 1 = 2;     v = 0.2*0 + 0.8*4 = 3.2;        mu = 0.2*1 + 0.8*3 = 2.6
+    #   x=2: d = 2 - 2.6 = -0.6; v = 0.2*3.2 + 0.8*0.36 = 0.928; mu = 0.2*2.6 + 0.8*2 = 2.12
+    # (the textbook form (1 - m)(v + m d^2) would give v = 0.64 after the second step)
+    s = SampleStats(2, momentum=pruning.method_class("ucb").Options().ema_momentum())
+    idx, zero = torch.tensor([0]), torch.zeros(1)
+    expected = [(1.0, 0.0), (2.6, 3.2), (2.12, 0.928)]
+    for epoch, (x, (mu, v)) in enumerate(zip((1.0, 3.0, 2.0), expected)):
+        s.observe(idx, torch.tensor([x]), zero, epoch)
+        assert s.mean[0].item() == pytest.approx(mu) and s.var[0].item() == pytest.approx(v)
+    # score = mu + c * v = 2.12 + 0.928
+    assert make("ucb", 0.5, 2).score(s)[0].item() == pytest.approx(3.048)
+
+
+def test_ucb_explores_only_when_asked():
+    mean = [float(i) for i in range(20)]
+    assert as_set(pick(make("ucb", 0.5, 20), table(mean=mean, var=[0.0] * 20)).indices) == set(range(10, 20))
+    explored = as_set(pick(make("ucb", 0.5, 20, epsilon=0.2), table(mean=mean, var=[0.0] * 20)).indices)
+    assert len(explored) == 10 and set(range(12, 20)) <= explored and len(explored - set(range(12, 20))) == 2
+
+
 def test_infobatch_below_mean_set_and_weights():
     # mean loss = 3.0; well-learned (below mean) = {0,1,2,3,4,5} (losses 0.5..2.0), the rest >= mean
     losses = [0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 3.0, 5.0, 6.0, 8.0]
@@ -119,14 +161,28 @@ def test_infobatch_below_mean_set_and_weights():
     assert all(weight[i] == pytest.approx(2.0) for i in kept_easy)  # 1 / (1 - r)
 
 
+@pytest.mark.parametrize("epochs, warmup, full_epochs", [
+    (6, 2, [5]),  # floor(0.875 * 6) = floor(5.25) = 5: the last epoch is full, as in the authors' sampler
+    (8, 2, [7]),  # floor(7.0) = 7 (0.875 * 8 computed as 6.9999... must still give 7)
+    (200, 2, list(range(175, 200))),  # the last 25 epochs
+])
+def test_infobatch_full_epochs_start_at_floor_delta_e(epochs, warmup, full_epochs):
+    plan = EpochPlan(make("infobatch", 0.7, 10), epochs=epochs, warmup_epochs=warmup, seed=0)
+    assert [e for e in range(warmup, epochs) if not plan.is_pruned(e)] == full_epochs
+    s = table(loss=[0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 3.0, 5.0, 6.0, 8.0])
+    assert plan.select(full_epochs[0] - 1, s).weights is not None
+    last = plan.select(full_epochs[0], s)
+    assert last.weights is None and last.indices.tolist() == list(range(10))
+
+
 def test_infobatch_annealing_when_e_delta_is_not_an_integer():
-    # E=10, delta=0.875: 8.75 -> epochs 2..8 pruned, epoch 9 full with weight 1 (no stale weights)
+    # E=10, delta=0.875: floor(8.75) = 8 -> epochs 2..7 pruned, 8 and 9 full with weight 1 (no stale weights)
     m = make("infobatch", 0.5, 10)
     plan = EpochPlan(m, epochs=10, warmup_epochs=2, seed=0)
     s = table(loss=[0.5, 1.0, 1.0, 1.5, 2.0, 2.0, 3.0, 5.0, 6.0, 8.0])
-    assert [plan.is_pruned(e) for e in range(10)] == [False, False] + [True] * 7 + [False]
-    assert plan.select(8, s).weights is not None and len(plan.select(8, s)) == 7
-    last = plan.select(9, s)
+    assert [plan.is_pruned(e) for e in range(10)] == [False, False] + [True] * 6 + [False, False]
+    assert plan.select(7, s).weights is not None and len(plan.select(7, s)) == 7
+    last = plan.select(8, s)
     assert last.weights is None and last.indices.tolist() == list(range(10))
     # E=8, delta=0.875: exactly 7 -> epoch 7 is the first full one (no off-by-one)
     plan8 = EpochPlan(m, epochs=8, warmup_epochs=1, seed=0)
@@ -143,8 +199,9 @@ def test_rescaling_is_a_switch():
 
 
 def test_annealing_is_a_switch_for_any_method():
-    plan = EpochPlan(make("emp", 0.7, 10, anneal=True, delta=0.5), epochs=6, warmup_epochs=1, seed=0)
-    assert [plan.is_pruned(e) for e in range(6)] == [False, True, True, False, False, False]
+    plan = EpochPlan(make("emp", 0.7, 10, anneal=True, delta=0.5), epochs=7, warmup_epochs=1, seed=0)
+    # floor(0.5 * 7) = 3: epochs 1 and 2 pruned, 3..6 full
+    assert [plan.is_pruned(e) for e in range(7)] == [False, True, True, False, False, False, False]
 
 
 def test_warmup_epochs_use_all_data():
@@ -215,3 +272,77 @@ def test_a_restored_plan_keeps_training_the_subset_it_drew():
     reversed_table = table(mean=losses[::-1])
     assert torch.equal(restored.select(3, reversed_table).indices, drawn)
     assert as_set(restored.select(5, reversed_table).indices) == set(range(10))  # a new draw at epoch 5
+
+
+def test_rs2_trains_every_sample_once_before_any_twice():
+    # N = 10, s = 0.6 -> K = 4: selections straddle the end of a permutation (10 is not a multiple of 4)
+    m = make("rs2", 0.6, 10, seed=3)
+    s = table(loss=[1.0] * 10)
+    counts = torch.zeros(10, dtype=torch.long)
+    seen = []
+    for draw in range(12):
+        sel = m.select(draw, s, generator(3, "select", draw))
+        assert len(sel) == 4 and len(as_set(sel.indices)) == 4  # exactly K, no sample twice in one epoch
+        seen.append(sel.indices.clone())
+        for i in sel.indices.tolist():
+            counts[i] += 1
+            # after any prefix of the stream, visit counts differ by at most one
+            assert counts.max() - counts.min() <= 1
+    # the first 10 samples of the stream (draws 0, 1 and half of 2) are a permutation of all 10
+    assert sorted(torch.cat(seen)[:10].tolist()) == list(range(10))
+    # a fresh instance (a resumed run) continues the same stream; another seed walks another one
+    assert torch.equal(make("rs2", 0.6, 10, seed=3).select(9, s, generator(3, "select", 9)).indices, seen[9])
+    assert not torch.equal(make("rs2", 0.6, 10, seed=4).select(0, s, generator(4, "select", 0)).indices, seen[0])
+
+
+def test_rs2_under_the_plan_counts_draws_from_the_first_pruned_epoch():
+    plan = EpochPlan(make("rs2", 0.5, 8), epochs=6, warmup_epochs=2, seed=0)
+    s = table(loss=[1.0] * 8)
+    a, b = plan.select(2, s).indices, plan.select(3, s).indices
+    assert sorted(torch.cat([a, b]).tolist()) == list(range(8))  # epochs 2 and 3 cover the data once
+
+
+@pytest.mark.parametrize("groups, window, expected", [
+    # G = 5, w = 0.9: round(4.5) = 4 (halves to even, as the authors' Python round); slide 1
+    (5, 0.9, [range(0, 5), range(1, 5), range(0, 4), range(1, 5), range(0, 4)]),
+    # G = 10, w = 0.5: window 5, start = t mod 6
+    (10, 0.5, [range(0, 10), range(1, 6), range(2, 7), range(3, 8), range(4, 9), range(5, 10), range(0, 5),
+               range(1, 6)]),
+])
+def test_seta_window_sequence(groups, window, expected):
+    assert [pruning.seta.window_groups(t, groups, window) for t in range(len(expected))] == expected
+
+
+def test_kmeans_1d_by_hand_and_against_scikit_learn():
+    values = torch.tensor([5.0, 0.1, 10.0, 0.2, 5.1, 0.15, 9.9])
+    assert pruning.seta.kmeans_1d(values, 3).tolist() == [1, 0, 2, 0, 1, 0, 2]
+    assert pruning.seta.kmeans_1d(torch.tensor([2.0, 2.0, 1.0]), 5).tolist() == [1, 1, 0]  # fewer values than groups
+    from sklearn.cluster import KMeans
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(300, generator=g) * 0.3 + c for c in (0.0, 2.0, 4.0, 7.0, 11.0)])
+    ours = pruning.seta.kmeans_1d(x, 5)
+    km = KMeans(n_clusters=5, random_state=0, n_init=10).fit(x.double().numpy()[:, None])
+    rank = torch.tensor(km.cluster_centers_[:, 0]).argsort().argsort()  # their groups, by ascending centre
+    assert torch.equal(ours, rank[torch.tensor(km.labels_)])
+
+
+def test_seta_keeps_a_random_share_then_slides_its_window_easy_to_hard():
+    # N = 90, s = 0.7, w = 0.9: s_r = 1 - 0.3/0.9, the random share keeps int(90 / 3) = 30
+    losses = [float(i % 5) * 10 + 0.01 * i for i in range(90)]  # five well-separated loss levels
+    m = make("seta", 0.7, 90)
+    assert m.keep_ratio == pytest.approx(1 / 3)
+    s = table(loss=losses)
+    first = pick(m, s, epoch=0)
+    assert len(first) == 30 and first.weights is not None  # the first pruned epoch keeps every group
+    level = lambda idx: {int(losses[i] // 10) for i in idx.tolist()}
+    assert level(first.indices) == {0, 1, 2, 3, 4}
+    assert level(pick(m, s, epoch=1).indices) == {1, 2, 3, 4}  # window 4 of 5 starting at 1: the easiest dropped
+    assert level(pick(m, s, epoch=2).indices) == {0, 1, 2, 3}  # then starting at 0: the hardest dropped
+    # annealing (floor(0.875 * 8) = 7): a fresh random share of 30, weight 1, not all data
+    plan = EpochPlan(m, epochs=8, warmup_epochs=2, seed=0)
+    assert [plan.is_pruned(e) for e in range(8)] == [False, False] + [True] * 5 + [False]
+    last = plan.select(7, s)
+    assert len(last) == 30 and last.weights is None and len(as_set(last.indices)) == 30
+    # SeTa does not rescale by default
+    assert plan.select(3, s).weights is None

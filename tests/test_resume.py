@@ -70,7 +70,7 @@ def runs_of(cwd: Path, dvc_stage: str):
 
 # (stage script, its arguments, the DVC stage name, the progress line to kill at, its output folder)
 CASES = {
-    "warmup": ("warmup.py", (), "warmup", "warmup epoch 2/8", Path("outputs/warmup")),
+    "warmup": ("warmup.py", (), "warmup@0", "warmup epoch 2/8", Path("outputs/warmup/0")),
     "train": ("train.py", ("--method", "emp", "--rate", "0.7", "--seed", "0"), "train@emp-0.7-0",
               "emp@0.7 epoch 6/8", Path("outputs/train/emp-0.7-0")),
 }
@@ -129,6 +129,7 @@ def test_dvc_repro_after_a_kill_resumes(tmp_path):
         params["data"].update(dataset="digits", train_size=None, test_size=None)
         params["train"].update(PARAMS["train"])
         params["tracking"] = {"experiment": "resume"}
+        params["study"]["seeds"] = [0]
 
     repo = dvc_repo(tmp_path, edit)
     env = stage_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
@@ -142,15 +143,16 @@ def test_dvc_repro_after_a_kill_resumes(tmp_path):
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL, "".join(seen)[-2000:]
-    state = torch.load(repo / "resume" / "warmup" / "state.pt", weights_only=True)
+    state = torch.load(repo / "resume" / "warmup@0" / "state.pt", weights_only=True)
     warmup_epochs = PARAMS["train"]["warmup_epochs"]
     assert 0 < state["epoch"] < warmup_epochs, "the kill came after the warm-up had finished"
 
     rerun = sh(repo, "dvc", "repro", "warmup", with_stderr=True)
-    assert f"resume: warmup continues after epoch {state['epoch']}" in rerun
-    assert (repo / "outputs" / "warmup" / "checkpoint.pt").exists() and not (repo / "resume" / "warmup").exists()
+    assert f"resume: warmup@0 continues after epoch {state['epoch']}" in rerun
+    assert (repo / "outputs" / "warmup" / "0" / "checkpoint.pt").exists()
+    assert not (repo / "resume" / "warmup@0").exists()
     assert "up to date" in sh(repo, "dvc", "status", "warmup", with_stderr=True)
-    client, runs = runs_of(repo, "warmup")
+    client, runs = runs_of(repo, "warmup@0")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED" and runs[0].info.run_id == state["run_id"]
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "train_loss")]
     assert sorted(steps) == list(range(1, warmup_epochs + 1))  # each epoch logged once over both attempts

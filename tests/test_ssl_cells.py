@@ -26,7 +26,7 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
                             "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
                                          "projection_dim": 32},
                             "tracking": {"experiment": "ssl-cells"}})
-    cells.run_warmup(cfg, cells.SSL)
+    cells.run_warmup(cfg, cells.SSL, 0)
     cells.run_cell(cfg, cells.SSL, "emp", 0.5, 0)
     cell = tmp_path / "outputs" / "pretrain" / "emp-0.5-0"
     saved = outputs.read_json(cell / "metrics.json")
@@ -53,7 +53,7 @@ def test_dlc_and_downstream_cells(prepared, digits):
                                          "projection_dim": 32},
                             "downstream": {"levels": 5, "delta": 0.1},
                             "tracking": {"experiment": "downstream"}})
-    cells.run_warmup(cfg, cells.SSL)
+    cells.run_warmup(cfg, cells.SSL, 0)
     cells.run_cell(cfg, cells.SSL, "full", 0.0, 0)
     probing.run_dlc(cfg)
     blob = torch.load(probing.DLC_FILE)

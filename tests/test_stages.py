@@ -50,8 +50,8 @@ def test_a_diverging_run_fails_its_mlflow_run_and_writes_no_results(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: training loss became nan") and "lower train.lr" in last, proc.stderr
-    assert not (tmp_path / "outputs" / "warmup" / "metrics.json").exists()
-    assert not (tmp_path / "outputs" / "warmup" / "checkpoint.pt").exists()
+    assert not (tmp_path / "outputs" / "warmup" / "0" / "metrics.json").exists()
+    assert not (tmp_path / "outputs" / "warmup" / "0" / "checkpoint.pt").exists()
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("nan").experiment_id], "tags.`dvc.stage` = 'warmup'")
+    runs = client.search_runs([client.get_experiment_by_name("nan").experiment_id], "tags.`dvc.stage` = 'warmup@0'")
     assert [r.info.status for r in runs] == ["FAILED"]

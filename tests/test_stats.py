@@ -13,10 +13,10 @@ def test_ema_mean_and_variance_by_hand():
     zero = torch.zeros(1)
     s.observe(idx, torch.tensor([1.0]), zero, epoch=0)  # first observation: mean = x, var = 0
     assert s.mean[1] == 1.0 and s.var[1] == 0.0
-    s.observe(idx, torch.tensor([3.0]), zero, epoch=1)  # diff 2: mean 1 + 0.5*2 = 2; var 0.5*(0 + 0.5*4) = 1
+    s.observe(idx, torch.tensor([3.0]), zero, epoch=1)  # diff 2: mean 1 + 0.5*2 = 2; var 0.5*0 + 0.5*4 = 2
+    assert s.mean[1] == pytest.approx(2.0) and s.var[1] == pytest.approx(2.0)
+    s.observe(idx, torch.tensor([2.0]), zero, epoch=2)  # diff 0: mean 2; var 0.5*2 + 0.5*0 = 1
     assert s.mean[1] == pytest.approx(2.0) and s.var[1] == pytest.approx(1.0)
-    s.observe(idx, torch.tensor([2.0]), zero, epoch=2)  # diff 0: mean 2; var 0.5*(1 + 0) = 0.5
-    assert s.mean[1] == pytest.approx(2.0) and s.var[1] == pytest.approx(0.5)
     assert s.loss[1] == 2.0 and s.last_epoch[1] == 2 and s.visits[1] == 3
     # untouched rows keep their initial values
     assert s.loss[0] == INITIAL_LOSS and s.last_epoch[0] == -1 and s.visits[0] == 0
@@ -26,7 +26,18 @@ def test_momentum_one_makes_mean_the_last_loss():
     s = SampleStats(2, momentum=1.0)
     for value in (4.0, 1.5, 2.5):
         s.observe(torch.tensor([0]), torch.tensor([value]), torch.zeros(1), epoch=0)
-    assert s.mean[0] == 2.5 and s.var[0] == 0.0
+    assert s.mean[0] == 2.5 and s.var[0] == 1.0  # the last squared change, (2.5 - 1.5)^2
+
+
+def test_a_pruned_run_starts_from_the_warmup_losses_with_no_variance():
+    s = SampleStats(3, momentum=1.0)
+    s.observe(torch.arange(3), torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.1, 0.2, 0.3]), epoch=0)
+    s.observe(torch.arange(3), torch.tensor([2.0, 2.5, 0.5]), torch.tensor([0.4, 0.5, 0.6]), epoch=1)
+    t = SampleStats.starting_table(s.state_dict(), momentum=0.8)
+    assert t.momentum == 0.8
+    assert t.mean.tolist() == [2.0, 2.5, 0.5] and t.loss.tolist() == [2.0, 2.5, 0.5]
+    assert t.var.tolist() == [0.0, 0.0, 0.0]
+    assert torch.allclose(t.memory, torch.tensor([0.4, 0.5, 0.6])) and t.visits.tolist() == [2, 2, 2]
 
 
 def test_scoring_observation_does_not_count_a_visit():

@@ -58,7 +58,7 @@ def test_stages_log_to_the_tracking_server(server, tmp_path):
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("team")
     runs = {r.data.tags.get("dvc.stage", "study"): r for r in client.search_runs([exp.experiment_id])}
-    assert set(runs) == {"study", "warmup", "train@emp-0.5-0"}
+    assert set(runs) == {"study", "warmup@0", "train@emp-0.5-0"}
     cell = runs["train@emp-0.5-0"]
     assert cell.info.status == "FINISHED" and cell.data.tags["mlflow.parentRunId"] == runs["study"].info.run_id
     assert cell.data.params["method"] == "emp" and cell.data.params["rate"] == "0.5"

@@ -16,15 +16,33 @@ from pipeline.stats import achieved_saving
 from conftest import tiny_config
 
 
-def test_warmup_checkpoint_holds_scored_statistics(digits_warmup, digits):
+def test_warmup_checkpoint_holds_the_last_training_pass_statistics(digits_warmup, digits):
     cfg, ck = digits_warmup
     n = len(digits)
-    assert ck["epoch"] == 2 and len(ck["history"]) == 2
+    assert ck["epoch"] == 2 and len(ck["history"]) == 2 and ck["seed"] == 0
     stats = ck["stats"]
-    assert torch.all(stats["visits"] == 2)  # two full epochs; the scoring pass trains nothing
-    assert torch.all(stats["last_epoch"] == 1)  # every sample scored at the end of epoch W-1
+    assert torch.all(stats["visits"] == 2)  # two full epochs
+    assert torch.all(stats["last_epoch"] == 1)  # every sample recorded as trained in epoch W-1
+    # The losses are those of the last warm-up epoch's training pass: their mean is that epoch's train loss.
+    assert stats["loss"].mean().item() == pytest.approx(ck["history"][-1]["train_loss"], rel=1e-5)
     assert stats["loss"].shape == (n,) and torch.all(stats["loss"] >= 0)
     assert torch.all(stats["memory"] >= 0) and torch.all(stats["memory"] <= math.log(10) + 1e-5)
+
+
+def test_eval_pass_starting_statistics_are_an_option(digits):
+    cfg = tiny_config(init_stats="eval_pass")
+    ck = train.warmup(cfg, digits)
+    # an eval-mode pass over clean images after the warm-up: other losses than the training pass's
+    assert torch.all(ck["stats"]["visits"] == 2)
+    assert abs(ck["stats"]["loss"].mean().item() - ck["history"][-1]["train_loss"]) > 1e-4
+
+
+def test_each_seed_runs_its_own_warmup(digits_warmup, digits):
+    cfg, ck0 = digits_warmup
+    ck1 = train.warmup(cfg, digits, seed=1)
+    assert ck1["seed"] == 1
+    assert not torch.equal(ck0["state"]["model"]["features.0.weight"], ck1["state"]["model"]["features.0.weight"])
+    assert ck0["history"][-1]["train_loss"] != ck1["history"][-1]["train_loss"]
 
 
 def test_training_on_digits_really_learns(digits_warmup, digits):
@@ -76,8 +94,11 @@ def test_lfl_diagnostics_separate_static_from_dynamic(digits_warmup, digits):
     cfg, ck = digits_warmup
     static = train.pruned_run(cfg, digits, ck, "static_random", 0.7, seed=0)
     dynamic = train.pruned_run(cfg, digits, ck, "random", 0.7, seed=0)
-    # static: 30% of samples seen every pruned epoch, 70% never -> Gini 0.7 exactly (up to K rounding)
-    assert static.lfl["lfl_gini"] == pytest.approx(1 - keep_count(0.7, len(digits)) / len(digits), abs=1e-9)
+    # static: the kept samples (round(0.3 n_c) per class) seen every pruned epoch, the rest never ->
+    # Gini = 1 - kept / N exactly
+    kept = sum(keep_count(0.7, int(c)) for c in torch.bincount(digits.train_y))
+    assert static.history[-1]["kept"] == kept
+    assert static.lfl["lfl_gini"] == pytest.approx(1 - kept / len(digits), abs=1e-9)
     assert dynamic.lfl["lfl_gini"] < static.lfl["lfl_gini"]
     assert sum(static.lfl["visit_histogram"]) == len(digits)
 

@@ -15,11 +15,13 @@ from .full import Full
 from .infobatch import InfoBatch
 from .plan import EpochPlan
 from .random import Random
+from .rs2 import RS2
+from .seta import SeTa
 from .static_random import StaticRandom
 from .ucb import UCB
 
 REGISTRY: dict[str, type[PruningMethod]] = {
-    cls.name: cls for cls in (Full, Random, StaticRandom, EpsilonGreedy, UCB, InfoBatch, EMP)
+    cls.name: cls for cls in (Full, Random, RS2, StaticRandom, EpsilonGreedy, UCB, InfoBatch, SeTa, EMP)
 }
 
 
@@ -35,9 +37,12 @@ def parse_options(name: str, mapping, where: str) -> MethodOptions:
     return build(method_class(name).Options, mapping, where)
 
 
-def create(name: str, options: MethodOptions | None, rate: float, num_samples: int, seed: int) -> PruningMethod:
+def create(name: str, options: MethodOptions | None, rate: float, num_samples: int, seed: int,
+           labels=None) -> PruningMethod:
+    """A method instance; `labels` (the training labels, None where the task has none) serve
+    class-stratified selection."""
     cls = method_class(name)
-    return cls(options if options is not None else cls.Options(), rate, num_samples, seed)
+    return cls(options if options is not None else cls.Options(), rate, num_samples, seed, labels)
 
 
 __all__ = [

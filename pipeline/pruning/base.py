@@ -17,8 +17,9 @@ class MethodOptions:
     """Switches any method takes (so comparisons can hold them equal).
 
     rescale: weight the loss of kept samples to keep the gradient's scale (1/(1 - s), or the
-             method's own weights); anneal: train on all data, weight 1, once the epoch reaches
-             delta * E; select_every: re-select every this many pruned epochs.
+             method's own weights); anneal: epochs e >= floor(delta * E) (numbered from 0) train
+             on all data with weight 1 (SeTa: a random share); select_every: re-select every this
+             many pruned epochs.
     """
 
     rescale: bool = False
@@ -51,23 +52,32 @@ class PruningMethod:
     """Chooses each pruned epoch's subset from the statistics table.
 
     A subclass sets `name` and `Options` (a MethodOptions subclass with its own fields and
-    defaults) and implements `select`. Every random draw uses the generator it is given, so
-    the subset depends only on (seed, epoch).
+    defaults) and implements `select(draw, stats, gen)`, where `draw` counts the run's selections
+    (0 for the first pruned epoch; with select_every > 1, one per re-draw). Every random draw uses
+    the generator it is given (or one derived from the seed), so the subset depends only on
+    (seed, draw). `labels` (one class per sample, or None where a task has none, as in SimCLR)
+    serve class-stratified methods.
     """
 
     name: ClassVar[str]
     Options: ClassVar[type[MethodOptions]] = MethodOptions
     uses_rate: ClassVar[bool] = True
 
-    def __init__(self, options: MethodOptions, rate: float, num_samples: int, seed: int = 0):
+    def __init__(self, options: MethodOptions, rate: float, num_samples: int, seed: int = 0,
+                 labels: torch.Tensor | None = None):
         self.options = options
         self.seed = seed
         self.rate = rate
         self.num_samples = num_samples
+        self.labels = labels
         self.k = keep_count(rate, num_samples)
 
-    def select(self, epoch: int, stats: SampleStats, gen: torch.Generator) -> Selection:
+    def select(self, draw: int, stats: SampleStats, gen: torch.Generator) -> Selection:
         raise NotImplementedError
+
+    def anneal(self, stats: SampleStats, gen: torch.Generator) -> Selection:
+        """An annealing epoch's selection: all data with weight 1 (SeTa keeps a random share)."""
+        return Selection(torch.arange(len(stats), device=stats.loss.device))
 
     def uniform_weights(self, count: int, device: torch.device) -> torch.Tensor:
         """The rescaling weight 1/(1 - s) for every kept sample."""
@@ -76,8 +86,20 @@ class PruningMethod:
 
 def random_subset(pool: torch.Tensor, count: int, gen: torch.Generator) -> torch.Tensor:
     """`count` members of `pool` drawn uniformly without replacement (draws on CPU for determinism)."""
+    if count <= 0:
+        return pool[:0]
     order = torch.randperm(pool.numel(), generator=gen)[:count]
     return pool[order.to(pool.device)]
+
+
+def per_class(labels: torch.Tensor, rate: float) -> list[tuple[torch.Tensor, int]]:
+    """For each class (ascending): its members' indices and how many of them a class-stratified
+    selection keeps at `rate`, round((1 - rate) * n_c), halves up (as DLC's authors budget)."""
+    groups = []
+    for c in torch.unique(labels).tolist():
+        members = (labels == c).nonzero().squeeze(1)
+        groups.append((members, keep_count(rate, members.numel())))
+    return groups
 
 
 def top_k_mask(score: torch.Tensor, count: int) -> torch.Tensor:

@@ -14,9 +14,11 @@ from .base import PruningMethod, Selection
 class EpochPlan:
     """Wraps a method with the switches every method shares.
 
-    Epochs are numbered 0..E-1 over the whole run. Epochs < W are the shared warm-up (all data).
-    With annealing, epochs e >= ceil(delta * E) train on all data with weight 1: a fresh
-    Selection is returned every epoch, so no weight can leak into the annealing phase. A
+    Epochs are numbered 0..E-1 over the whole run. Epochs < W are the warm-up (all data). With
+    annealing, epochs e >= floor(delta * E) are the method's annealing epochs (all data with weight
+    1; SeTa: a random share), as InfoBatch's authors' sampler does: it prunes while its 1-based
+    epoch counter is <= delta * E, so at E = 6 the last epoch is full, at E = 200 the last 25. A
+    fresh Selection is returned every epoch, so no weight can leak into the annealing phase. A
     selection is re-drawn every `select_every` pruned epochs and reused in between.
     """
 
@@ -26,8 +28,8 @@ class EpochPlan:
         self.warmup_epochs = warmup_epochs
         self.seed = seed
         opts = method.options
-        # e < delta * E is pruned; computed in integers of 1e-9 to avoid 0.875 * 8 = 6.999...
-        self.anneal_start = math.ceil(round(opts.delta * epochs, 9)) if opts.anneal else epochs
+        # Rounded to 1e-9 first, so that 0.875 * 8 = 6.9999... still floors to 7.
+        self.anneal_start = math.floor(round(opts.delta * epochs, 9)) if opts.anneal else epochs
         self._cached: tuple[int, Selection] | None = None
 
     def state_dict(self) -> dict:
@@ -48,13 +50,16 @@ class EpochPlan:
         return self.warmup_epochs <= epoch < self.anneal_start
 
     def select(self, epoch: int, stats: SampleStats) -> Selection:
-        if not self.is_pruned(epoch):
+        if epoch < self.warmup_epochs:
             return Selection(torch.arange(len(stats), device=stats.loss.device))
+        if not self.is_pruned(epoch):
+            return self.method.anneal(stats, generator(self.seed, "anneal", epoch))
         every = self.method.options.select_every
         drawn_at = epoch - (epoch - self.warmup_epochs) % every
         if self._cached is None or self._cached[0] != drawn_at:
             # Drawn from the (seed, epoch) stream: a rerun draws the same subset from the same table.
-            sel = self.method.select(drawn_at, stats, generator(self.seed, "select", drawn_at))
+            draw = (drawn_at - self.warmup_epochs) // every
+            sel = self.method.select(draw, stats, generator(self.seed, "select", drawn_at))
             if not self.method.options.rescale:
                 sel = Selection(sel.indices)
             self._cached = (drawn_at, sel)

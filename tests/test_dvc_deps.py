@@ -1,0 +1,105 @@
+"""dvc.yaml's code dependencies are complete: each stage depends on every project file its script
+imports, directly or not (its import closure), so that no code change can leave `dvc repro`
+reporting stale results as current."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "pipeline"
+
+
+def module_file(name: str) -> Path | None:
+    """The project file of a dotted module name (None outside the project)."""
+    if name != PACKAGE and not name.startswith(PACKAGE + "."):
+        return None
+    base = ROOT.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports anywhere in it (lazy imports inside functions included), resolved
+    to absolute dotted names; `from pkg import name` yields pkg.name as well, in case it is a module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    rel = path.relative_to(ROOT).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    # importing a.b.c runs a/__init__ and a/b/__init__ too
+    return {".".join(name.split(".")[:i]) for name in found for i in range(1, name.count(".") + 2)}
+
+
+def import_closure(script: Path) -> set[Path]:
+    """The project files that running `script` imports, transitively (the script itself included)."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in imported_modules(path):
+            target = module_file(name)
+            if target is not None and target not in seen:
+                todo.append(target)
+    return seen
+
+
+def stages() -> dict[str, dict]:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def script_of(stage: dict) -> Path:
+    words = stage["cmd"].split()
+    return ROOT / next(w for w in words if w.endswith(".py"))
+
+
+def covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(ROOT)
+    return any(rel == Path(d) or Path(d) in rel.parents for d in deps)
+
+
+def missing_deps(stage: dict) -> list[str]:
+    deps = [d if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
+    return sorted(str(p.relative_to(ROOT)) for p in import_closure(script_of(stage)) if not covered(p, deps))
+
+
+@pytest.mark.parametrize("name", sorted(stages()))
+def test_every_stage_depends_on_its_import_closure(name):
+    assert missing_deps(stages()[name]) == [], f"dvc.yaml: stage {name} misses code it imports"
+
+
+def test_the_check_fails_when_a_dependency_is_removed():
+    # The train stage computes EMP's memory term in pipeline/evaluate.py: dropping that file (or the
+    # folder holding it) from its deps must be caught.
+    stage = stages()["train"]
+    assert "pipeline/evaluate.py" in missing_deps({**stage, "deps": [d for d in stage["deps"] if d != "pipeline/evaluate.py"]}) \
+        or "pipeline" in stage["deps"]
+    trimmed = {**stage, "deps": ["stages/train.py"]}
+    missing = missing_deps(trimmed)
+    assert "pipeline/evaluate.py" in missing and "pipeline/pruning/emp.py" in missing and "pipeline/stats.py" in missing
+
+
+def test_closure_follows_relative_and_lazy_imports():
+    closure = {str(p.relative_to(ROOT)) for p in import_closure(ROOT / "stages" / "train.py")}
+    assert {"pipeline/cells.py", "pipeline/train.py", "pipeline/pruning/__init__.py", "pipeline/pruning/seta.py",
+            "pipeline/stats.py", "pipeline/evaluate.py", "pipeline/models.py"} <= closure
+    assert not any(p.startswith("tests/") or p.startswith("benchmarks/") for p in closure)
