@@ -343,6 +343,9 @@ def pruned_run(cfg: Config, data: ImageDataset, checkpoint: dict, method: Method
     trainer = trainer_class(cfg, data, device, seed)
     trainer.load_state_dict(checkpoint["state"])
     W, E = checkpoint["epoch"], trainer.t.epochs
+    if checkpoint.get("seed", seed) != seed:
+        raise UserError(f"the warm-up checkpoint is seed {checkpoint['seed']}'s but this run is seed {seed}: "
+                        f"every run forks from its own seed's warm-up (rerun the {trainer.warmup_stage} stage)")
     if W != trainer.t.warmup_epochs:
         raise UserError(f"the warm-up checkpoint ran {W} epochs but {trainer.section}.warmup_epochs = "
                         f"{trainer.t.warmup_epochs}: rerun the {trainer.warmup_stage} stage")

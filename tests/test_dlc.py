@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from pipeline.dlc import dlc_scores, dlc_top_k, flexrand, masked_counts, masked_encoders
+from pipeline.probing import select_subset
 
 
 def tiny_encoder():
@@ -83,3 +84,21 @@ def test_flexrand_fills_from_the_other_interval_when_one_is_too_small(gamma, exp
     picked = flexrand(scores, labels, rate=0.4, gen=torch.Generator().manual_seed(0), gamma=gamma).tolist()
     assert len(picked) == 6  # round(0.6 * 10)
     assert intervals(picked, scores, labels, 0, gamma) == expected
+
+
+def test_dlc_top_k_and_static_random_keep_round_b_n_c_per_class():
+    # classes of 4, 6 and 10 at rate 0.5: 2, 3 and 5 kept; at rate 0.75: round(1.0) = 1, round(1.5) = 2
+    # (halves up), round(2.5) = 3
+    labels = torch.tensor([0] * 4 + [1] * 6 + [2] * 10)
+    scores = torch.arange(20, dtype=torch.float32).flip(0)  # sample i has score 19 - i
+    easiest = dlc_top_k(scores, 0.5, hardest=False, labels=labels)
+    # the lowest scores of each class are its last members
+    assert easiest.tolist() == [2, 3, 7, 8, 9, 15, 16, 17, 18, 19]
+    hardest = dlc_top_k(scores, 0.75, hardest=True, labels=labels)
+    assert hardest.tolist() == [0, 4, 5, 10, 11, 12]
+    assert torch.bincount(labels[hardest]).tolist() == [1, 2, 3]
+    kept = select_subset("static_random", scores, labels, 0.75, 0.5, seed=0)
+    assert torch.bincount(labels[kept]).tolist() == [1, 2, 3]
+    # global variants, as options: round((1 - rate) * N)
+    assert dlc_top_k(scores, 0.75, hardest=True).tolist() == [0, 1, 2, 3, 4]
+    assert len(select_subset("static_random", scores, labels, 0.75, 0.5, seed=0, stratified=False)) == 5

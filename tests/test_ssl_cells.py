@@ -58,15 +58,22 @@ def test_dlc_and_downstream_cells(prepared, digits):
     probing.run_dlc(cfg)
     blob = torch.load(probing.DLC_FILE)
     assert blob["scores"].shape == (len(digits),) and blob["train_features"].shape[0] == len(digits)
-    K = 674  # round(0.5 * 1347), halves up
-    results = {s: probing.run_downstream(cfg, s, 0.5) for s in ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")}
-    for selector in ("static_random", "dlc_easiest", "dlc_hardest"):
-        assert results[selector]["kept"] == K and results[selector]["achieved_saving"] == 1 - K / len(digits)
-    for selector, metrics in results.items():
-        assert 0.3 < metrics["linear_acc"] <= 1.0, selector
-    # FlexRand keeps round(0.5 n_c) per class
+    # every selector keeps round(0.5 n_c) of each class (static random and DLC top-K per class, as the
+    # DLC authors compare them with FlexRand)
     per_class = torch.bincount(digits.train_y).tolist()
-    assert results["flexrand"]["kept"] == sum(int(0.5 * n + 0.5) for n in per_class)
-    easiest = probing.select_subset("dlc_easiest", blob["scores"], digits.train_y, 0.5, 0.5, 0)
-    hardest = probing.select_subset("dlc_hardest", blob["scores"], digits.train_y, 0.5, 0.5, 0)
-    assert float(blob["scores"][easiest].max()) <= float(blob["scores"][hardest].min())
+    K = sum(int(0.5 * n + 0.5) for n in per_class)
+    results = {s: probing.run_downstream(cfg, s, 0.5) for s in ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")}
+    for selector, metrics in results.items():
+        assert metrics["kept"] == K and metrics["achieved_saving"] == 1 - K / len(digits), selector
+        assert 0.3 < metrics["linear_acc"] <= 1.0, selector
+    scores, labels = blob["scores"], digits.train_y
+    easiest = probing.select_subset("dlc_easiest", scores, labels, 0.5, 0.5, 0)
+    hardest = probing.select_subset("dlc_hardest", scores, labels, 0.5, 0.5, 0)
+    for c in range(10):
+        e, h = easiest[labels[easiest] == c], hardest[labels[hardest] == c]
+        assert float(scores[e].max()) <= float(scores[h].min())
+    # the global variant: round(0.5 N) = 674 (halves up), easiest all below hardest
+    easiest = probing.select_subset("dlc_easiest", scores, labels, 0.5, 0.5, 0, stratified=False)
+    hardest = probing.select_subset("dlc_hardest", scores, labels, 0.5, 0.5, 0, stratified=False)
+    assert len(easiest) == len(hardest) == 674
+    assert float(scores[easiest].max()) <= float(scores[hardest].min())

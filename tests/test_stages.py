@@ -33,7 +33,7 @@ def test_train_without_warmup_says_what_to_run(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"dataset": "digits"}}))
     assert run_stage(tmp_path, "prepare.py").returncode == 0
     proc = run_stage(tmp_path, "train.py", "--method", "emp", "--rate", "0.5", "--seed", "0")
-    assert proc.returncode == 2 and "run the warmup stage first" in proc.stderr
+    assert proc.returncode == 2 and "run the warmup@0 stage first" in proc.stderr
     assert not (tmp_path / "outputs" / "train").exists()
     proc = run_stage(tmp_path, "train.py", "--method", "emq", "--rate", "0.5", "--seed", "0")
     assert proc.returncode == 2 and "no method named 'emq'" in proc.stderr

@@ -27,17 +27,18 @@ def kmeans_1d(values: torch.Tensor, groups: int, iterations: int = 100) -> torch
     n = values.numel()
     if n == 0:
         return torch.zeros(0, dtype=torch.long, device=values.device)
-    x, order = values.double().sort()
+    x, order = values.float().sort()
     distinct = torch.unique_consecutive(x)
     if distinct.numel() <= groups:
         labels = torch.searchsorted(distinct, x)
     else:
-        prefix = torch.cat([x.new_zeros(1), x.cumsum(0)])
-        centres = torch.quantile(x, (torch.arange(groups, dtype=torch.float64, device=x.device) + 0.5) / groups)
+        prefix = torch.cat([x.new_zeros(1, dtype=torch.float64), x.double().cumsum(0)])
+        # The groups' middle quantiles, read off the sorted values.
+        centres = x[((torch.arange(groups, device=x.device) + 0.5) * n / groups).long()].double()
         bounds = None
         for _ in range(iterations):
             # Group g holds the sorted values in [bounds[g], bounds[g + 1]): ties go to the lower group.
-            mids = (centres[1:] + centres[:-1]) / 2
+            mids = ((centres[1:] + centres[:-1]) / 2).float()
             new = torch.cat([x.new_zeros(1, dtype=torch.long), torch.searchsorted(x, mids, right=True),
                              torch.full((1,), n, dtype=torch.long, device=x.device)])
             if bounds is not None and torch.equal(new, bounds):
