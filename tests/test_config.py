@@ -78,6 +78,12 @@ def test_negative_beta_and_rate_zero_are_valid():
     ({"pretrain": {"temperature": 0}}, ["pretrain.temperature = 0", "> 0"]),
     ({"data": {"train_size": 0}}, ["data.train_size = 0", "> 0"]),
     ({"train": {"weight_decay": float("nan")}}, ["train.weight_decay", "finite"]),
+    ({"train": {"seed": 0}}, ["train.seed is no longer a key", "own warm-up", "study.seeds"]),
+    ({"train": {"init_stats": "eval"}}, ["train.init_stats = 'eval'", "train_pass, eval_pass"]),
+    ({"methods": {"seta": {"window": 0}}}, ["methods.seta.window = 0", "(0.0, 1.0]"]),
+    ({"methods": {"seta": {"groups": 0}}}, ["methods.seta.groups = 0", "> 0"]),
+    ({"methods": {"ucb": {"epsilon": -0.1}}}, ["methods.ucb.epsilon = -0.1", "[0.0, 1.0]"]),
+    ({"methods": {"static_random": {"per_class": "no"}}}, ["methods.static_random.per_class = 'no'", "true/false"]),
 ])
 def test_bad_values_give_one_clear_line(tmp_path, raw, fragments):
     with pytest.raises(ConfigError) as err:
