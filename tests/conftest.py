@@ -54,9 +54,10 @@ BIN = Path(sys.executable).parent
 
 
 def sh(cwd, *cmd, with_stderr=False):
-    """Run a command of the project's environment (dvc, git) in `cwd`; it must succeed."""
+    """Run a command of the project's environment (dvc, git) in `cwd`; it must succeed. The timeout
+    only guards against a hang: the tiny study's ~30 stages took over 600 s on a loaded 2-core machine."""
     env = stage_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr if with_stderr else proc.stdout
 
