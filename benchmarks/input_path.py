@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from pipeline import data
-from pipeline.augment import InputPipeline
-from pipeline.config import TrainConfig
-from pipeline.errors import DataError
+from pipeline.core import data
+from pipeline.core.augment import InputPipeline
+from pipeline.study.config import TrainConfig
+from pipeline.core.errors import DataError
 
 from loops import SEED, synchronize
 

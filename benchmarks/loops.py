@@ -1,6 +1,6 @@
 """The training loops being timed: the study's real loop and a bare loop of the same model.
 
-The real loop is `Trainer.run_epochs` itself, with everything a study run does per epoch:
+The real loop is `EpochLoop.run_epochs` itself, with everything a study run does per epoch:
 batched augmentation, per-sample statistics from the training forward pass, the method's
 selection, the progress line and per-epoch MLflow logging. Only the per-epoch evaluation is
 switched off: the bare loop has none, and it is a fixed per-epoch cost timed on its own.
@@ -18,16 +18,15 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from pipeline import pruning
-from pipeline.config import Config
-from pipeline.data import ImageDataset
-from pipeline.pretrain import SimCLRTrainer
-from pipeline.progress import EpochProgress
-from pipeline.seeding import generator
-from pipeline.ssl import nt_xent
-from pipeline.stats import SampleStats
-from pipeline.tracking import StageRun
-from pipeline.train import Trainer
+from pipeline.core import pruning
+from pipeline.core.data import ImageDataset
+from pipeline.core.seeding import generator
+from pipeline.core.ssl import nt_xent
+from pipeline.study.cells import Grid
+from pipeline.study.config import Config
+from pipeline.study.tracking import StageRun
+from pipeline.training.loop import EpochLoop
+from pipeline.training.tasks import SimCLRTask, SupervisedTask
 
 SEED = 0
 
@@ -44,38 +43,39 @@ def long_schedule(cfg: Config, section: str) -> Config:
 
 
 class RealLoop:
-    """One trainer of the study, stepping one epoch at a time with a chosen method and rate."""
+    """One task of the study in its epoch loop, stepping one epoch at a time with a chosen method and rate."""
 
-    def __init__(self, trainer_class: type[Trainer], cfg: Config, data: ImageDataset, device: torch.device,
-                 run: StageRun):
+    def __init__(self, grid: Grid, cfg: Config, data: ImageDataset, device: torch.device, run: StageRun):
+        cfg = long_schedule(cfg, grid.name)
+        self.task = grid.task(cfg, data, SEED, device)
         # Timed epochs: no evaluation, and progress lines without the long schedule's total and ETA.
-        timed = {"evaluate": lambda self: {}, "progress": lambda self, label: EpochProgress(label, None)}
-        no_evaluation = type(f"Timed{trainer_class.__name__}", (trainer_class,), timed)
-        self.trainer = no_evaluation(long_schedule(cfg, trainer_class.section), data, device)
-        self.evaluate = lambda: trainer_class.evaluate(self.trainer)
-        self.stats = SampleStats(len(data), device=self.trainer.device)
+        self.loop = EpochLoop(self.task, getattr(cfg, grid.name), evaluate=False, total_epochs=None)
+        self.stats = self.loop.new_stats()
         self.run = run
+        self.section = grid.name
         self.epoch = 0
 
     def epoch_seconds(self, method: str, rate: float) -> tuple[float, int]:
         """Wall time of one epoch of `method` at `rate` (selection included), and the samples it trained."""
-        n = self.trainer.num_samples
+        n = self.task.num_samples
         # Warm-up 0: every epoch of this plan is a pruned one.
         plan = pruning.EpochPlan(pruning.create(method, None, rate, n, SEED), 10_000, 0, SEED)
-        synchronize(self.trainer.device)
+        device = self.task.runtime.device
+        synchronize(device)
         t0 = time.perf_counter()
-        history, _ = self.trainer.run_epochs(plan, self.stats, self.epoch, self.epoch + 1, SEED,
-                                             f"{self.trainer.section} {method}@{rate:g}", on_epoch=self.run.log_epoch)
-        synchronize(self.trainer.device)
+        history, _ = self.loop.run_epochs(plan, self.stats, self.epoch, self.epoch + 1, SEED,
+                                          f"{self.section} {method}@{rate:g}", on_epoch=self.run.log_epoch)
+        synchronize(device)
         self.epoch += 1
         return time.perf_counter() - t0, history[0]["kept"]
 
     def evaluation_seconds(self) -> float:
         """One per-epoch evaluation as the study runs it (not part of the loop's time)."""
-        synchronize(self.trainer.device)
+        device = self.task.runtime.device
+        synchronize(device)
         t0 = time.perf_counter()
-        self.evaluate()
-        synchronize(self.trainer.device)
+        self.task.evaluate()
+        synchronize(device)
         return time.perf_counter() - t0
 
 
@@ -83,51 +83,52 @@ class BareLoop:
     """The same model and optimizer as `RealLoop`'s, on the same device settings, stepping
     through batches built in advance with the plain mean loss."""
 
-    def __init__(self, trainer_class: type[Trainer], cfg: Config, data: ImageDataset, device: torch.device):
-        self.trainer = trainer_class(long_schedule(cfg, trainer_class.section), data, device)
-        builders = {Trainer: _supervised_batches, SimCLRTrainer: _simclr_batches}
-        self.batches, self.loss = builders[trainer_class](self.trainer)
-        self.num_samples = self.trainer.num_samples
+    def __init__(self, grid: Grid, cfg: Config, data: ImageDataset, device: torch.device):
+        cfg = long_schedule(cfg, grid.name)
+        self.task = grid.task(cfg, data, SEED, device)
+        schedule = getattr(cfg, grid.name)
+        self.optimizer = EpochLoop(self.task, schedule).optimizer
+        builders = {SupervisedTask: _supervised_batches, SimCLRTask: _simclr_batches}
+        self.batches, self.loss = builders[grid.task_class](self.task, schedule.batch_size)
+        self.num_samples = self.task.num_samples
 
     def epoch_seconds(self) -> float:
-        model, optimizer = self.trainer.model, self.trainer.optimizer
+        model, optimizer = self.task.model, self.optimizer
         model.train()
-        synchronize(self.trainer.device)
+        device = self.task.runtime.device
+        synchronize(device)
         t0 = time.perf_counter()
         for batch in self.batches:
             loss = self.loss(batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        synchronize(self.trainer.device)
+        synchronize(device)
         return time.perf_counter() - t0
 
 
 Batches = tuple[list, Callable[[object], torch.Tensor]]
 
 
-def _supervised_batches(trainer: Trainer) -> Batches:
-    bs = trainer.t.batch_size
-    batches = [(trainer.inputs(trainer.train_x[i:i + bs]), trainer.train_y[i:i + bs])
-               for i in range(0, trainer.num_samples, bs)]
+def _supervised_batches(task: SupervisedTask, bs: int) -> Batches:
+    batches = [(task.inputs(task.train_x[i:i + bs]), task.train_y[i:i + bs]) for i in range(0, task.num_samples, bs)]
 
     def loss(batch):
         x, y = batch
-        with trainer.autocast():
-            logits = trainer.model(x)
+        with task.runtime.autocast():
+            logits = task.model(x)
         return F.cross_entropy(logits.float(), y)
 
     return batches, loss
 
 
-def _simclr_batches(trainer: SimCLRTrainer) -> Batches:
-    bs = trainer.t.batch_size
-    gen = generator(SEED, "bare views", device=trainer.device)
-    batches = [torch.cat(trainer.views(trainer.train_x[i:i + bs], gen)) for i in range(0, trainer.num_samples, bs)]
+def _simclr_batches(task: SimCLRTask, bs: int) -> Batches:
+    gen = generator(SEED, "bare views", device=task.runtime.device)
+    batches = [torch.cat(task.views(task.train_x[i:i + bs], gen)) for i in range(0, task.num_samples, bs)]
 
     def loss(views):
-        with trainer.autocast():
-            _, z = trainer.model(views)
-        return nt_xent(*z.float().chunk(2), trainer.t.temperature).mean()
+        with task.runtime.autocast():
+            _, z = task.model(views)
+        return nt_xent(*z.float().chunk(2), task.temperature).mean()
 
     return batches, loss

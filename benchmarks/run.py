@@ -35,11 +35,13 @@ import input_path
 import selection
 from loops import BareLoop, RealLoop
 
-from pipeline import config, data, outputs
-from pipeline.errors import exit_on_user_error
-from pipeline.pretrain import SimCLRTrainer
-from pipeline.tracking import StageRun
-from pipeline.train import Trainer, resolve_device
+from pipeline.core import io
+from pipeline.core import data
+from pipeline.core.errors import exit_on_user_error
+from pipeline.study import config, paths
+from pipeline.study.cells import SSL, SUPERVISED
+from pipeline.study.tracking import StageRun
+from pipeline.training.runtime import resolve_device
 
 RATES = (0.3, 0.5, 0.7)
 LOOP_METHOD, LOOP_RATE = "emp", 0.3
@@ -98,7 +100,7 @@ def samples_per_s(row: dict, key) -> float:
 
 def supervised(cfg, ds, device, repeats: int, run: StageRun) -> dict:
     """loop_vs_bare and pruned_time_over_ideal, from one interleaved sequence of epochs."""
-    real, bare = RealLoop(Trainer, cfg, ds, device, run), BareLoop(Trainer, cfg, ds, device)
+    real, bare = RealLoop(SUPERVISED, cfg, ds, device, run), BareLoop(SUPERVISED, cfg, ds, device)
     real.epoch_seconds("full", 0.0)  # warms up and fills the statistics table, as the warm-up stage does
     bare.epoch_seconds()
     measures = {"bare": lambda: (bare.epoch_seconds(), len(ds)), "full": lambda: real.epoch_seconds("full", 0.0),
@@ -122,7 +124,7 @@ def supervised(cfg, ds, device, repeats: int, run: StageRun) -> dict:
 
 
 def simclr(cfg, ds, device, repeats: int, run: StageRun) -> dict:
-    real, bare = RealLoop(SimCLRTrainer, cfg, ds, device, run), BareLoop(SimCLRTrainer, cfg, ds, device)
+    real, bare = RealLoop(SSL, cfg, ds, device, run), BareLoop(SSL, cfg, ds, device)
     real.epoch_seconds("full", 0.0)
     bare.epoch_seconds()
     rows = interleaved({"bare": lambda: (bare.epoch_seconds(), len(ds)),
@@ -255,7 +257,7 @@ def main() -> None:
                         help="fewer images and repeats, a few minutes on a CPU: the same as --size quick")
     parser.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu, cuda or cuda:N")
     parser.add_argument("--params", default="params.yaml", help="training settings to use (default: params.yaml)")
-    parser.add_argument("--out", default=str(outputs.REPORTS_DIR), help="where benchmarks.json/.md go")
+    parser.add_argument("--out", default=str(paths.REPORTS_DIR), help="where benchmarks.json/.md go")
     args = parser.parse_args()
     size = SIZES[args.size]
     base = config.load(args.params)
@@ -283,8 +285,8 @@ def main() -> None:
         "figures": figures,
     }
     out = Path(args.out)
-    outputs.write_json(out / "benchmarks.json", result)
-    outputs.write_text(out / "benchmarks.md", markdown(result))
+    io.write_json(out / "benchmarks.json", result)
+    io.write_text(out / "benchmarks.md", markdown(result))
     print(markdown(result))
 
 

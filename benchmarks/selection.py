@@ -11,20 +11,20 @@ import time
 
 import torch
 
-from pipeline import pruning
-from pipeline.seeding import generator
-from pipeline.stats import SampleStats
+from pipeline.core import pruning
+from pipeline.core.seeding import generator
+from pipeline.core.stats import SampleStats
 
 from loops import SEED, synchronize
 
 
 def synthetic_stats(n: int, device: torch.device) -> SampleStats:
-    stats = SampleStats(n, device=device)
+    stats = SampleStats(n, device=device, signals=("memory",))
     gen = torch.Generator().manual_seed(SEED)
     stats.loss.copy_(torch.rand(n, generator=gen) * 3.0)
     stats.mean.copy_(torch.rand(n, generator=gen) * 3.0)
     stats.var.copy_(torch.rand(n, generator=gen))
-    stats.memory.copy_(torch.rand(n, generator=gen) * 2.3)
+    stats.signal("memory").copy_(torch.rand(n, generator=gen) * 2.3)
     stats.last_epoch.fill_(0)
     return stats
 

@@ -3,15 +3,15 @@ reports/results.md, plots, DVC metrics, the README's results section and a summa
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from pipeline import outputs, plots, probing, report, tracking, verdict
-from pipeline.cells import SSL, SUPERVISED
-from pipeline.cli import parse_stage_args
-from pipeline.errors import exit_on_user_error
+from pipeline.core.io import load_torch, write_json, write_text
+from pipeline.study import paths, plots, probing, report, tracking, verdict
+from pipeline.study.cells import SSL, SUPERVISED
+from pipeline.study.cli import parse_stage_args
+from pipeline.core.errors import exit_on_user_error
 
-PLOTS = outputs.REPORTS_DIR / "plots"
-README = Path("README.md")
+PLOTS = paths.PLOTS_DIR
+README = paths.README
 METRICS = lambda folder: (lambda m, r, s: folder(m, r, s) / "metrics.json")
 
 
@@ -49,21 +49,21 @@ def sections(cfg, meta, sup, ssl, down) -> str:
 @exit_on_user_error
 def main() -> None:
     _, cfg = parse_stage_args(__doc__)
-    meta = outputs.prepared_meta()
+    meta = paths.prepared_meta()
     sup = report.collect(report.expected_cells(cfg), METRICS(SUPERVISED.cell_dir))
     ssl = report.collect(report.expected_ssl_cells(cfg),
-                         METRICS(lambda m, r, s: probing.LINEAR_EVAL_DIR / outputs.cell_name(m, r, s)))
+                         METRICS(lambda m, r, s: paths.LINEAR_EVAL_DIR / paths.cell_name(m, r, s)))
     everything = report.Row("all labels", 0.0, [{**ssl[0].runs[0], "kept": meta["train_size"]}])
     down = [everything] + report.collect(report.expected_downstream_cells(cfg),
-                                         METRICS(lambda m, r, s: probing.DOWNSTREAM_DIR / f"{m}-{r}"))
+                                         METRICS(lambda m, r, s: paths.DOWNSTREAM_DIR / paths.downstream_name(m, r)))
     text = sections(cfg, meta, sup, ssl, down)
     block = text + "\n![Test accuracy against achieved saving](reports/plots/accuracy_vs_saving.png)\n"
     readme = report.replace_block(README.read_text(), block) if README.is_file() else None
-    outputs.write_text(outputs.REPORTS_DIR / "results.md", "# Results\n\n" + text)
+    write_text(paths.REPORTS_DIR / "results.md", "# Results\n\n" + text)
 
     top = max(cfg.study.rates)
     seed = cfg.study.seeds[0]
-    visits = {name: outputs.load_torch(SUPERVISED.cell_dir(name, rate, seed) / "visits.pt", "train").numpy()
+    visits = {name: load_torch(SUPERVISED.cell_dir(name, rate, seed) / "visits.pt", "train").numpy()
               for name, rate in [("full", 0.0)] + [(m, top) for m in cfg.study.methods]}
     ref = lambda rows, key: (rows[0].mean(key), rows[0].std(key))
     setting = f"{meta['name']}, {cfg.model.arch}"
@@ -81,12 +81,12 @@ def main() -> None:
     }
     for name, fig in figures.items():
         plots.save(fig, PLOTS / name)
-    outputs.write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(sup))
+    write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(sup))
     metrics = {"train": report.dvc_metrics(sup), "pretrain": report.dvc_metrics(ssl, "linear_acc"),
                "downstream": report.dvc_metrics(down, "linear_acc")}
-    outputs.write_json(outputs.REPORTS_DIR / "metrics.json", metrics)
+    write_json(paths.REPORTS_DIR / "metrics.json", metrics)
     if readme is not None:
-        outputs.write_text(README, readme)
+        write_text(README, readme)
 
     study = cfg.study
     params = {f"study.{k}": ",".join(map(str, getattr(study, k)))
@@ -94,7 +94,7 @@ def main() -> None:
     with tracking.stage_run(cfg, meta, "aggregate", "aggregate", params) as run:
         run.log_metrics({f"{task}.{key}.{name}": value for task, table in metrics.items()
                          for name, cell in table.items() for key, value in cell.items()})
-        for path in [outputs.REPORTS_DIR / "results.md", *(PLOTS / name for name in figures)]:
+        for path in [paths.REPORTS_DIR / "results.md", *(PLOTS / name for name in figures)]:
             run.log_artifact(path)
     print(text)
 

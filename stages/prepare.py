@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pipeline import data, outputs, tracking
-from pipeline.cli import parse_stage_args
-from pipeline.errors import exit_on_user_error
+from pipeline.core import data
+from pipeline.core.io import write_json
+from pipeline.study import paths, tracking
+from pipeline.study.cli import parse_stage_args
+from pipeline.core.errors import exit_on_user_error
 
 
 @exit_on_user_error
@@ -12,10 +14,10 @@ def main() -> None:
     _, cfg = parse_stage_args(__doc__)
     d = cfg.data
     ds = data.load_dataset(d.dataset, d.root, d.train_size, d.subset_seed, d.test_size)
-    md5 = data.save_prepared(ds, outputs.DATASET_FILE)
+    md5 = data.save_prepared(ds, paths.DATASET_FILE)
     meta = {"name": ds.name, "train_size": len(ds), "test_size": int(ds.test_x.shape[0]),
             "image_shape": list(ds.train_x.shape[1:]), "classes": list(ds.classes), "md5": md5}
-    outputs.write_json(outputs.DATASET_META, meta)
+    write_json(paths.DATASET_META, meta)
     run_id = tracking.create_study(cfg, meta)
     print(f"prepare: {ds.name}: {len(ds)} train / {meta['test_size']} test images {meta['image_shape']}, md5 {md5}")
     print(f"prepare: MLflow study run {run_id} in experiment '{cfg.tracking.experiment}' at {tracking.tracking_uri()}")

@@ -9,7 +9,9 @@ import pytest
 import torch
 import yaml
 
-from pipeline import config, data, train
+from pipeline.study import config
+from pipeline.core import data
+from pipeline.study.cells import SUPERVISED
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +37,7 @@ def tiny_config(**train_overrides) -> config.Config:
 def digits_warmup(digits):
     torch.set_num_threads(1)
     cfg = tiny_config()
-    return cfg, train.warmup(cfg, digits)
+    return cfg, SUPERVISED.warmup(cfg, digits)
 
 
 def stage_env(**extra: str) -> dict:

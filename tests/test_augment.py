@@ -1,6 +1,6 @@
 import torch
 
-from pipeline.augment import InputPipeline, random_crop, random_hflip
+from pipeline.core.augment import InputPipeline, random_crop, random_hflip
 
 
 def test_crop_without_padding_is_identity():
@@ -44,7 +44,7 @@ def test_pipeline_normalises_and_is_seeded():
 
 
 def test_resized_crop_of_the_whole_image_without_flip_is_the_identity():
-    from pipeline.augment import random_resized_crop
+    from pipeline.core.augment import random_resized_crop
 
     x = torch.rand(4, 3, 8, 8)
     out = random_resized_crop(x, torch.Generator().manual_seed(0), min_scale=1.0, ratio=(1.0, 1.0), hflip=False)
@@ -52,7 +52,7 @@ def test_resized_crop_of_the_whole_image_without_flip_is_the_identity():
 
 
 def test_resized_crop_flips_about_half_the_samples_and_zooms_within_range():
-    from pipeline.augment import random_resized_crop
+    from pipeline.core.augment import random_resized_crop
 
     x = torch.rand(64, 1, 8, 8)
     out = random_resized_crop(x, torch.Generator().manual_seed(0), min_scale=1.0, ratio=(1.0, 1.0))
@@ -64,7 +64,7 @@ def test_resized_crop_flips_about_half_the_samples_and_zooms_within_range():
 
 
 def test_colour_jitter_switches():
-    from pipeline.augment import colour_jitter
+    from pipeline.core.augment import colour_jitter
 
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(8, 3, 4, 4)
@@ -77,7 +77,7 @@ def test_colour_jitter_switches():
 
 
 def test_shift_hue_by_hand():
-    from pipeline.augment import shift_hue
+    from pipeline.core.augment import shift_hue
 
     # One pixel per image: red, red, red, a gray, and orange (1, 0.5, 0): hue 1/12, s = 1, v = 1.
     pixels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.4, 0.4, 0.4], [1.0, 0.5, 0.0]])
@@ -94,7 +94,7 @@ def test_shift_hue_by_hand():
 def test_shift_hue_matches_torchvision_per_image():
     from torchvision.transforms.functional import adjust_hue
 
-    from pipeline.augment import shift_hue
+    from pipeline.core.augment import shift_hue
 
     x = torch.rand(6, 3, 5, 7, generator=torch.Generator().manual_seed(0))
     x[0, :, 0, 0] = 0.0  # black, and a pixel whose channels tie
@@ -105,7 +105,7 @@ def test_shift_hue_matches_torchvision_per_image():
 
 
 def test_two_views_differ_and_are_seeded(digits):
-    from pipeline.augment import TwoViews
+    from pipeline.core.augment import TwoViews
 
     views = TwoViews(*digits.channel_stats(), torch.device("cpu"))
     images = digits.train_x[:32]

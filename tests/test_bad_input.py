@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import config
+from pipeline.study import config
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {"data": {"dataset": "digits"}, "train": {"epochs": 3, "warmup_epochs": 2, "device": "cpu"},

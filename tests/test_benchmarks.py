@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import pruning
+from pipeline.core import pruning
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATORS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import config
-from pipeline.errors import ConfigError
+from pipeline.study import config
+from pipeline.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

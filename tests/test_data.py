@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import data
-from pipeline.errors import DataError
+from pipeline.core import io
+from pipeline.core import data
+from pipeline.core.errors import DataError
 
 
 def write_idx(path, array: np.ndarray, gz: bool = True) -> None:
@@ -141,7 +142,7 @@ def test_missing_cifar_without_download(tmp_path):
 def test_prepared_round_trip_and_md5(tmp_path, digits):
     path = tmp_path / "prepared" / "dataset.pt"
     md5 = data.save_prepared(digits, path)
-    assert md5 == data.file_md5(path) and len(md5) == 32
+    assert md5 == io.file_md5(path) and len(md5) == 32
     back = data.load_prepared(path)
     assert torch.equal(back.train_x, digits.train_x) and back.classes == digits.classes
     path.write_bytes(path.read_bytes()[:100])

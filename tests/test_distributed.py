@@ -14,7 +14,13 @@ import torch.multiprocessing as mp
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pipeline import config, data, train
+from dataclasses import replace
+
+from pipeline.core import data
+from pipeline.study import config
+from pipeline.study.cells import SSL as SSL_GRID
+from pipeline.study.cells import SUPERVISED
+from pipeline.training.tasks import SimCLRTask, SupervisedTask, Task
 
 from conftest import free_port, stage_env, tiny_config
 
@@ -26,21 +32,16 @@ WORLD = 2
 SSL = {"epochs": 3, "warmup_epochs": 2, "batch_size": 50, "hidden": 32, "projection_dim": 16, "min_scale": 0.5}
 
 
-def recording(base: type[train.Trainer]) -> type[train.Trainer]:
-    """`base`, remembering which samples this rank trained and the statistics table it kept."""
+def recording(base: type[Task]) -> type[Task]:
+    """`base`, remembering which samples this rank trained."""
 
     class Recording(base):
         trained: list[torch.Tensor] = []
-        stats = None
 
         def losses(self, idx, gen, sharded=False):
             if sharded:  # a training step (the scoring pass scores every sample on every rank)
                 Recording.trained.append(idx.clone())
             return super().losses(idx, gen, sharded)
-
-        def run_epochs(self, plan, stats, *args, **kwargs):
-            Recording.stats = stats
-            return super().run_epochs(plan, stats, *args, **kwargs)
 
     return Recording
 
@@ -52,17 +53,14 @@ def _rank(rank: int, port: int, out: str, ssl: bool) -> None:
     digits = data.load_digits()
     cfg = tiny_config(epochs=3, warmup_epochs=2, batch_size=50)
     if ssl:
-        from pipeline.pretrain import SimCLRTrainer
-
         cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"}, "pretrain": SSL})
-    Recording = recording(SimCLRTrainer if ssl else train.Trainer)
-    checkpoint = train.warmup(cfg, digits, trainer_class=Recording)
+    Recording = recording(SimCLRTask if ssl else SupervisedTask)
+    grid = replace(SSL_GRID if ssl else SUPERVISED, task_class=Recording)
+    checkpoint = grid.warmup(cfg, digits)
     Recording.trained = []
-    result = train.pruned_run(cfg, digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True,
-                              trainer_class=Recording)
-    stats = Recording.stats
+    result = grid.pruned_run(cfg, digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True)
     torch.save({"selection": result.selections[0], "trained": torch.cat(Recording.trained),
-                "stats": {k: v.clone() for k, v in stats.state_dict().items() if k != "momentum"},
+                "stats": {k: v for k, v in result.stats.items() if k != "momentum"},
                 "model": result.model_state, "history": result.history, "saving": result.achieved_saving},
                Path(out) / f"rank{rank}.pt")
 
@@ -119,7 +117,7 @@ def test_torchrun_cell_logs_once(tmp_path):
 
 def _negatives(world=None):
     """SimCLR's per-sample losses of a batch of 7 (z with gradient), or of this rank's shard of it."""
-    from pipeline.pretrain import simclr_losses
+    from pipeline.training.tasks import simclr_losses
 
     gen = torch.Generator().manual_seed(0)
     z1, z2, h1, h2 = (torch.randn(7, 5, generator=gen) for _ in range(4))
@@ -133,7 +131,7 @@ def _negatives(world=None):
 def _negatives_rank(rank: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
-    from pipeline.distributed import World
+    from pipeline.training.distributed import World
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
@@ -158,7 +156,7 @@ HOLD = "import sys, time; from pathlib import Path; from pipeline import gpus; "
 
 
 def test_each_stage_takes_a_gpu_no_other_stage_holds(tmp_path):
-    from pipeline import gpus
+    from pipeline.training import gpus
 
     assert gpus.claim(2, tmp_path) == 0 and gpus.claim(2, tmp_path) == 0  # a process keeps its GPU
     try:

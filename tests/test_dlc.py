@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.dlc import dlc_scores, dlc_top_k, flexrand, masked_counts, masked_encoders
-from pipeline.probing import select_subset
+from pipeline.core.dlc import dlc_scores, dlc_top_k, flexrand, masked_counts, masked_encoders
+from pipeline.study.probing import select_subset
 
 
 def tiny_encoder():

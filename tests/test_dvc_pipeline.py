@@ -8,7 +8,7 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pipeline.data import load_digits
+from pipeline.core.data import load_digits
 
 from conftest import dvc_repo, sh
 

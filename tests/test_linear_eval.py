@@ -4,9 +4,9 @@ import copy
 
 import torch
 
-from pipeline.augment import InputPipeline
-from pipeline.evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
-from pipeline.models import build_encoder
+from pipeline.core.augment import InputPipeline
+from pipeline.core.evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
+from pipeline.core.models import build_encoder
 
 
 def test_linear_eval_leaves_every_encoder_weight_and_buffer_unchanged(digits):

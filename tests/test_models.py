@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.errors import ConfigError
-from pipeline.models import build_model
+from pipeline.core.errors import ConfigError
+from pipeline.core.models import build_model
 
 
 def test_small_cnn_shapes():

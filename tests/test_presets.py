@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import config
+from pipeline.study import config
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "params").glob("*.yaml"))

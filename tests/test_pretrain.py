@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from pipeline import config, train
-from pipeline.pretrain import SimCLRTrainer
+from pipeline.study import config
+from pipeline.training import loop
+from pipeline.study.cells import SSL
 
 
 def ssl_config():
@@ -22,7 +23,7 @@ def ssl_config():
 def ssl_warmup(digits):
     torch.set_num_threads(1)
     cfg = ssl_config()
-    return cfg, train.warmup(cfg, digits, trainer_class=SimCLRTrainer)
+    return cfg, SSL.warmup(cfg, digits)
 
 
 def test_warmup_scores_every_sample_with_nt_xent_and_the_memory_term(ssl_warmup, digits):
@@ -39,7 +40,7 @@ def test_warmup_scores_every_sample_with_nt_xent_and_the_memory_term(ssl_warmup,
 
 def test_pruned_pretraining_counts_visits_and_saving(ssl_warmup, digits):
     cfg, ck = ssl_warmup
-    result = train.pruned_run(cfg, digits, ck, "emp", 0.5, seed=0, trainer_class=SimCLRTrainer)
+    result = SSL.pruned_run(cfg, digits, ck, "emp", 0.5, seed=0)
     N, K = len(digits), round(0.5 * len(digits) + 1e-9)
     assert [row["kept"] for row in result.history] == [K, K]
     assert result.achieved_saving == pytest.approx(1 - (N + 2 * K) / (3 * N))
@@ -49,6 +50,6 @@ def test_pruned_pretraining_counts_visits_and_saving(ssl_warmup, digits):
 
 def test_pretraining_is_deterministic_on_cpu(ssl_warmup, digits):
     cfg, ck = ssl_warmup
-    a = train.pruned_run(cfg, digits, ck, "emp", 0.5, seed=0, trainer_class=SimCLRTrainer)
-    b = train.pruned_run(cfg, digits, ck, "emp", 0.5, seed=0, trainer_class=SimCLRTrainer)
+    a = SSL.pruned_run(cfg, digits, ck, "emp", 0.5, seed=0)
+    b = SSL.pruned_run(cfg, digits, ck, "emp", 0.5, seed=0)
     assert a.metrics == b.metrics and torch.equal(a.visits, b.visits)

@@ -4,18 +4,18 @@
 import pytest
 import torch
 
-from pipeline import pruning
-from pipeline.pruning import EpochPlan, keep_count
-from pipeline.seeding import generator
-from pipeline.stats import SampleStats
+from pipeline.core import pruning
+from pipeline.core.pruning import EpochPlan, keep_count
+from pipeline.core.seeding import generator
+from pipeline.core.stats import SampleStats
 
 
 def table(loss=None, mean=None, var=None, memory=None) -> SampleStats:
     n = len(next(v for v in (loss, mean, var, memory) if v is not None))
-    s = SampleStats(n)
-    for name, values in (("loss", loss), ("mean", mean), ("var", var), ("memory", memory)):
+    s = SampleStats(n, signals=("memory",))
+    for column, values in ((s.loss, loss), (s.mean, mean), (s.var, var), (s.signal("memory"), memory)):
         if values is not None:
-            getattr(s, name).copy_(torch.tensor(values, dtype=torch.float32))
+            column.copy_(torch.tensor(values, dtype=torch.float32))
     s.last_epoch.fill_(0)
     return s
 
@@ -130,10 +130,10 @@ def test_ucb_statistics_follow_the_reference_update_on_a_three_step_stream():
     #   x=2: d = 2 - 2.6 = -0.6; v = 0.2*3.2 + 0.8*0.36 = 0.928; mu = 0.2*2.6 + 0.8*2 = 2.12
     # (the textbook form (1 - m)(v + m d^2) would give v = 0.64 after the second step)
     s = SampleStats(2, momentum=pruning.method_class("ucb").Options().ema_momentum())
-    idx, zero = torch.tensor([0]), torch.zeros(1)
+    idx = torch.tensor([0])
     expected = [(1.0, 0.0), (2.6, 3.2), (2.12, 0.928)]
     for epoch, (x, (mu, v)) in enumerate(zip((1.0, 3.0, 2.0), expected)):
-        s.observe(idx, torch.tensor([x]), zero, epoch)
+        s.observe(idx, torch.tensor([x]), epoch)
         assert s.mean[0].item() == pytest.approx(mu) and s.var[0].item() == pytest.approx(v)
     # score = mu + c * v = 2.12 + 0.928
     assert make("ucb", 0.5, 2).score(s)[0].item() == pytest.approx(3.048)

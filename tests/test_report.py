@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline import report
-from pipeline.errors import UserError
+from pipeline.study import report
+from pipeline.core.errors import UserError
 
 
 def run(acc, saving=0.5, seed=0):

@@ -14,7 +14,7 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from pipeline import resume
+from pipeline.training import resume
 
 from conftest import BIN, dvc_repo, sh, stage_env
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pipeline.ssl import ProjectionHead, nt_xent, ssl_memory
+from pipeline.core.ssl import ProjectionHead, nt_xent, ssl_memory
 
 B, TAU = 3, 0.5
 

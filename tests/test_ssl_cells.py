@@ -5,7 +5,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from pipeline import cells, config, data, outputs, probing, tracking
+from pipeline.study import cells, config, paths, probing, tracking
+from pipeline.core import io
+from pipeline.core import data
 
 
 @pytest.fixture
@@ -14,8 +16,8 @@ def prepared(tmp_path, monkeypatch, digits):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    md5 = data.save_prepared(digits, outputs.DATASET_FILE)
-    outputs.write_json(outputs.DATASET_META, {"name": "digits", "train_size": len(digits), "test_size": 450,
+    md5 = data.save_prepared(digits, paths.DATASET_FILE)
+    io.write_json(paths.DATASET_META, {"name": "digits", "train_size": len(digits), "test_size": 450,
                                               "image_shape": [1, 8, 8], "classes": list(digits.classes), "md5": md5})
     return tmp_path
 
@@ -29,12 +31,12 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
     cells.run_warmup(cfg, cells.SSL, 0)
     cells.run_cell(cfg, cells.SSL, "emp", 0.5, 0)
     cell = tmp_path / "outputs" / "pretrain" / "emp-0.5-0"
-    saved = outputs.read_json(cell / "metrics.json")
+    saved = io.read_json(cell / "metrics.json")
     assert set(torch.load(cell / "encoder.pt")) and "fc.weight" not in torch.load(cell / "encoder.pt")
     metrics = probing.run_linear_eval(cfg, "emp", 0.5, 0)
     assert 0.5 < metrics["linear_acc"] <= 1.0 and 0.5 < metrics["knn_acc"] <= 1.0
     assert metrics["achieved_saving"] == saved["achieved_saving"]
-    assert outputs.read_json(tmp_path / "outputs" / "linear_eval" / "emp-0.5-0" / "metrics.json")["linear_acc"] == \
+    assert io.read_json(tmp_path / "outputs" / "linear_eval" / "emp-0.5-0" / "metrics.json")["linear_acc"] == \
         metrics["linear_acc"]
     client = MlflowClient(tracking.tracking_uri())
     exp = client.get_experiment_by_name("ssl-cells")

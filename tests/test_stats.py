@@ -3,19 +3,18 @@ import math
 import pytest
 import torch
 
-from pipeline.evaluate import prediction_entropy
-from pipeline.stats import INITIAL_LOSS, SampleStats, achieved_saving, gini, lfl_diagnostics
+from pipeline.core.evaluate import prediction_entropy
+from pipeline.core.stats import INITIAL_LOSS, SampleStats, achieved_saving, gini, lfl_diagnostics
 
 
 def test_ema_mean_and_variance_by_hand():
     s = SampleStats(3, momentum=0.5)
     idx = torch.tensor([1])
-    zero = torch.zeros(1)
-    s.observe(idx, torch.tensor([1.0]), zero, epoch=0)  # first observation: mean = x, var = 0
+    s.observe(idx, torch.tensor([1.0]), epoch=0)  # first observation: mean = x, var = 0
     assert s.mean[1] == 1.0 and s.var[1] == 0.0
-    s.observe(idx, torch.tensor([3.0]), zero, epoch=1)  # diff 2: mean 1 + 0.5*2 = 2; var 0.5*0 + 0.5*4 = 2
+    s.observe(idx, torch.tensor([3.0]), epoch=1)  # diff 2: mean 1 + 0.5*2 = 2; var 0.5*0 + 0.5*4 = 2
     assert s.mean[1] == pytest.approx(2.0) and s.var[1] == pytest.approx(2.0)
-    s.observe(idx, torch.tensor([2.0]), zero, epoch=2)  # diff 0: mean 2; var 0.5*2 + 0.5*0 = 1
+    s.observe(idx, torch.tensor([2.0]), epoch=2)  # diff 0: mean 2; var 0.5*2 + 0.5*0 = 1
     assert s.mean[1] == pytest.approx(2.0) and s.var[1] == pytest.approx(1.0)
     assert s.loss[1] == 2.0 and s.last_epoch[1] == 2 and s.visits[1] == 3
     # untouched rows keep their initial values
@@ -25,35 +24,50 @@ def test_ema_mean_and_variance_by_hand():
 def test_momentum_one_makes_mean_the_last_loss():
     s = SampleStats(2, momentum=1.0)
     for value in (4.0, 1.5, 2.5):
-        s.observe(torch.tensor([0]), torch.tensor([value]), torch.zeros(1), epoch=0)
+        s.observe(torch.tensor([0]), torch.tensor([value]), epoch=0)
     assert s.mean[0] == 2.5 and s.var[0] == 1.0  # the last squared change, (2.5 - 1.5)^2
 
 
 def test_a_pruned_run_starts_from_the_warmup_losses_with_no_variance():
-    s = SampleStats(3, momentum=1.0)
-    s.observe(torch.arange(3), torch.tensor([1.0, 2.0, 3.0]), torch.tensor([0.1, 0.2, 0.3]), epoch=0)
-    s.observe(torch.arange(3), torch.tensor([2.0, 2.5, 0.5]), torch.tensor([0.4, 0.5, 0.6]), epoch=1)
+    s = SampleStats(3, momentum=1.0, signals=("memory",))
+    s.observe(torch.arange(3), torch.tensor([1.0, 2.0, 3.0]), epoch=0, memory=torch.tensor([0.1, 0.2, 0.3]))
+    s.observe(torch.arange(3), torch.tensor([2.0, 2.5, 0.5]), epoch=1, memory=torch.tensor([0.4, 0.5, 0.6]))
     t = SampleStats.starting_table(s.state_dict(), momentum=0.8)
     assert t.momentum == 0.8
     assert t.mean.tolist() == [2.0, 2.5, 0.5] and t.loss.tolist() == [2.0, 2.5, 0.5]
     assert t.var.tolist() == [0.0, 0.0, 0.0]
-    assert torch.allclose(t.memory, torch.tensor([0.4, 0.5, 0.6])) and t.visits.tolist() == [2, 2, 2]
+    assert torch.allclose(t.signal("memory"), torch.tensor([0.4, 0.5, 0.6])) and t.visits.tolist() == [2, 2, 2]
 
 
 def test_scoring_observation_does_not_count_a_visit():
     s = SampleStats(4)
-    s.observe(torch.arange(4), torch.ones(4), torch.zeros(4), epoch=0, trained=False)
+    s.observe(torch.arange(4), torch.ones(4), epoch=0, trained=False)
     assert s.visits.tolist() == [0, 0, 0, 0]
     assert s.last_epoch.tolist() == [0, 0, 0, 0]
 
 
 def test_state_dict_round_trip_with_new_momentum():
-    s = SampleStats(5, momentum=1.0)
-    s.observe(torch.tensor([0, 3]), torch.tensor([0.5, 2.0]), torch.tensor([0.1, 0.2]), epoch=4)
+    s = SampleStats(5, momentum=1.0, signals=("memory",))
+    s.observe(torch.tensor([0, 3]), torch.tensor([0.5, 2.0]), epoch=4, memory=torch.tensor([0.1, 0.2]))
     t = SampleStats.from_state_dict(s.state_dict(), momentum=0.8)
-    assert t.momentum == 0.8
-    for f in ("loss", "mean", "var", "memory", "last_epoch", "visits"):
+    assert t.momentum == 0.8 and list(t.signals) == ["memory"]
+    for f in ("loss", "mean", "var", "last_epoch", "visits"):
         assert torch.equal(getattr(t, f), getattr(s, f))
+    assert torch.equal(t.signal("memory"), s.signal("memory"))
+
+
+def test_a_new_signal_is_recorded_by_name_and_missing_ones_are_refused():
+    # A signal the table has never heard of (say, a gradient norm) needs no change to the table.
+    s = SampleStats(3, signals=("memory", "grad_norm"))
+    s.observe(torch.tensor([2, 0]), torch.tensor([1.0, 1.0]), epoch=0, memory=torch.tensor([0.5, 0.25]),
+              grad_norm=torch.tensor([7.0, 3.0]))
+    assert s.signal("grad_norm").tolist() == [3.0, 0.0, 7.0] and s.signal("memory").tolist() == [0.25, 0.0, 0.5]
+    with pytest.raises(ValueError, match="got signals"):
+        s.observe(torch.tensor([1]), torch.tensor([1.0]), epoch=1, memory=torch.tensor([0.1]))  # grad_norm missing
+    with pytest.raises(KeyError, match="no signal 'forgetting'"):
+        s.signal("forgetting")
+    with pytest.raises(ValueError, match="taken"):
+        SampleStats(3, signals=("loss",))
 
 
 def test_entropy_of_one_hot_and_uniform_predictions():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline import report, verdict
+from pipeline.study import report, verdict
 
 
 def runs(accs, saving=0.467):

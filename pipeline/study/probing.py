@@ -10,30 +10,30 @@ vote gives a second, fitting-free accuracy.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import torch
 
-from . import data, outputs, tracking
-from .augment import InputPipeline
+from ..core import data
+from ..core.augment import InputPipeline
+from ..core.data import ImageDataset
+from ..core.dlc import dlc_scores, dlc_top_k, flexrand
+from ..core.errors import UserError
+from ..core.evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
+from ..core.io import load_torch, read_json, save_torch, write_json
+from ..core.models import build_encoder
+from ..core.pruning.base import keep_count, per_class, random_subset
+from ..core.schema import flatten
+from ..core.seeding import generator
+from ..training.runtime import resolve_device
+from . import paths, tracking
 from .cells import SSL
 from .config import Config
-from .data import ImageDataset
-from .dlc import dlc_scores, dlc_top_k, flexrand
-from .errors import UserError
-from .evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
-from .models import build_encoder
-from .pruning.base import keep_count, per_class, random_subset
-from .schema import flatten
-from .seeding import generator
-from .train import resolve_device
-
-LINEAR_EVAL_DIR = Path("outputs/linear_eval")
+from .paths import DLC_FILE, DOWNSTREAM_DIR, LINEAR_EVAL_DIR
 
 
 def load_encoder(cfg: Config, ds: ImageDataset, method: str, rate: float, seed: int) -> torch.nn.Module:
     encoder, _ = build_encoder(cfg.model.arch, ds.in_channels)
-    encoder.load_state_dict(outputs.load_torch(SSL.cell_dir(method, rate, seed) / "encoder.pt", "pretrain"))
+    encoder.load_state_dict(load_torch(SSL.cell_dir(method, rate, seed) / "encoder.pt", "pretrain"))
     encoder.requires_grad_(False)
     return encoder.eval()
 
@@ -55,10 +55,10 @@ def probe(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Te
 
 
 def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
-    ds = data.load_prepared(outputs.DATASET_FILE)
-    meta = outputs.prepared_meta()
-    name = outputs.cell_name(method, rate, seed)
-    pretrained = outputs.read_json(SSL.cell_dir(method, rate, seed) / "metrics.json")
+    ds = data.load_prepared(paths.DATASET_FILE)
+    meta = paths.prepared_meta()
+    name = paths.cell_name(method, rate, seed)
+    pretrained = read_json(SSL.cell_dir(method, rate, seed) / "metrics.json")
     params = {"method": method, "rate": rate, "seed": seed, "encoder": f"pretrain@{name}"}
     # The DVC stage (DVC_STAGE says so under DVC; this fallback is named as dvc.yaml names it).
     stage = "linear_eval_full" if method == "full" else f"linear_eval@{method}-{rate}"
@@ -72,21 +72,19 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
             "wall_time_s": time.perf_counter() - t0,
         }
         run.log_metrics(metrics)
-        outputs.write_json(LINEAR_EVAL_DIR / name / "metrics.json",
+        write_json(LINEAR_EVAL_DIR / name / "metrics.json",
                            {"method": method, "rate": rate, "seed": seed, **metrics})
     print(f"linear_eval {name}: linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
     return metrics
 
 
-DOWNSTREAM_DIR = Path("outputs/downstream")
-DLC_FILE = DOWNSTREAM_DIR / "dlc" / "dlc.pt"
 
 
 def run_dlc(cfg: Config) -> None:
     """DLC score of every labelled training sample with the encoder pre-trained on full data, and
     that encoder's frozen features, which every downstream cell probes."""
-    ds = data.load_prepared(outputs.DATASET_FILE)
-    meta = outputs.prepared_meta()
+    ds = data.load_prepared(paths.DATASET_FILE)
+    meta = paths.prepared_meta()
     seed = cfg.pretrain.seed
     d = cfg.downstream
     params = {"encoder": f"pretrain_full@{seed}", "seed": seed, **flatten(d, "downstream.")}
@@ -101,7 +99,7 @@ def run_dlc(cfg: Config) -> None:
         scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
         wall = time.perf_counter() - t0
         run.log_metrics({"wall_time_s": wall, "dlc_mean": float(scores.mean()), "dlc_std": float(scores.std())})
-        outputs.save_torch(DLC_FILE, {"scores": scores, "train_features": train_feats, "test_features": test_feats})
+        save_torch(DLC_FILE, {"scores": scores, "train_features": train_feats, "test_features": test_feats})
     print(f"dlc: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
 
 
@@ -125,15 +123,15 @@ def select_subset(selector: str, scores: torch.Tensor, labels: torch.Tensor, rat
 
 def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
     """Choose a subset of the labelled set once, then the same linear evaluation on it."""
-    ds = data.load_prepared(outputs.DATASET_FILE)
-    meta = outputs.prepared_meta()
+    ds = data.load_prepared(paths.DATASET_FILE)
+    meta = paths.prepared_meta()
     seed = cfg.pretrain.seed
-    name = f"{selector}-{rate}"
+    name = paths.downstream_name(selector, rate)
     params = {"method": selector, "rate": rate, "seed": seed, "downstream.gamma": cfg.downstream.gamma,
               "downstream.per_class": cfg.downstream.per_class}
     with tracking.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params) as run:
         t0 = time.perf_counter()
-        blob = outputs.load_torch(DLC_FILE, "dlc")
+        blob = load_torch(DLC_FILE, "dlc")
         keep = select_subset(selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed,
                              cfg.downstream.per_class)
         metrics = {
@@ -143,7 +141,7 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
             "wall_time_s": time.perf_counter() - t0,
         }
         run.log_metrics(metrics)
-        outputs.write_json(DOWNSTREAM_DIR / name / "metrics.json",
+        write_json(DOWNSTREAM_DIR / name / "metrics.json",
                            {"method": selector, "rate": rate, "seed": seed, **metrics})
     print(f"downstream {name}: kept {len(keep)}, linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
     return metrics

@@ -56,12 +56,15 @@ class PruningMethod:
     (0 for the first pruned epoch; with select_every > 1, one per re-draw). Every random draw uses
     the generator it is given (or one derived from the seed), so the subset depends only on
     (seed, draw). `labels` (one class per sample, or None where a task has none, as in SimCLR)
-    serve class-stratified methods.
+    serve class-stratified methods. `reads` names the per-sample signals beyond the loss that
+    `select` reads from the table (`stats.signal(name)`); a run refuses a method whose signals
+    its task does not produce.
     """
 
     name: ClassVar[str]
     Options: ClassVar[type[MethodOptions]] = MethodOptions
     uses_rate: ClassVar[bool] = True
+    reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: MethodOptions, rate: float, num_samples: int, seed: int = 0,
                  labels: torch.Tensor | None = None):

@@ -13,17 +13,16 @@ from typing import Any
 
 import yaml
 
-from . import pruning
-from .errors import ConfigError
-from .schema import build, check_keys, in_range, non_negative, one_of, positive, spec
-
-DATASETS = ("digits", "fashion_mnist", "cifar10", "cifar100")
-ARCHS = ("small_cnn", "resnet18", "resnet50")
+from ..core import data, models, pruning
+from ..core.errors import ConfigError
+from ..core.pruning import MethodSpec
+from ..core.schema import build, check_keys, in_range, one_of, positive, registered, spec
+from ..training.settings import PretrainConfig, ScheduleConfig, TrainConfig
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = spec("fashion_mnist", **one_of(*DATASETS))
+    dataset: str = spec("fashion_mnist", **registered(data.REGISTRY))
     root: str = "data/raw"  # where datasets are looked for and downloaded to
     train_size: int | None = spec(None, **positive())  # seeded, class-stratified training subset
     test_size: int | None = spec(None, **positive())  # the same for the test set (cheaper evaluation)
@@ -32,56 +31,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str = spec("small_cnn", **one_of(*ARCHS))
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """What every training loop reads: epochs, batch size, SGD and its learning-rate schedule."""
-
-    epochs: int = spec(10, **positive())  # E: total epochs, warm-up included
-    warmup_epochs: int = spec(2, **positive())  # W: full-data epochs shared by every run
-    batch_size: int = spec(128, **positive())
-    lr: float = spec(0.05, **positive())
-    lr_schedule: str = spec("cosine", **one_of("cosine", "constant"))
-    lr_warmup_epochs: float = spec(0.0, **non_negative())  # linear ramp at the very start
-    momentum: float = spec(0.9, **in_range(0.0, 1.0, hi_open=True))
-    nesterov: bool = True
-    weight_decay: float = spec(5e-4, **non_negative())
-    # The pruned phase's starting statistics: the last warm-up epoch's training-pass losses and
-    # memory terms (train_pass), or an eval-mode scoring pass after the warm-up (eval_pass, an
-    # ablation; docs/methods.md, "Starting statistics").
-    init_stats: str = spec("train_pass", **one_of("train_pass", "eval_pass"))
-
-
-@dataclass(frozen=True)
-class TrainConfig(ScheduleConfig):
-    """Supervised training; its device settings serve every stage."""
-
-    eval_batch_size: int = spec(256, **positive())
-    label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))
-    crop_padding: int = spec(2, **non_negative())  # random-crop augmentation; 0 turns it off
-    hflip: bool = True
-    device: str = spec("auto", check=lambda v: v in ("auto", "cpu") or v.startswith("cuda"),
-                       allowed="auto, cpu, cuda or cuda:N")
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
-    channels_last: bool = True  # on CUDA
-    compile: bool = False  # torch.compile the model: ~40 s of compiling per stage, pays off in long GPU runs
-
-
-@dataclass(frozen=True)
-class PretrainConfig(ScheduleConfig):
-    """SimCLR pre-training (its grid is study.ssl_methods x study.ssl_rates)."""
-
-    batch_size: int = spec(256, **positive())
-    lr: float = spec(0.3, **positive())
-    nesterov: bool = False
-    temperature: float = spec(0.5, **positive())  # NT-Xent's and the memory term's tau
-    min_scale: float = spec(0.2, **in_range(0.0, 1.0, lo_open=True))  # smallest crop area
-    jitter: float = spec(0.4, **in_range(0.0, 1.0))  # colour jitter strength; 0 turns it off
-    hidden: int = spec(512, **positive())  # projection head widths
-    projection_dim: int = spec(128, **positive())
-    seed: int = 0  # the pre-training grid's one seed (its warm-up's, and every cell's)
+    arch: str = spec("small_cnn", **registered(models.REGISTRY))
 
 
 SELECTORS = ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")
@@ -118,15 +68,6 @@ class TrackingConfig:
     """Where runs are grouped in MLflow (the store itself: MLFLOW_TRACKING_URI or mlflow.db)."""
 
     experiment: str = spec("data-pruning", check=lambda v: bool(v.strip()), allowed="a non-empty name")
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A named method configuration: the registered method it runs and its options."""
-
-    name: str
-    method: str
-    options: pruning.MethodOptions
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,14 @@ class World:
     size: int = 1
     local_rank: int = 0
 
+    @classmethod
+    def current(cls) -> "World":
+        """The process group this process already belongs to (set up by the caller, as in one's
+        own DDP script), or a single process."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return cls()
+        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from . import config, outputs, resume, tracking
+from ..core.io import check_writable
+from . import config, paths, tracking
 
 
 def parse_stage_args(doc: str, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
@@ -24,9 +25,9 @@ def parse_stage_args(doc: str, add_arguments: Callable[[argparse.ArgumentParser]
 
 def preflight() -> None:
     """Refuse an unwritable output folder or an unreachable MLflow store before any work."""
-    for folder, what in ((outputs.PREPARED_DIR, "the prepared dataset"), (outputs.OUTPUTS_DIR, "stage outputs"),
-                         (outputs.REPORTS_DIR, "reports"), (resume.RESUME_DIR, "resume checkpoints")):
-        outputs.check_writable(folder, what, folder=True)
+    for folder, what in ((paths.PREPARED_DIR, "the prepared dataset"), (paths.OUTPUTS_DIR, "stage outputs"),
+                         (paths.REPORTS_DIR, "reports"), (paths.RESUME_DIR, "resume checkpoints")):
+        check_writable(folder, what, folder=True)
     tracking.check_store()
 
 

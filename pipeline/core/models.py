@@ -1,11 +1,32 @@
-"""Models: a small CNN that is fast on CPU, and torchvision ResNets with the CIFAR stem."""
+"""Models, registered by name: a small CNN that is fast on CPU, and torchvision ResNets with the CIFAR stem.
+
+Adding a model: one function `(in_channels, num_classes) -> nn.Module` decorated with
+`@register("name")`. The module's classifier must be its `fc` attribute (as torchvision's are):
+SimCLR's encoder is the model with `fc` replaced by the identity. params.yaml's `model.arch`
+accepts every registered name.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from typing import Callable
+
 from .errors import ConfigError
+
+Builder = Callable[[int, int], nn.Module]
+REGISTRY: dict[str, Builder] = {}
+
+
+def register(name: str) -> Callable[[Builder], Builder]:
+    """Register `build(in_channels, num_classes)` as the model `name`."""
+
+    def add(build: Builder) -> Builder:
+        REGISTRY[name] = build
+        return build
+
+    return add
 
 
 def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
@@ -45,18 +66,17 @@ def _cifar_resnet(name: str, in_channels: int, num_classes: int) -> nn.Module:
     return model
 
 
-ARCHITECTURES = {
-    "small_cnn": lambda c, k: SmallCNN(c, k),
-    "resnet18": lambda c, k: _cifar_resnet("resnet18", c, k),
-    "resnet50": lambda c, k: _cifar_resnet("resnet50", c, k),
-}
+register("small_cnn")(SmallCNN)
+register("resnet18")(lambda c, k: _cifar_resnet("resnet18", c, k))
+register("resnet50")(lambda c, k: _cifar_resnet("resnet50", c, k))
 
 
 def build_model(arch: str, in_channels: int, num_classes: int) -> nn.Module:
     try:
-        return ARCHITECTURES[arch](in_channels, num_classes)
+        build = REGISTRY[arch]
     except KeyError:
-        raise ConfigError(f"unknown model '{arch}': choose one of {', '.join(ARCHITECTURES)}") from None
+        raise ConfigError(f"unknown model '{arch}': choose one of {', '.join(REGISTRY)}") from None
+    return build(in_channels, num_classes)
 
 
 def build_encoder(arch: str, in_channels: int) -> tuple[nn.Module, int]:

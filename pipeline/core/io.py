@@ -1,7 +1,8 @@
-"""Where each stage writes, and atomic writes (a kill never leaves a half file behind)."""
+"""Atomic file writes (a kill never leaves a half file behind) and checked reads."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -10,21 +11,6 @@ from typing import Any, Callable
 import torch
 
 from .errors import UserError
-
-PREPARED_DIR = Path("data/prepared")
-DATASET_FILE = PREPARED_DIR / "dataset.pt"
-DATASET_META = PREPARED_DIR / "meta.json"
-OUTPUTS_DIR = Path("outputs")
-WARMUP_DIR = OUTPUTS_DIR / "warmup"  # one folder per seed
-TRAIN_DIR = OUTPUTS_DIR / "train"
-PRETRAIN_WARMUP_DIR = OUTPUTS_DIR / "pretrain_warmup"
-PRETRAIN_DIR = OUTPUTS_DIR / "pretrain"
-REPORTS_DIR = Path("reports")
-
-
-def cell_name(method: str, rate: float, seed: int) -> str:
-    """A grid cell's folder name; dvc.yaml's matrix renders `${item.method}-${item.rate}-${item.seed}` alike."""
-    return f"{method}-{rate}-{seed}"
 
 
 def check_writable(path: str | Path, what: str, folder: bool = False) -> None:
@@ -79,8 +65,9 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def prepared_meta() -> dict:
-    """The prepared dataset's name, sizes and md5 (written by the prepare stage)."""
-    if not DATASET_META.is_file():
-        raise UserError(f"{DATASET_META} not found: run the prepare stage first (dvc repro prepare)")
-    return read_json(DATASET_META)
+def file_md5(path: str | Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -30,10 +30,11 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ..core.errors import UserError
+from ..core.io import check_writable
+from ..core.schema import flatten
 from .config import Config
-from .errors import UserError
-from .outputs import DATASET_FILE, check_writable
-from .schema import flatten
+from .paths import DATASET_FILE
 
 PARENT_TAG = "study_parent"
 DATASET_TAG = "dataset_md5"

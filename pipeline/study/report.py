@@ -9,8 +9,8 @@ from typing import Callable
 
 from . import verdict
 from .config import Config
-from .errors import UserError
-from .outputs import read_json
+from ..core.errors import UserError
+from ..core.io import read_json
 
 README_BEGIN = "<!-- results:begin (written by the aggregate stage; do not edit by hand) -->"
 README_END = "<!-- results:end -->"

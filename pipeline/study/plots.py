@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .outputs import atomic_write  # noqa: E402
+from ..core.io import atomic_write  # noqa: E402
 
 
 def training_curves(history: Sequence[dict], warmup_epochs: int, title: str, metric: str = "test_acc") -> Figure:

@@ -12,20 +12,22 @@ import dataclasses
 import difflib
 import types
 import typing
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import ConfigError
 
 Check = Callable[[Any], bool]
 
 
-def spec(default: Any, check: Check | None = None, allowed: str | None = None, **kw) -> Any:
-    """A dataclass field with a validity check and a description of what is allowed."""
+def spec(default: Any, check: Check | None = None, allowed: str | None = None,
+         choices: Callable[[], Sequence[str]] | None = None, **kw) -> Any:
+    """A dataclass field with a validity check and a description of what is allowed; `choices`
+    (for names) lists the valid ones when an error is raised, for a typo hint."""
     if isinstance(default, (list, dict)):
         kw["default_factory"] = lambda d=default: type(d)(d)
     else:
         kw["default"] = default
-    return dataclasses.field(metadata={"check": check, "allowed": allowed}, **kw)
+    return dataclasses.field(metadata={"check": check, "allowed": allowed, "choices": choices}, **kw)
 
 
 # Reusable checks, each paired with the phrase that explains it.
@@ -47,7 +49,12 @@ def in_range(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False)
 
 
 def one_of(*choices: str) -> dict:
-    return {"check": lambda v: v in choices, "allowed": "one of " + ", ".join(choices)}
+    return {"check": lambda v: v in choices, "allowed": "one of " + ", ".join(choices), "choices": lambda: choices}
+
+
+def registered(registry: Mapping[str, Any]) -> dict:
+    """A name registered in `registry` (read when checked, so later registrations count)."""
+    return {"check": lambda v: v in registry, "allowed": "a registered name", "choices": lambda: list(registry)}
 
 
 def _type_name(tp: Any) -> str:
@@ -128,10 +135,21 @@ def build(cls: type, mapping: Any, where: str = "") -> Any:
         check = f.metadata.get("check")
         if check is not None and value is not None:
             items = value if isinstance(value, list) else [value]
-            if not all(check(v) for v in items):
-                raise ConfigError(f"{key} = {mapping[f.name]!r} is invalid: expected {f.metadata['allowed']}")
+            bad = [v for v in items if not check(v)]
+            if bad:
+                raise ConfigError(f"{key} = {mapping[f.name]!r} is invalid: expected {_allowed(f, bad[0])}")
         values[f.name] = value
     return cls(**values)
+
+
+def _allowed(f: dataclasses.Field, bad: Any) -> str:
+    """What a field allows, with the closest valid name first when it takes names."""
+    choices = f.metadata.get("choices")
+    if choices is None:
+        return f.metadata["allowed"]
+    names = list(choices())
+    close = difflib.get_close_matches(str(bad), names, n=1, cutoff=0.5)
+    return "one of " + ", ".join(names) + (f" (did you mean '{close[0]}'?)" if close else "")
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

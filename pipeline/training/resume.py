@@ -1,7 +1,7 @@
 """Per-epoch checkpoints of a training stage, so that a stage killed mid-run resumes where it stopped.
 
 A stage cell (warmup, full@0, train@emp-0.7-0, pretrain@emp-0.7, ...) checkpoints at every epoch
-end into resume/<stage>/state.pt: model and optimizer, the statistics table (visit counts
+end into <root>/<stage>/state.pt (the study's root: resume/): model and optimizer, the statistics table (visit counts
 included), the epoch plan's current subset, the history so far, the RNG states, the elapsed
 time and the MLflow run id. The folder is outside DVC's outputs on purpose: DVC deletes a
 stage's outputs before it reruns the stage.
@@ -24,9 +24,7 @@ from typing import Any
 
 import torch
 
-from .outputs import save_torch
-
-RESUME_DIR = Path("resume")
+from ..core.io import save_torch
 
 
 def fingerprint(**inputs: Any) -> str:
@@ -50,7 +48,7 @@ def set_rng_state(state: dict) -> None:
 class Resume:
     """One stage cell's checkpoint folder."""
 
-    def __init__(self, stage: str, key: str, root: Path = RESUME_DIR, main: bool = True):
+    def __init__(self, stage: str, key: str, root: Path, main: bool = True):
         self.main = main  # under torchrun, only rank 0 writes; every rank reads
         self.folder = root / stage
         self.path = self.folder / "state.pt"

@@ -6,6 +6,8 @@ MethodOptions subclass) and add it to REGISTRY. The training loops never change.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import ConfigError
 from ..schema import build
 from .base import MethodOptions, PruningMethod, Selection, keep_count
@@ -19,6 +21,16 @@ from .rs2 import RS2
 from .seta import SeTa
 from .static_random import StaticRandom
 from .ucb import UCB
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A named method configuration (an entry of params.yaml's `methods`): the registered method
+    it runs and its options."""
+
+    name: str
+    method: str
+    options: MethodOptions
+
 
 REGISTRY: dict[str, type[PruningMethod]] = {
     cls.name: cls for cls in (Full, Random, RS2, StaticRandom, EpsilonGreedy, UCB, InfoBatch, SeTa, EMP)
@@ -38,14 +50,19 @@ def parse_options(name: str, mapping, where: str) -> MethodOptions:
 
 
 def create(name: str, options: MethodOptions | None, rate: float, num_samples: int, seed: int,
-           labels=None) -> PruningMethod:
+           labels=None, signals: tuple[str, ...] | None = None) -> PruningMethod:
     """A method instance; `labels` (the training labels, None where the task has none) serve
-    class-stratified selection."""
+    class-stratified selection; `signals`, when given, are those the task produces: a method
+    reading any other is refused."""
     cls = method_class(name)
+    missing = [s for s in cls.reads if signals is not None and s not in signals]
+    if missing:
+        raise ConfigError(f"method '{name}' reads the per-sample signal(s) {', '.join(missing)}, which this task "
+                          f"does not produce (it produces: {', '.join(signals) or 'the loss only'})")
     return cls(options if options is not None else cls.Options(), rate, num_samples, seed, labels)
 
 
 __all__ = [
-    "REGISTRY", "EpochPlan", "MethodOptions", "PruningMethod", "Selection",
+    "REGISTRY", "EpochPlan", "MethodOptions", "MethodSpec", "PruningMethod", "Selection",
     "create", "keep_count", "method_class", "parse_options",
 ]

@@ -24,6 +24,7 @@ class EMP(EpsilonGreedy):
 
     name = "emp"
     Options = EMPOptions
+    reads = ("memory",)
 
     def score(self, stats) -> torch.Tensor:
-        return stats.mean + self.options.beta * stats.memory
+        return stats.mean + self.options.beta * stats.signal("memory")

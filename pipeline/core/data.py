@@ -1,9 +1,12 @@
-"""Datasets held in memory as uint8 image tensors [N, C, H, W] plus int64 labels.
+"""Datasets held in memory as uint8 image tensors [N, C, H, W] plus int64 labels, registered by name.
 
 digits (scikit-learn's bundled 8x8 digits), fashion_mnist (idx files: a configured root,
 Debian's dataset-fashion-mnist, or torchvision's download) and cifar10 / cifar100 (the
 python-pickle batches torchvision downloads). Files are parsed here, so a truncated or
 corrupt file is reported as such.
+
+Adding a dataset: one function `root -> ImageDataset` decorated with `@register("name")`.
+params.yaml's `data.dataset` accepts every registered name (with a typo hint for others).
 """
 
 from __future__ import annotations
@@ -14,11 +17,27 @@ import pickle
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .errors import DataError
+from .io import file_md5, save_torch
+
+Loader = Callable[[Path], "ImageDataset"]
+REGISTRY: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    """Register `loader(root)` as the dataset `name` (root: params.yaml's data.root, where files
+    are looked for and downloaded to)."""
+
+    def add(loader: Loader) -> Loader:
+        REGISTRY[name] = loader
+        return loader
+
+    return add
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
@@ -94,7 +113,8 @@ def _dataset(name, train_x, train_y, test_x, test_y, classes) -> ImageDataset:
 
 # --- digits ---------------------------------------------------------------------------------
 
-def load_digits() -> ImageDataset:
+@register("digits")
+def load_digits(root: str | Path | None = None) -> ImageDataset:
     """scikit-learn's 1,797 8x8 digits (values 0..16 scaled to 0..255), a fixed stratified 75/25 split."""
     from sklearn.datasets import load_digits as sk_digits
     from sklearn.model_selection import train_test_split
@@ -139,6 +159,7 @@ def fashion_mnist_folders(root: Path) -> list[Path]:
     return [root, root / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST]
 
 
+@register("fashion_mnist")
 def load_fashion_mnist(root: str | Path, download: bool = True) -> ImageDataset:
     root = Path(root)
     for folder in fashion_mnist_folders(root):
@@ -207,6 +228,10 @@ def load_cifar(name: str, root: str | Path, download: bool = True) -> ImageDatas
     return _dataset(name, train_x, train_y, test_x, test_y, classes)
 
 
+for _name in CIFAR:
+    register(_name)(lambda root, name=_name: load_cifar(name, root))
+
+
 def _torchvision_download(name: str, root: Path) -> bool:
     """Let torchvision fetch the files into `root`; False (not an exception) when it cannot."""
     import torchvision.datasets as tvd
@@ -224,23 +249,15 @@ def _torchvision_download(name: str, root: Path) -> bool:
 
 def load_dataset(name: str, root: str | Path = "data/raw", train_size: int | None = None,
                  subset_seed: int = 0, test_size: int | None = None) -> ImageDataset:
-    if name == "digits":
-        ds = load_digits()
-    elif name == "fashion_mnist":
-        ds = load_fashion_mnist(root)
-    elif name in CIFAR:
-        ds = load_cifar(name, root)
-    else:
-        raise DataError(f"unknown dataset '{name}': choose one of digits, fashion_mnist, cifar10, cifar100")
-    return ds.subset(train_size, subset_seed, test_size)
+    if name not in REGISTRY:
+        raise DataError(f"unknown dataset '{name}': choose one of {', '.join(REGISTRY)}")
+    return REGISTRY[name](Path(root)).subset(train_size, subset_seed, test_size)
 
 
 # --- the prepared, materialised form the pipeline's stages share ----------------------------
 
 def save_prepared(ds: ImageDataset, path: str | Path) -> str:
     """Write the dataset atomically as one torch file; return its md5 (the dataset's digest)."""
-    from .outputs import save_torch
-
     save_torch(path, {"name": ds.name, "classes": list(ds.classes), "train_x": ds.train_x, "train_y": ds.train_y,
                       "test_x": ds.test_x, "test_y": ds.test_y})
     return file_md5(path)
@@ -256,11 +273,3 @@ def load_prepared(path: str | Path) -> ImageDataset:
                             tuple(blob["classes"]))
     except Exception as err:
         raise DataError(f"{path} is corrupt ({type(err).__name__}): delete it and rerun the prepare stage") from None
-
-
-def file_md5(path: str | Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -1,0 +1,152 @@
+"""Dynamic data pruning in your own PyTorch loop: a Sampler for the DataLoader and one call per
+batch. Nothing is patched: the sampler yields each epoch's selection, and `Pruner.loss` records
+the batch's per-sample losses (and signals) and returns the weighted mean to backpropagate.
+
+    pruner = Pruner("emp", num_samples=len(train), rate=0.7, epochs=10, warmup_epochs=2)
+    loader = DataLoader(WithIndex(train), batch_size=128, sampler=pruner.sampler)
+    for epoch in range(10):
+        pruner.set_epoch(epoch)
+        for idx, x, y in loader:
+            logits = model(x)
+            loss = pruner.loss(idx, F.cross_entropy(logits, y, reduction="none"), logits=logits)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+The selections are those of the study's own loop (pipeline/training/loop.py) for the same
+method, rate, seed and signals, in the same order (tests/test_pruner.py checks it for every
+method). Under DDP (torch.distributed initialised), every rank draws the same selection, the
+sampler yields this rank's share of it (every world-size-th sample; a remainder of fewer than
+world-size samples is left out, so that every rank runs the same number of batches), and `loss`
+gathers the shards' values, so that every rank's table, and the next selection, agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ..core import pruning
+from ..core.evaluate import prediction_entropy
+from ..core.seeding import generator
+from ..core.stats import SampleStats
+from .distributed import World
+from .loop import weighted_mean
+
+
+class WithIndex(Dataset):
+    """A dataset whose items lead with their index: (index, *item) for a tuple item, else (index, item)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple:
+        item = self.dataset[index]
+        return (index, *item) if isinstance(item, tuple) else (index, item)
+
+
+class PrunedSampler(Sampler[int]):
+    """The DataLoader's sampler: this epoch's selection, in the epoch's random order."""
+
+    def __init__(self, pruner: "Pruner"):
+        self.pruner = pruner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.pruner.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.pruner.epoch_indices().tolist())
+
+    def __len__(self) -> int:
+        return self.pruner.epoch_indices().numel()
+
+
+class Pruner:
+    """One run's pruning state: the method, its epoch plan and the per-sample statistics table.
+
+    method: a registered name (pipeline.core.pruning.REGISTRY: emp, infobatch, seta, rs2, ucb,
+    epsilon_greedy, random, static_random, full); options: that method's options, as in
+    params.yaml's `methods` (validated the same way). Epochs < warmup_epochs train all data.
+    labels: the training labels, for class-stratified methods. device: where the table lives
+    (default: where the first batch's losses are).
+    """
+
+    def __init__(self, method: str, num_samples: int, rate: float, epochs: int, warmup_epochs: int = 0,
+                 seed: int = 0, labels: torch.Tensor | None = None, device: torch.device | str | None = None,
+                 world: World | None = None, options: Mapping[str, Any] | None = None):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1), got {rate}")
+        if not 0 <= warmup_epochs < epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs), got {warmup_epochs} with epochs = {epochs}")
+        opts = pruning.parse_options(method, dict(options or {}), "options.")
+        self.method = pruning.create(method, opts, rate, num_samples, seed, labels)
+        self.plan = pruning.EpochPlan(self.method, epochs, warmup_epochs, seed)
+        self.seed = seed
+        self.num_samples = num_samples
+        self.world = World.current() if world is None else world
+        self.device = device
+        self.stats: SampleStats | None = None
+        self.sampler = PrunedSampler(self)
+        self.epoch: int | None = None
+        self._indices: torch.Tensor | None = None
+        self._weight_of: torch.Tensor | None = None
+
+    def _table(self, device: torch.device | str) -> SampleStats:
+        if self.stats is None:
+            # Like the study's warm-up table: the last values until the pruned phase begins.
+            self.stats = SampleStats(self.num_samples, 1.0, self.device or device, self.method.reads)
+        return self.stats
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw epoch `epoch`'s selection (epochs count from 0, warm-up included). Call it before
+        iterating the DataLoader each epoch, as with DistributedSampler."""
+        stats = self._table(self.device or "cpu")
+        if epoch >= self.plan.warmup_epochs and (self.epoch is None or self.epoch < self.plan.warmup_epochs):
+            stats.begin_pruning(self.method.options.ema_momentum())
+        selection = self.plan.select(epoch, stats)
+        # The study loop's order: a permutation of the selection from the (seed, epoch) stream.
+        order = torch.randperm(len(selection), generator=generator(self.seed, "order", epoch)).to(selection.indices.device)
+        indices = selection.indices[order]
+        self._weight_of = None
+        if selection.weights is not None:
+            self._weight_of = torch.zeros(self.num_samples, device=indices.device)
+            self._weight_of[indices] = selection.weights[order]
+        size = self.world.size
+        self._indices = indices[: indices.numel() - indices.numel() % size][self.world.rank::size] if size > 1 else indices
+        self.epoch = epoch
+
+    def epoch_indices(self) -> torch.Tensor:
+        """This rank's samples of the current epoch, in order (what the sampler yields)."""
+        if self._indices is None:
+            raise RuntimeError("call set_epoch(epoch) before iterating the DataLoader")
+        return self._indices
+
+    def weights(self, indices: torch.Tensor) -> torch.Tensor | None:
+        """The loss weights of `indices` in the current epoch (None: all 1)."""
+        return None if self._weight_of is None else self._weight_of[indices.to(self._weight_of.device)]
+
+    def loss(self, indices: torch.Tensor, per_sample_loss: torch.Tensor, logits: torch.Tensor | None = None,
+             **signals: torch.Tensor) -> torch.Tensor:
+        """Record a batch (dataset indices, per-sample losses with their graph, and the signals the
+        method reads: `memory` is computed from `logits` when not given) and return the weighted
+        mean loss to backpropagate."""
+        if self.epoch is None:
+            raise RuntimeError("call set_epoch(epoch) before the first batch")
+        stats = self._table(per_sample_loss.device)
+        if "memory" in stats.signals and "memory" not in signals:
+            if logits is None:
+                raise ValueError(f"method '{self.method.name}' reads the memory term: pass logits=... (or memory=...)")
+            signals["memory"] = prediction_entropy(logits.detach())
+        unknown = set(signals) - set(stats.signals)
+        for name in unknown:
+            del signals[name]  # signals the method does not read are not kept
+        w = self.weights(indices)
+        loss = weighted_mean(per_sample_loss, None if w is None else w.to(per_sample_loss.device))
+        device = stats.loss.device
+        idx, values, *rest = self.world.gather(indices.to(device), per_sample_loss.detach().to(device),
+                                               *(signals[name].detach().to(device) for name in stats.signals))
+        stats.observe(idx, values, self.epoch, **dict(zip(stats.signals, rest)))
+        return loss

@@ -1,0 +1,57 @@
+"""The settings a training run reads (params.yaml's `train` and `pretrain` sections): its
+schedule, its device settings and each task's own. Validated by pipeline.core.schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.schema import in_range, non_negative, one_of, positive, spec
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """What every training loop reads: epochs, batch size, SGD and its learning-rate schedule."""
+
+    epochs: int = spec(10, **positive())  # E: total epochs, warm-up included
+    warmup_epochs: int = spec(2, **positive())  # W: full-data epochs shared by every run
+    batch_size: int = spec(128, **positive())
+    lr: float = spec(0.05, **positive())
+    lr_schedule: str = spec("cosine", **one_of("cosine", "constant"))
+    lr_warmup_epochs: float = spec(0.0, **non_negative())  # linear ramp at the very start
+    momentum: float = spec(0.9, **in_range(0.0, 1.0, hi_open=True))
+    nesterov: bool = True
+    weight_decay: float = spec(5e-4, **non_negative())
+    # The pruned phase's starting statistics: the last warm-up epoch's training-pass losses and
+    # memory terms (train_pass), or an eval-mode scoring pass after the warm-up (eval_pass, an
+    # ablation; docs/methods.md, "Starting statistics").
+    init_stats: str = spec("train_pass", **one_of("train_pass", "eval_pass"))
+
+
+@dataclass(frozen=True)
+class TrainConfig(ScheduleConfig):
+    """Supervised training; its device settings serve every stage."""
+
+    eval_batch_size: int = spec(256, **positive())
+    label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))
+    crop_padding: int = spec(2, **non_negative())  # random-crop augmentation; 0 turns it off
+    hflip: bool = True
+    device: str = spec("auto", check=lambda v: v in ("auto", "cpu") or v.startswith("cuda"),
+                       allowed="auto, cpu, cuda or cuda:N")
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile the model: ~40 s of compiling per stage, pays off in long GPU runs
+
+
+@dataclass(frozen=True)
+class PretrainConfig(ScheduleConfig):
+    """SimCLR pre-training (its grid is study.ssl_methods x study.ssl_rates)."""
+
+    batch_size: int = spec(256, **positive())
+    lr: float = spec(0.3, **positive())
+    nesterov: bool = False
+    temperature: float = spec(0.5, **positive())  # NT-Xent's and the memory term's tau
+    min_scale: float = spec(0.2, **in_range(0.0, 1.0, lo_open=True))  # smallest crop area
+    jitter: float = spec(0.4, **in_range(0.0, 1.0))  # colour jitter strength; 0 turns it off
+    hidden: int = spec(512, **positive())  # projection head widths
+    projection_dim: int = spec(128, **positive())
+    seed: int = 0  # the pre-training grid's one seed (its warm-up's, and every cell's)

@@ -1,0 +1,185 @@
+"""What a run trains and how it scores samples: a task owns the model, the per-sample losses and
+signals of a training forward pass, and the per-epoch evaluation. The epoch loop
+(pipeline/training/loop.py) drives any task the same way.
+
+A task declares `signals`, the per-sample values beside the loss that each forward pass
+produces (here both tasks produce `memory`, EMP's memory term). Adding a signal: compute it in
+the task's `losses` and name it in `signals`; a pruning method reads it by name
+(`PruningMethod.reads`, `stats.signal(name)`). Nothing in the loop or the table changes.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..core.augment import InputPipeline, TwoViews
+from ..core.data import ImageDataset
+from ..core.evaluate import accuracy, frozen_features, knn_accuracy, predict, prediction_entropy
+from ..core.models import build_encoder, build_model
+from ..core.seeding import derive_seed, generator
+from ..core.ssl import ProjectionHead, nt_xent, ssl_memory
+from .distributed import World
+from .runtime import Runtime
+from .settings import PretrainConfig, TrainConfig
+
+Signals = dict[str, torch.Tensor]
+
+
+class Task:
+    """The interface the epoch loop drives. A subclass sets the class attributes and, in
+    __init__, `model` and `net` (through `runtime.place`) and the device-resident `train_x`."""
+
+    section: ClassVar[str]  # the params.yaml section holding this task's schedule and settings
+    warmup_stage: ClassVar[str]  # the DVC stage whose checkpoint pruned runs fork from
+    metrics: ClassVar[tuple[str, ...]]  # what `evaluate` returns, the first being the headline
+    signals: ClassVar[tuple[str, ...]] = ()
+
+    runtime: Runtime
+    model: nn.Module
+    net: nn.Module
+    num_samples: int
+
+    def losses(self, idx: torch.Tensor, gen: torch.Generator | None,
+               sharded: bool = False) -> tuple[torch.Tensor, Signals]:
+        """Per-sample loss (with graph) and signals (detached) of the training samples `idx`, from
+        one forward pass; augmented when `gen` is given. `sharded`: `idx` is this rank's shard of
+        a training batch under torchrun, which matters only to losses that compare samples."""
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def selection_labels(self) -> torch.Tensor | None:
+        """The labels class-stratified selection may use (None: the task has none to offer)."""
+        return None
+
+    def score_generator(self) -> torch.Generator | None:
+        """The augmentation stream of a scoring pass (None: the samples as they are)."""
+        return None
+
+    @property
+    def score_batch_size(self) -> int:
+        return self.runtime.eval_batch_size
+
+    def _init_seed(self, seed: int) -> None:
+        # The run's seed fixes the initial weights (a warm-up's; pruned runs load the warm-up's).
+        torch.manual_seed(derive_seed(seed, "init"))
+
+
+class SupervisedTask(Task):
+    """Image classification: cross-entropy per sample; memory = entropy of the prediction."""
+
+    section = "train"
+    warmup_stage = "warmup"
+    metrics = ("test_acc",)
+    signals = ("memory",)
+
+    def __init__(self, data: ImageDataset, runtime: Runtime, arch: str, settings: TrainConfig, seed: int = 0):
+        self.runtime = runtime
+        self.label_smoothing = settings.label_smoothing
+        self._init_seed(seed)
+        self.model, self.net = runtime.place(build_model(arch, data.in_channels, data.num_classes))
+        self.inputs = InputPipeline(*data.channel_stats(), runtime.device, settings.crop_padding, settings.hflip,
+                                    runtime.channels_last)
+        self.train_x, self.train_y = runtime.to_device(data.train_x), runtime.to_device(data.train_y)
+        self.test_x, self.test_y = runtime.to_device(data.test_x), runtime.to_device(data.test_y)
+        self.num_samples = len(data)
+
+    def losses(self, idx, gen, sharded=False):
+        with self.runtime.autocast():
+            logits = self.net(self.inputs(self.train_x[idx], gen))
+        per_sample = F.cross_entropy(logits.float(), self.train_y[idx], reduction="none",
+                                     label_smoothing=self.label_smoothing)
+        return per_sample, {"memory": prediction_entropy(logits.detach())}
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return predict(self.model, images, self.inputs, self.runtime.eval_batch_size, self.runtime.autocast)
+
+    def evaluate(self):
+        return {"test_acc": accuracy(self.logits(self.test_x), self.test_y)}
+
+    def selection_labels(self):
+        return self.train_y
+
+
+def simclr_losses(z1: torch.Tensor, z2: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor, temperature: float,
+                  world: World | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample: NT-Xent on the projections z (with graph) and EMP's memory term on the encoder
+    features h (detached), for the batch's views 1 and 2. With `world` (under torchrun, the rows
+    being this rank's shard of the batch), a sample's negatives are still the views of the whole
+    batch: every rank's views are gathered, gradients flowing back to their owners, and this
+    rank's rows are kept, so the values equal those of one process holding the batch."""
+    if world is None or world.size == 1:
+        return nt_xent(z1, z2, temperature), ssl_memory(h1, h2, temperature)
+    # A sample's two views travel together, stacked, so one gather serves both.
+    z, own = world.gather_with_grad(torch.stack([z1, z2], dim=1))
+    (h,) = world.gather(torch.stack([h1, h2], dim=1))
+    return nt_xent(*z.unbind(1), temperature)[own], ssl_memory(*h.unbind(1), temperature)[own]
+
+
+class SimCLRNet(nn.ModuleDict):
+    """Encoder and projection head in one forward, (h, z), so DDP sees the whole model."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self["encoder"](x)
+        return h, self["head"](h)
+
+
+class SimCLRTask(Task):
+    """SimCLR pre-training: NT-Xent per sample over two augmented views; memory = the
+    self-supervised memory term at the encoder's features; evaluation: a kNN probe of the frozen
+    features. The labels serve the probe only: no method may see them."""
+
+    section = "pretrain"
+    warmup_stage = "pretrain_warmup"
+    metrics = ("knn_acc",)
+    signals = ("memory",)
+
+    def __init__(self, data: ImageDataset, runtime: Runtime, arch: str, settings: PretrainConfig, seed: int = 0):
+        self.runtime = runtime
+        self.seed = seed
+        self.temperature = settings.temperature
+        self.batch_size = settings.batch_size
+        self._init_seed(seed)
+        encoder, width = build_encoder(arch, data.in_channels)
+        head = ProjectionHead(width, settings.hidden, settings.projection_dim)
+        self.model, self.net = runtime.place(SimCLRNet({"encoder": encoder, "head": head}), compiled=[encoder, head])
+        mean, std = data.channel_stats()
+        self.inputs = InputPipeline(mean, std, runtime.device, channels_last=runtime.channels_last)  # evaluation
+        self.train_x, self.train_y = runtime.to_device(data.train_x), runtime.to_device(data.train_y)
+        self.test_x, self.test_y = runtime.to_device(data.test_x), runtime.to_device(data.test_y)
+        self.num_samples = len(data)
+        self.views = TwoViews(mean, std, runtime.device, settings.min_scale, settings.jitter, runtime.channels_last)
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.model["encoder"]
+
+    def losses(self, idx, gen, sharded=False):
+        v1, v2 = self.views(self.train_x[idx], gen)
+        with self.runtime.autocast():
+            h, z = self.net(torch.cat([v1, v2]))
+        h1, h2 = h.detach().float().chunk(2)
+        z1, z2 = z.float().chunk(2)
+        world = self.runtime.world if sharded else None
+        per_sample, memory = simclr_losses(z1, z2, h1, h2, self.temperature, world)
+        return per_sample, {"memory": memory}
+
+    def score_generator(self):
+        # NT-Xent needs two views: the scoring pass draws them from a fixed seed.
+        return generator(self.seed, "score", device=self.runtime.device)
+
+    @property
+    def score_batch_size(self) -> int:
+        return self.batch_size  # NT-Xent depends on the batch: score with the training batch size
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        return frozen_features(self.encoder, images, self.inputs, self.runtime.eval_batch_size, self.runtime.autocast)
+
+    def evaluate(self):
+        return {"knn_acc": knn_accuracy(self.features(self.train_x), self.train_y, self.features(self.test_x),
+                                        self.test_y)}
