@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 
 import torch
+from loops import SEED, synchronize
 
 from pipeline.core import data
 from pipeline.core.augment import InputPipeline
-from pipeline.study.config import TrainConfig
 from pipeline.core.errors import DataError
-
-from loops import SEED, synchronize
+from pipeline.study.config import TrainConfig
 
 
 def ours(ds: data.ImageDataset, t: TrainConfig, device: torch.device) -> float:
@@ -36,8 +35,8 @@ def ours(ds: data.ImageDataset, t: TrainConfig, device: torch.device) -> float:
     t0 = time.perf_counter()
     batches = 0
     for i in range(0, len(ds), bs):
-        idx = order[i:i + bs]
-        x, y = inputs(images[idx], gen), labels[idx]
+        idx = order[i : i + bs]
+        inputs(images[idx], gen), labels[idx]  # the batch the loop would train on
         batches += 1
     synchronize(device)
     return batches / (time.perf_counter() - t0)
@@ -51,12 +50,16 @@ def torchvision_layout(root: Path, into: Path) -> Path:
         found = {stem: data.find_idx(folder, stem) for stem in data.FASHION_MNIST_FILES.values()}
         if all(found.values()):
             for stem, path in found.items():
-                with (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")) as src, \
-                        open(raw / stem, "wb") as dst:
+                with (
+                    gzip.open(path) if path.suffix == ".gz" else open(path, "rb") as src,
+                    open(raw / stem, "wb") as dst,
+                ):
                     shutil.copyfileobj(src, dst)
             return into
-    raise DataError(f"the input-path benchmark needs Fashion-MNIST's files in {root} or "
-                    f"{data.DEBIAN_FASHION_MNIST}: run the prepare stage (or install dataset-fashion-mnist) first")
+    raise DataError(
+        f"the input-path benchmark needs Fashion-MNIST's files in {root} or "
+        f"{data.DEBIAN_FASHION_MNIST}: run the prepare stage (or install dataset-fashion-mnist) first"
+    )
 
 
 def torchvision_default(tv_root: Path, ds: data.ImageDataset, t: TrainConfig, device: torch.device) -> float:
@@ -67,12 +70,19 @@ def torchvision_default(tv_root: Path, ds: data.ImageDataset, t: TrainConfig, de
 
     mean, std = ds.channel_stats()
     h = ds.train_x.shape[-1]
-    transform = T.Compose([T.RandomCrop(h, padding=t.crop_padding), *([T.RandomHorizontalFlip()] if t.hflip else []),
-                           T.ToTensor(), T.Normalize(mean.tolist(), std.tolist())])
+    transform = T.Compose(
+        [
+            T.RandomCrop(h, padding=t.crop_padding),
+            *([T.RandomHorizontalFlip()] if t.hflip else []),
+            T.ToTensor(),
+            T.Normalize(mean.tolist(), std.tolist()),
+        ]
+    )
     full = torchvision.datasets.FashionMNIST(str(tv_root), train=True, download=False, transform=transform)
     subset = torch.utils.data.Subset(full, range(len(ds)))
-    loader = torch.utils.data.DataLoader(subset, batch_size=t.batch_size, shuffle=True,
-                                         num_workers=os.cpu_count() or 1, pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        subset, batch_size=t.batch_size, shuffle=True, num_workers=os.cpu_count() or 1, pin_memory=device.type == "cuda"
+    )
     batches = iter(loader)
     next(batches)
     synchronize(device)

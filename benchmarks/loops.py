@@ -12,8 +12,8 @@ batches built in advance (no augmentation, no statistics, no selection, no loggi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -63,8 +63,15 @@ class RealLoop:
         device = self.task.runtime.device
         synchronize(device)
         t0 = time.perf_counter()
-        history, _ = self.loop.run_epochs(plan, self.stats, self.epoch, self.epoch + 1, SEED,
-                                          f"{self.section} {method}@{rate:g}", on_epoch=self.run.log_epoch)
+        history, _ = self.loop.run_epochs(
+            plan,
+            self.stats,
+            self.epoch,
+            self.epoch + 1,
+            SEED,
+            f"{self.section} {method}@{rate:g}",
+            on_epoch=self.run.log_epoch,
+        )
         synchronize(device)
         self.epoch += 1
         return time.perf_counter() - t0, history[0]["kept"]
@@ -111,7 +118,9 @@ Batches = tuple[list, Callable[[object], torch.Tensor]]
 
 
 def _supervised_batches(task: SupervisedTask, bs: int) -> Batches:
-    batches = [(task.inputs(task.train_x[i:i + bs]), task.train_y[i:i + bs]) for i in range(0, task.num_samples, bs)]
+    batches = [
+        (task.inputs(task.train_x[i : i + bs]), task.train_y[i : i + bs]) for i in range(0, task.num_samples, bs)
+    ]
 
     def loss(batch):
         x, y = batch
@@ -124,7 +133,7 @@ def _supervised_batches(task: SupervisedTask, bs: int) -> Batches:
 
 def _simclr_batches(task: SimCLRTask, bs: int) -> Batches:
     gen = generator(SEED, "bare views", device=task.runtime.device)
-    batches = [torch.cat(task.views(task.train_x[i:i + bs], gen)) for i in range(0, task.num_samples, bs)]
+    batches = [torch.cat(task.views(task.train_x[i : i + bs], gen)) for i in range(0, task.num_samples, bs)]
 
     def loss(views):
         with task.runtime.autocast():

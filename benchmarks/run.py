@@ -29,14 +29,12 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
 import input_path
 import selection
+import torch
 from loops import BareLoop, RealLoop
 
-from pipeline.core import io
-from pipeline.core import data
+from pipeline.core import data, io
 from pipeline.core.errors import exit_on_user_error
 from pipeline.study import config, paths
 from pipeline.study.cells import SSL, SUPERVISED
@@ -59,10 +57,12 @@ class Size:
 
 # Many short repeats rather than a few long ones: on a shared machine an epoch's time can be off
 # by 20% either way, and the median of many interleaved repeats is what stays put.
-SIZES = {"full": Size(train=8000, ssl_train=4096, input_images=30000, repeats=15),
-         "quick": Size(train=4000, ssl_train=2048, input_images=8000, repeats=5),
-         # Seconds, for the test that runs this script end to end: its numbers mean nothing.
-         "smoke": Size(train=256, ssl_train=256, input_images=512, repeats=1)}
+SIZES = {
+    "full": Size(train=8000, ssl_train=4096, input_images=30000, repeats=15),
+    "quick": Size(train=4000, ssl_train=2048, input_images=8000, repeats=5),
+    # Seconds, for the test that runs this script end to end: its numbers mean nothing.
+    "smoke": Size(train=256, ssl_train=256, input_images=512, repeats=1),
+}
 COMMAND_FLAGS = {"full": "", "quick": " --quick", "smoke": " --size smoke"}
 
 
@@ -103,20 +103,35 @@ def supervised(cfg, ds, device, repeats: int, run: StageRun) -> dict:
     real, bare = RealLoop(SUPERVISED, cfg, ds, device, run), BareLoop(SUPERVISED, cfg, ds, device)
     real.epoch_seconds("full", 0.0)  # warms up and fills the statistics table, as the warm-up stage does
     bare.epoch_seconds()
-    measures = {"bare": lambda: (bare.epoch_seconds(), len(ds)), "full": lambda: real.epoch_seconds("full", 0.0),
-                **{s: (lambda s=s: real.epoch_seconds(LOOP_METHOD, s)) for s in RATES}}
+    measures = {
+        "bare": lambda: (bare.epoch_seconds(), len(ds)),
+        "full": lambda: real.epoch_seconds("full", 0.0),
+        **{s: (lambda s=s: real.epoch_seconds(LOOP_METHOD, s)) for s in RATES},
+    }
     rows = interleaved(measures, repeats)
     loop = [samples_per_s(r, LOOP_RATE) / samples_per_s(r, "bare") for r in rows]
     pruned = {s: [r[s][0] / ((1 - s) * r["full"][0]) for r in rows] for s in RATES}
     full_epoch_s = median(r["full"][0] for r in rows)
     return {
-        "loop_vs_bare": figure(median(loop), ">= 0.90", median(loop) >= 0.90,
-                               real_samples_per_s=median(samples_per_s(r, LOOP_RATE) for r in rows),
-                               bare_samples_per_s=median(samples_per_s(r, "bare") for r in rows),
-                               real_loop=f"{LOOP_METHOD}@{LOOP_RATE}", per_repeat=loop),
+        "loop_vs_bare": figure(
+            median(loop),
+            ">= 0.90",
+            median(loop) >= 0.90,
+            real_samples_per_s=median(samples_per_s(r, LOOP_RATE) for r in rows),
+            bare_samples_per_s=median(samples_per_s(r, "bare") for r in rows),
+            real_loop=f"{LOOP_METHOD}@{LOOP_RATE}",
+            per_repeat=loop,
+        ),
         "pruned_time_over_ideal": {
-            str(s): figure(median(pruned[s]), "<= 1.05", median(pruned[s]) <= 1.05,
-                           epoch_s=median(r[s][0] for r in rows), per_repeat=pruned[s]) for s in RATES},
+            str(s): figure(
+                median(pruned[s]),
+                "<= 1.05",
+                median(pruned[s]) <= 1.05,
+                epoch_s=median(r[s][0] for r in rows),
+                per_repeat=pruned[s],
+            )
+            for s in RATES
+        },
         "full_epoch_s": full_epoch_s,
         "evaluation_s": real.evaluation_seconds(),
         "fashion_mnist_epoch_s": full_epoch_s * FASHION_MNIST_N / len(ds),
@@ -127,13 +142,22 @@ def simclr(cfg, ds, device, repeats: int, run: StageRun) -> dict:
     real, bare = RealLoop(SSL, cfg, ds, device, run), BareLoop(SSL, cfg, ds, device)
     real.epoch_seconds("full", 0.0)
     bare.epoch_seconds()
-    rows = interleaved({"bare": lambda: (bare.epoch_seconds(), len(ds)),
-                        "real": lambda: real.epoch_seconds(LOOP_METHOD, LOOP_RATE)}, repeats)
+    rows = interleaved(
+        {"bare": lambda: (bare.epoch_seconds(), len(ds)), "real": lambda: real.epoch_seconds(LOOP_METHOD, LOOP_RATE)},
+        repeats,
+    )
     ratios = [samples_per_s(r, "real") / samples_per_s(r, "bare") for r in rows]
-    return {"ssl_loop_vs_bare": figure(median(ratios), ">= 0.90", median(ratios) >= 0.90,
-                                       real_samples_per_s=median(samples_per_s(r, "real") for r in rows),
-                                       bare_samples_per_s=median(samples_per_s(r, "bare") for r in rows),
-                                       real_loop=f"{LOOP_METHOD}@{LOOP_RATE}", per_repeat=ratios)}
+    return {
+        "ssl_loop_vs_bare": figure(
+            median(ratios),
+            ">= 0.90",
+            median(ratios) >= 0.90,
+            real_samples_per_s=median(samples_per_s(r, "real") for r in rows),
+            bare_samples_per_s=median(samples_per_s(r, "bare") for r in rows),
+            real_loop=f"{LOOP_METHOD}@{LOOP_RATE}",
+            per_repeat=ratios,
+        )
+    }
 
 
 def input_speed(cfg, ds, device, repeats: int, scratch: Path) -> dict:
@@ -143,20 +167,36 @@ def input_speed(cfg, ds, device, repeats: int, scratch: Path) -> dict:
         ours.append(input_path.ours(ds, cfg.train, device))
         default.append(input_path.torchvision_default(tv_root, ds, cfg.train, device))
     ratios = [a / b for a, b in zip(ours, default)]
-    return {"input_path_speedup": figure(median(ratios), ">= 5", median(ratios) >= 5,
-                                         ours_batches_per_s=median(ours), torchvision_batches_per_s=median(default),
-                                         workers=os.cpu_count() or 1, per_repeat=ratios)}
+    return {
+        "input_path_speedup": figure(
+            median(ratios),
+            ">= 5",
+            median(ratios) >= 5,
+            ours_batches_per_s=median(ours),
+            torchvision_batches_per_s=median(default),
+            workers=os.cpu_count() or 1,
+            per_repeat=ratios,
+        )
+    }
 
 
 def selection_times(device, repeats: int, fashion_mnist_epoch_s: float) -> dict:
     budget_60k = 10.0 * fashion_mnist_epoch_s  # 1% of an epoch, in ms
     at_60k = selection.selection_ms(FASHION_MNIST_N, SELECTION_RATE, device, repeats)
     at_imagenet = selection.selection_ms(IMAGENET_N, SELECTION_RATE, device, repeats)
-    return {"selection_ms": {
-        str(FASHION_MNIST_N): figure(max(at_60k.values()), f"< {budget_60k:.0f} (1% of an epoch)",
-                                     max(at_60k.values()) < budget_60k, per_method=at_60k),
-        str(IMAGENET_N): figure(max(at_imagenet.values()), "< 100", max(at_imagenet.values()) < 100,
-                                per_method=at_imagenet)}}
+    return {
+        "selection_ms": {
+            str(FASHION_MNIST_N): figure(
+                max(at_60k.values()),
+                f"< {budget_60k:.0f} (1% of an epoch)",
+                max(at_60k.values()) < budget_60k,
+                per_method=at_60k,
+            ),
+            str(IMAGENET_N): figure(
+                max(at_imagenet.values()), "< 100", max(at_imagenet.values()) < 100, per_method=at_imagenet
+            ),
+        }
+    }
 
 
 def machine(device: torch.device) -> dict:
@@ -165,9 +205,15 @@ def machine(device: torch.device) -> dict:
         cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    info = {"cpu": cpu or platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "device": str(device)}
+    info = {
+        "cpu": cpu or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": str(device),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -175,8 +221,12 @@ def machine(device: torch.device) -> dict:
 
 def benchmark_config(cfg: config.Config, device: str, n: int) -> config.Config:
     """params.yaml's training settings on Fashion-MNIST with small_cnn (what the goals are set for)."""
-    return replace(cfg, data=replace(cfg.data, dataset="fashion_mnist", train_size=n, test_size=1000),
-                   model=replace(cfg.model, arch="small_cnn"), train=replace(cfg.train, device=device))
+    return replace(
+        cfg,
+        data=replace(cfg.data, dataset="fashion_mnist", train_size=n, test_size=1000),
+        model=replace(cfg.model, arch="small_cnn"),
+        train=replace(cfg.train, device=device),
+    )
 
 
 def load(cfg: config.Config) -> data.ImageDataset:
@@ -211,21 +261,34 @@ def markdown(result: dict) -> str:
 
     def row(name: str, fig: dict, fmt: str) -> None:
         spread = "" if "per_repeat" not in fig else " ({} to {})".format(*map(fmt.format, quartiles(fig["per_repeat"])))
-        lines.append(f"| {name} | {fmt.format(fig['value'])}{spread} | {fig['goal']} | {'yes' if fig['met'] else 'NO'} |")
+        lines.append(
+            f"| {name} | {fmt.format(fig['value'])}{spread} | {fig['goal']} | {'yes' if fig['met'] else 'NO'} |"
+        )
 
     lv, ssl = f["loop_vs_bare"], f["ssl_loop_vs_bare"]
-    row(f"loop_vs_bare ({lv['real_loop']}: {lv['real_samples_per_s']:.0f} vs {lv['bare_samples_per_s']:.0f} "
-        f"samples/s)", lv, "{:.3f}")
+    row(
+        f"loop_vs_bare ({lv['real_loop']}: {lv['real_samples_per_s']:.0f} vs {lv['bare_samples_per_s']:.0f} samples/s)",
+        lv,
+        "{:.3f}",
+    )
     ip = f["input_path_speedup"]
-    row(f"input_path_speedup ({ip['ours_batches_per_s']:.0f} vs {ip['torchvision_batches_per_s']:.0f} batches/s, "
-        f"DataLoader with {ip['workers']} workers)", ip, "{:.1f}x")
+    row(
+        f"input_path_speedup ({ip['ours_batches_per_s']:.0f} vs {ip['torchvision_batches_per_s']:.0f} batches/s, "
+        f"DataLoader with {ip['workers']} workers)",
+        ip,
+        "{:.1f}x",
+    )
     for n, fig in f["selection_ms"].items():
         slowest = max(fig["per_method"], key=fig["per_method"].get)
         row(f"selection_ms at N = {int(n):,} (slowest: {slowest})", fig, "{:.1f} ms")
     for rate, fig in f["pruned_time_over_ideal"].items():
         row(f"pruned_time_over_ideal, s = {rate} ({fig['epoch_s']:.2f} s per epoch)", fig, "{:.3f}")
-    row(f"ssl_loop_vs_bare ({ssl['real_loop']}: {ssl['real_samples_per_s']:.0f} vs "
-        f"{ssl['bare_samples_per_s']:.0f} samples/s)", ssl, "{:.3f}")
+    row(
+        f"ssl_loop_vs_bare ({ssl['real_loop']}: {ssl['real_samples_per_s']:.0f} vs "
+        f"{ssl['bare_samples_per_s']:.0f} samples/s)",
+        ssl,
+        "{:.3f}",
+    )
     methods = list(f["selection_ms"][str(FASHION_MNIST_N)]["per_method"])
     lines += [
         "",
@@ -253,8 +316,13 @@ def markdown(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=SIZES, default="full", help="how many images and repeats (default: full)")
-    parser.add_argument("--quick", dest="size", action="store_const", const="quick",
-                        help="fewer images and repeats, a few minutes on a CPU: the same as --size quick")
+    parser.add_argument(
+        "--quick",
+        dest="size",
+        action="store_const",
+        const="quick",
+        help="fewer images and repeats, a few minutes on a CPU: the same as --size quick",
+    )
     parser.add_argument("--device", default="auto", help="auto (GPU when there is one), cpu, cuda or cuda:N")
     parser.add_argument("--params", default="params.yaml", help="training settings to use (default: params.yaml)")
     parser.add_argument("--out", default=str(paths.REPORTS_DIR), help="where benchmarks.json/.md go")
@@ -279,9 +347,16 @@ def main() -> None:
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(device),
-        "settings": {"size": args.size, "repeats": size.repeats, "train": size.train, "ssl_train": size.ssl_train,
-                     "input_images": size.input_images, "batch_size": cfg.train.batch_size,
-                     "ssl_batch_size": cfg.pretrain.batch_size, "selection_rate": SELECTION_RATE},
+        "settings": {
+            "size": args.size,
+            "repeats": size.repeats,
+            "train": size.train,
+            "ssl_train": size.ssl_train,
+            "input_images": size.input_images,
+            "batch_size": cfg.train.batch_size,
+            "ssl_batch_size": cfg.pretrain.batch_size,
+            "selection_rate": SELECTION_RATE,
+        },
         "figures": figures,
     }
     out = Path(args.out)

@@ -10,12 +10,11 @@ import statistics
 import time
 
 import torch
+from loops import SEED, synchronize
 
 from pipeline.core import pruning
 from pipeline.core.seeding import generator
 from pipeline.core.stats import SampleStats
-
-from loops import SEED, synchronize
 
 
 def synthetic_stats(n: int, device: torch.device) -> SampleStats:

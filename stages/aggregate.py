@@ -3,16 +3,15 @@ reports/results.md, plots, DVC metrics, the README's results section and a summa
 
 from __future__ import annotations
 
-
-from pipeline.core.io import load_torch, write_json, write_text
-from pipeline.study import paths, plots, probing, report, tracking, verdict
-from pipeline.study.cells import SSL, SUPERVISED
-from pipeline.study.cli import parse_stage_args
 from pipeline.core.errors import exit_on_user_error
+from pipeline.core.io import load_torch, write_json, write_text
+from pipeline.study import paths, plots, report, tracking, verdict
+from pipeline.study.cells import SUPERVISED
+from pipeline.study.cli import parse_stage_args
 
 PLOTS = paths.PLOTS_DIR
 README = paths.README
-METRICS = lambda folder: (lambda m, r, s: folder(m, r, s) / "metrics.json")
+METRICS = lambda folder: lambda m, r, s: folder(m, r, s) / "metrics.json"
 
 
 def sections(cfg, meta, sup, ssl, down) -> str:
@@ -51,11 +50,14 @@ def main() -> None:
     _, cfg = parse_stage_args(__doc__)
     meta = paths.prepared_meta()
     sup = report.collect(report.expected_cells(cfg), METRICS(SUPERVISED.cell_dir))
-    ssl = report.collect(report.expected_ssl_cells(cfg),
-                         METRICS(lambda m, r, s: paths.LINEAR_EVAL_DIR / paths.cell_name(m, r, s)))
+    ssl = report.collect(
+        report.expected_ssl_cells(cfg), METRICS(lambda m, r, s: paths.LINEAR_EVAL_DIR / paths.cell_name(m, r, s))
+    )
     everything = report.Row("all labels", 0.0, [{**ssl[0].runs[0], "kept": meta["train_size"]}])
-    down = [everything] + report.collect(report.expected_downstream_cells(cfg),
-                                         METRICS(lambda m, r, s: paths.DOWNSTREAM_DIR / paths.downstream_name(m, r)))
+    down = [everything] + report.collect(
+        report.expected_downstream_cells(cfg),
+        METRICS(lambda m, r, s: paths.DOWNSTREAM_DIR / paths.downstream_name(m, r)),
+    )
     text = sections(cfg, meta, sup, ssl, down)
     block = text + "\n![Test accuracy against achieved saving](reports/plots/accuracy_vs_saving.png)\n"
     readme = report.replace_block(README.read_text(), block) if README.is_file() else None
@@ -63,37 +65,60 @@ def main() -> None:
 
     top = max(cfg.study.rates)
     seed = cfg.study.seeds[0]
-    visits = {name: load_torch(SUPERVISED.cell_dir(name, rate, seed) / "visits.pt", "train").numpy()
-              for name, rate in [("full", 0.0)] + [(m, top) for m in cfg.study.methods]}
+    visits = {
+        name: load_torch(SUPERVISED.cell_dir(name, rate, seed) / "visits.pt", "train").numpy()
+        for name, rate in [("full", 0.0)] + [(m, top) for m in cfg.study.methods]
+    }
     ref = lambda rows, key: (rows[0].mean(key), rows[0].std(key))
     setting = f"{meta['name']}, {cfg.model.arch}"
     figures = {
         "accuracy_vs_saving.png": plots.accuracy_vs_saving(
-            report.saving_series(sup), ref(sup, "test_acc"), f"{setting}, {cfg.train.epochs} epochs"),
+            report.saving_series(sup), ref(sup, "test_acc"), f"{setting}, {cfg.train.epochs} epochs"
+        ),
         "visits_at_highest_rate.png": plots.visit_histograms(
-            visits, cfg.train.epochs, f"epochs each sample was trained, rate {top:g}, seed {seed}"),
+            visits, cfg.train.epochs, f"epochs each sample was trained, rate {top:g}, seed {seed}"
+        ),
         "ssl_linear_vs_saving.png": plots.accuracy_vs_saving(
-            report.saving_series(ssl, "linear_acc"), ref(ssl, "linear_acc"),
-            f"SimCLR pre-training, {setting}", "linear-probe accuracy (%)", "full-data pre-training"),
+            report.saving_series(ssl, "linear_acc"),
+            ref(ssl, "linear_acc"),
+            f"SimCLR pre-training, {setting}",
+            "linear-probe accuracy (%)",
+            "full-data pre-training",
+        ),
         "downstream_linear_vs_saving.png": plots.accuracy_vs_saving(
-            report.saving_series(down, "linear_acc"), ref(down, "linear_acc"),
-            f"downstream pruning, {setting}", "linear-probe accuracy (%)", "all labels"),
+            report.saving_series(down, "linear_acc"),
+            ref(down, "linear_acc"),
+            f"downstream pruning, {setting}",
+            "linear-probe accuracy (%)",
+            "all labels",
+        ),
     }
     for name, fig in figures.items():
         plots.save(fig, PLOTS / name)
     write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(sup))
-    metrics = {"train": report.dvc_metrics(sup), "pretrain": report.dvc_metrics(ssl, "linear_acc"),
-               "downstream": report.dvc_metrics(down, "linear_acc")}
+    metrics = {
+        "train": report.dvc_metrics(sup),
+        "pretrain": report.dvc_metrics(ssl, "linear_acc"),
+        "downstream": report.dvc_metrics(down, "linear_acc"),
+    }
     write_json(paths.REPORTS_DIR / "metrics.json", metrics)
     if readme is not None:
         write_text(README, readme)
 
     study = cfg.study
-    params = {f"study.{k}": ",".join(map(str, getattr(study, k)))
-              for k in ("methods", "rates", "seeds", "ssl_methods", "ssl_rates", "selectors")}
+    params = {
+        f"study.{k}": ",".join(map(str, getattr(study, k)))
+        for k in ("methods", "rates", "seeds", "ssl_methods", "ssl_rates", "selectors")
+    }
     with tracking.stage_run(cfg, meta, "aggregate", "aggregate", params) as run:
-        run.log_metrics({f"{task}.{key}.{name}": value for task, table in metrics.items()
-                         for name, cell in table.items() for key, value in cell.items()})
+        run.log_metrics(
+            {
+                f"{task}.{key}.{name}": value
+                for task, table in metrics.items()
+                for name, cell in table.items()
+                for key, value in cell.items()
+            }
+        )
         for path in [paths.REPORTS_DIR / "results.md", *(PLOTS / name for name in figures)]:
             run.log_artifact(path)
     print(text)

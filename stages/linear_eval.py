@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.core.errors import exit_on_user_error
 from pipeline.study import probing
 from pipeline.study.cli import add_cell_arguments, parse_stage_args
-from pipeline.core.errors import exit_on_user_error
 
 
 @exit_on_user_error

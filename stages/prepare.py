@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pipeline.core import data
+from pipeline.core.errors import exit_on_user_error
 from pipeline.core.io import write_json
 from pipeline.study import paths, tracking
 from pipeline.study.cli import parse_stage_args
-from pipeline.core.errors import exit_on_user_error
 
 
 @exit_on_user_error
@@ -15,8 +15,14 @@ def main() -> None:
     d = cfg.data
     ds = data.load_dataset(d.dataset, d.root, d.train_size, d.subset_seed, d.test_size)
     md5 = data.save_prepared(ds, paths.DATASET_FILE)
-    meta = {"name": ds.name, "train_size": len(ds), "test_size": int(ds.test_x.shape[0]),
-            "image_shape": list(ds.train_x.shape[1:]), "classes": list(ds.classes), "md5": md5}
+    meta = {
+        "name": ds.name,
+        "train_size": len(ds),
+        "test_size": int(ds.test_x.shape[0]),
+        "image_shape": list(ds.train_x.shape[1:]),
+        "classes": list(ds.classes),
+        "md5": md5,
+    }
     write_json(paths.DATASET_META, meta)
     run_id = tracking.create_study(cfg, meta)
     print(f"prepare: {ds.name}: {len(ds)} train / {meta['test_size']} test images {meta['image_shape']}, md5 {md5}")

@@ -3,9 +3,9 @@ pre-training warm-up; writes the encoder that linear_eval probes."""
 
 from __future__ import annotations
 
+from pipeline.core.errors import exit_on_user_error
 from pipeline.study import cells
 from pipeline.study.cli import add_cell_arguments, parse_stage_args
-from pipeline.core.errors import exit_on_user_error
 
 
 @exit_on_user_error

@@ -3,9 +3,9 @@ in the last one); the checkpoint every pruned pre-training run starts from."""
 
 from __future__ import annotations
 
+from pipeline.core.errors import exit_on_user_error
 from pipeline.study import cells
 from pipeline.study.cli import add_seed_argument, parse_stage_args
-from pipeline.core.errors import exit_on_user_error
 
 
 @exit_on_user_error

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from pipeline.study import config
 from pipeline.core import data
+from pipeline.study import config
 from pipeline.study.cells import SUPERVISED
 
 
@@ -27,8 +27,15 @@ def digits():
 
 
 def tiny_config(**train_overrides) -> config.Config:
-    t = {"epochs": 6, "warmup_epochs": 2, "batch_size": 64, "lr": 0.1, "crop_padding": 1, "hflip": False,
-         "device": "cpu"}
+    t = {
+        "epochs": 6,
+        "warmup_epochs": 2,
+        "batch_size": 64,
+        "lr": 0.1,
+        "crop_padding": 1,
+        "hflip": False,
+        "device": "cpu",
+    }
     t.update(train_overrides)
     return config.from_dict({"data": {"dataset": "digits"}, "train": t})
 

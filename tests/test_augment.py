@@ -15,8 +15,12 @@ def test_each_crop_is_one_window_of_the_padded_image():
     padded = torch.nn.functional.pad(x, (p, p, p, p))
     offsets = set()
     for i in range(b):
-        hits = [(dy, dx) for dy in range(2 * p + 1) for dx in range(2 * p + 1)
-                if torch.equal(out[i], padded[i, :, dy:dy + 6, dx:dx + 6])]
+        hits = [
+            (dy, dx)
+            for dy in range(2 * p + 1)
+            for dx in range(2 * p + 1)
+            if torch.equal(out[i], padded[i, :, dy : dy + 6, dx : dx + 6])
+        ]
         assert len(hits) == 1
         offsets.add(hits[0])
     assert len(offsets) > 10  # per-sample, not one offset for the batch
@@ -36,10 +40,14 @@ def test_pipeline_normalises_and_is_seeded():
     x = torch.full((2, 1, 4, 4), 255, dtype=torch.uint8)
     plain = pipe(x)
     assert torch.allclose(plain, torch.full_like(plain, 2.0))  # (1 - 0.5) / 0.25
-    a = pipe(torch.randint(0, 255, (8, 1, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)),
-             torch.Generator().manual_seed(5))
-    b = pipe(torch.randint(0, 255, (8, 1, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)),
-             torch.Generator().manual_seed(5))
+    a = pipe(
+        torch.randint(0, 255, (8, 1, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)),
+        torch.Generator().manual_seed(5),
+    )
+    b = pipe(
+        torch.randint(0, 255, (8, 1, 6, 6), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)),
+        torch.Generator().manual_seed(5),
+    )
     assert torch.equal(a, b)
 
 
@@ -83,11 +91,15 @@ def test_shift_hue_by_hand():
     pixels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.4, 0.4, 0.4], [1.0, 0.5, 0.0]])
     shift = torch.tensor([1 / 3, -1 / 3, 1 / 6, 0.25, 1 / 24])
     out = shift_hue(pixels.view(5, 3, 1, 1), shift).view(5, 3)
-    expected = torch.tensor([[0.0, 1.0, 0.0],    # red + 1/3 turn: green
-                             [0.0, 0.0, 1.0],    # red - 1/3 turn: blue
-                             [1.0, 1.0, 0.0],    # red + 1/6 turn: yellow
-                             [0.4, 0.4, 0.4],    # a gray has no hue to turn
-                             [1.0, 0.75, 0.0]])  # orange + 1/24 turn: hue 1/8, so green = 6 * 1/8 of red
+    expected = torch.tensor(
+        [
+            [0.0, 1.0, 0.0],  # red + 1/3 turn: green
+            [0.0, 0.0, 1.0],  # red - 1/3 turn: blue
+            [1.0, 1.0, 0.0],  # red + 1/6 turn: yellow
+            [0.4, 0.4, 0.4],  # a gray has no hue to turn
+            [1.0, 0.75, 0.0],
+        ]
+    )  # orange + 1/24 turn: hue 1/8, so green = 6 * 1/8 of red
     assert torch.allclose(out, expected, atol=1e-6)
 
 

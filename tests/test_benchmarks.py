@@ -16,8 +16,9 @@ OPERATORS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 
 
 def bench(*args):
-    return subprocess.run([sys.executable, "benchmarks/run.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "benchmarks/run.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_benchmark_measures_and_reports_every_figure(tmp_path):
@@ -47,8 +48,14 @@ def test_benchmark_measures_and_reports_every_figure(tmp_path):
 
     md = (tmp_path / "benchmarks.md").read_text()
     assert "`python benchmarks/run.py --size smoke`" in md
-    for name in ("loop_vs_bare", "input_path_speedup", "selection_ms at N = 60,000", "selection_ms at N = 1,281,167",
-                 "pruned_time_over_ideal, s = 0.7", "ssl_loop_vs_bare"):
+    for name in (
+        "loop_vs_bare",
+        "input_path_speedup",
+        "selection_ms at N = 60,000",
+        "selection_ms at N = 1,281,167",
+        "pruned_time_over_ideal, s = 0.7",
+        "ssl_loop_vs_bare",
+    ):
         assert f"| {name}" in md, name
     # The real loop logged each of its epochs to MLflow and printed a progress line per epoch.
     assert "train emp@0.3 epoch" in done.stderr and "pretrain emp@0.3 epoch" in done.stderr

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.core import io
-from pipeline.core import data
+from pipeline.core import data, io
 from pipeline.core.errors import DataError
 
 
@@ -26,8 +25,10 @@ def write_idx(path, array: np.ndarray, gz: bool = True) -> None:
 def fake_fashion_mnist(folder, n_train=30, n_test=10, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     arrays = {
-        "train_x": rng.integers(0, 256, (n_train, 28, 28)), "train_y": np.arange(n_train) % 10,
-        "test_x": rng.integers(0, 256, (n_test, 28, 28)), "test_y": np.arange(n_test) % 10,
+        "train_x": rng.integers(0, 256, (n_train, 28, 28)),
+        "train_y": np.arange(n_train) % 10,
+        "test_x": rng.integers(0, 256, (n_test, 28, 28)),
+        "test_y": np.arange(n_test) % 10,
     }
     folder.mkdir(parents=True, exist_ok=True)
     for key, stem in data.FASHION_MNIST_FILES.items():
@@ -104,8 +105,11 @@ def fake_cifar(root, name, n_train_per_file=4, n_test=6):
     rng = np.random.default_rng(0)
     written = {}
     for fname, n in [(f, n_train_per_file) for f in train_files] + [(test_file, n_test)]:
-        batch = {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                 label_key: list(rng.integers(0, n_classes, n)), "filenames": [f"{i}.png" for i in range(n)]}
+        batch = {
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            label_key: list(rng.integers(0, n_classes, n)),
+            "filenames": [f"{i}.png" for i in range(n)],
+        }
         with open(folder / fname, "wb") as fh:
             pickle.dump(batch, fh)
         written[fname] = batch

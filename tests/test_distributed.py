@@ -6,23 +6,21 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 import yaml
+from conftest import free_port, stage_env, tiny_config
 from mlflow.tracking import MlflowClient
-
-from dataclasses import replace
 
 from pipeline.core import data
 from pipeline.study import config
 from pipeline.study.cells import SSL as SSL_GRID
 from pipeline.study.cells import SUPERVISED
 from pipeline.training.tasks import SimCLRTask, SupervisedTask, Task
-
-from conftest import free_port, stage_env, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -47,8 +45,9 @@ def recording(base: type[Task]) -> type[Task]:
 
 
 def _rank(rank: int, port: int, out: str, ssl: bool) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     digits = data.load_digits()
     cfg = tiny_config(epochs=3, warmup_epochs=2, batch_size=50)
@@ -59,10 +58,17 @@ def _rank(rank: int, port: int, out: str, ssl: bool) -> None:
     checkpoint = grid.warmup(cfg, digits)
     Recording.trained = []
     result = grid.pruned_run(cfg, digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True)
-    torch.save({"selection": result.selections[0], "trained": torch.cat(Recording.trained),
-                "stats": {k: v for k, v in result.stats.items() if k != "momentum"},
-                "model": result.model_state, "history": result.history, "saving": result.achieved_saving},
-               Path(out) / f"rank{rank}.pt")
+    torch.save(
+        {
+            "selection": result.selections[0],
+            "trained": torch.cat(Recording.trained),
+            "stats": {k: v for k, v in result.stats.items() if k != "momentum"},
+            "model": result.model_state,
+            "history": result.history,
+            "saving": result.achieved_saving,
+        },
+        Path(out) / f"rank{rank}.pt",
+    )
 
 
 @pytest.mark.parametrize("ssl", [False, True], ids=["supervised", "simclr"])
@@ -88,17 +94,44 @@ def test_two_ranks_share_the_subset_and_the_statistics(tmp_path, ssl):
 
 
 def test_torchrun_cell_logs_once(tmp_path):
-    params = {"data": {"dataset": "digits"}, "train": {"epochs": 4, "warmup_epochs": 2, "device": "cpu"},
-              "tracking": {"experiment": "ddp"}}
+    params = {
+        "data": {"dataset": "digits"},
+        "train": {"epochs": 4, "warmup_epochs": 2, "device": "cpu"},
+        "tracking": {"experiment": "ddp"},
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = stage_env()
     for script in ("prepare.py", "warmup.py"):
-        done = subprocess.run([sys.executable, str(ROOT / "stages" / script)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / script)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
-    done = subprocess.run([str(TORCHRUN), "--nproc_per_node", str(WORLD), "--master_port", str(free_port()),
-                           str(ROOT / "stages" / "train.py"), "--method", "emp", "--rate", "0.7", "--seed", "0"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            str(TORCHRUN),
+            "--nproc_per_node",
+            str(WORLD),
+            "--master_port",
+            str(free_port()),
+            str(ROOT / "stages" / "train.py"),
+            "--method",
+            "emp",
+            "--rate",
+            "0.7",
+            "--seed",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (tmp_path / "torchrun.log").write_text(done.stdout + done.stderr)
     assert done.stdout.count("train emp-0.7-0: test_acc") == 1  # rank 0 reports
@@ -121,7 +154,7 @@ def _negatives(world=None):
 
     gen = torch.Generator().manual_seed(0)
     z1, z2, h1, h2 = (torch.randn(7, 5, generator=gen) for _ in range(4))
-    rows = torch.arange(7) if world is None else torch.arange(7)[world.rank::world.size]  # shards of 4 and 3
+    rows = torch.arange(7) if world is None else torch.arange(7)[world.rank :: world.size]  # shards of 4 and 3
     z1, z2 = z1[rows].clone().requires_grad_(), z2[rows].clone().requires_grad_()
     loss, memory = simclr_losses(z1, z2, h1[rows], h2[rows], 0.5, world)
     loss.sum().backward()
@@ -151,8 +184,10 @@ def test_simclr_negatives_span_the_whole_batch(tmp_path):
             assert torch.allclose(shard[key], whole[key][rows], atol=1e-6), (r, key)
 
 
-HOLD = "import sys, time; from pathlib import Path; from pipeline import gpus; " \
-       "print(gpus.claim(2, Path(sys.argv[1]), poll_s=0.1), flush=True); time.sleep(float(sys.argv[2]))"
+HOLD = (
+    "import sys, time; from pathlib import Path; from pipeline import gpus; "
+    "print(gpus.claim(2, Path(sys.argv[1]), poll_s=0.1), flush=True); time.sleep(float(sys.argv[2]))"
+)
 
 
 def test_each_stage_takes_a_gpu_no_other_stage_holds(tmp_path):
@@ -160,14 +195,15 @@ def test_each_stage_takes_a_gpu_no_other_stage_holds(tmp_path):
 
     assert gpus.claim(2, tmp_path) == 0 and gpus.claim(2, tmp_path) == 0  # a process keeps its GPU
     try:
-        other = subprocess.run([sys.executable, "-c", HOLD, str(tmp_path), "0"], capture_output=True, text=True,
-                               timeout=60)
+        other = subprocess.run(
+            [sys.executable, "-c", HOLD, str(tmp_path), "0"], capture_output=True, text=True, timeout=60
+        )
         assert other.stdout.strip() == "1"  # GPU 0 is held: the next stage gets GPU 1
-        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "30"], stdout=subprocess.PIPE,
-                                  text=True)
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "30"], stdout=subprocess.PIPE, text=True)
         assert holder.stdout.readline().strip() == "1"
-        waiter = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), "0"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        waiter = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(tmp_path), "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         assert "waiting" in waiter.stderr.readline()  # both GPUs are held
         holder.kill()  # a killed stage releases its GPU
         holder.wait()

@@ -6,11 +6,10 @@ import json
 import pytest
 import torch
 import yaml
+from conftest import dvc_repo, sh
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.data import load_digits
-
-from conftest import dvc_repo, sh
 
 SEEDS = [0, 1, 2]  # the fewest that give a verdict
 CELLS = [f"{c}-{s}" for s in SEEDS for c in ("full-0.0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7")]
@@ -20,10 +19,15 @@ N, E, W = 1347, 4, 1  # digits' training set, epochs, warm-up epochs
 
 def tiny_study(params: dict) -> None:
     params["data"].update(dataset="digits", train_size=None, test_size=None)
-    params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False,
-                           device="cpu")
-    params["study"] = {"methods": ["random", "emp"], "rates": [0.3, 0.7], "seeds": SEEDS, "ssl_methods": ["emp"],
-                       "ssl_rates": [0.7], "selectors": ["flexrand", "static_random"]}
+    params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False, device="cpu")
+    params["study"] = {
+        "methods": ["random", "emp"],
+        "rates": [0.3, 0.7],
+        "seeds": SEEDS,
+        "ssl_methods": ["emp"],
+        "ssl_rates": [0.7],
+        "selectors": ["flexrand", "static_random"],
+    }
     params["pretrain"].update(epochs=2, warmup_epochs=1, batch_size=64, hidden=64, projection_dim=32)
     params["downstream"].update(levels=5)
     params["tracking"] = {"experiment": "tiny-study"}
@@ -57,8 +61,9 @@ def test_repro_writes_every_cell_and_the_report(study):
     report = (repo / "reports" / "results.md").read_text()
     for row in ("| full | 0 |", "| random | 0.3 |", "| random | 0.7 |", "| emp | 0.3 |", "| emp | 0.7 |"):
         assert row in report
-    assert json.loads((repo / "reports" / "metrics.json").read_text())["train"]["emp-0.7"]["achieved_saving"] == \
-        pytest.approx(emp["achieved_saving"])
+    assert json.loads((repo / "reports" / "metrics.json").read_text())["train"]["emp-0.7"][
+        "achieved_saving"
+    ] == pytest.approx(emp["achieved_saving"])
     for row in ("| emp | 0.7 |", "| full | 0 |", "| all labels | 0 |", "| flexrand | 0.3 |", "| static_random | 0.7 |"):
         assert row in report.split("### SimCLR")[1]
     ssl = json.loads((repo / "outputs" / "linear_eval" / "emp-0.7-0" / "metrics.json").read_text())
@@ -67,8 +72,13 @@ def test_repro_writes_every_cell_and_the_report(study):
     per_class = torch.bincount(load_digits().train_y).tolist()
     assert down["kept"] == sum(int(0.7 * n + 0.5) for n in per_class)  # FlexRand keeps round(0.7 n_c) a class
     points = json.loads((repo / "reports" / "plots" / "accuracy_vs_saving.json").read_text())
-    assert {(p["method"], p["rate"]) for p in points} == {("full", 0.0), ("random", 0.3), ("random", 0.7),
-                                                          ("emp", 0.3), ("emp", 0.7)}
+    assert {(p["method"], p["rate"]) for p in points} == {
+        ("full", 0.0),
+        ("random", 0.3),
+        ("random", 0.7),
+        ("emp", 0.3),
+        ("emp", 0.7),
+    }
     for png in ("accuracy_vs_saving.png", "visits_at_highest_rate.png"):
         assert (repo / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -79,12 +89,21 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
     assert set(metrics["train"]) == {"full-0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7"}
     assert set(metrics["pretrain"]) == {"full-0", "emp-0.7"}
-    assert set(metrics["downstream"]) == {"all labels-0", "flexrand-0.3", "flexrand-0.7", "static_random-0.3",
-                                          "static_random-0.7"}
+    assert set(metrics["downstream"]) == {
+        "all labels-0",
+        "flexrand-0.3",
+        "flexrand-0.7",
+        "static_random-0.3",
+        "static_random-0.7",
+    }
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
-    assert set(plots) == {"reports/plots/accuracy_vs_saving.png", "reports/plots/visits_at_highest_rate.png",
-                          "reports/plots/ssl_linear_vs_saving.png", "reports/plots/downstream_linear_vs_saving.png",
-                          "Test accuracy against achieved saving"}
+    assert set(plots) == {
+        "reports/plots/accuracy_vs_saving.png",
+        "reports/plots/visits_at_highest_rate.png",
+        "reports/plots/ssl_linear_vs_saving.png",
+        "reports/plots/downstream_linear_vs_saving.png",
+        "Test accuracy against achieved saving",
+    }
     [scatter] = plots["Test accuracy against achieved saving"]
     assert len(scatter["content"]["data"]["values"]) == len(CELLS)  # one point per cell
 
@@ -118,9 +137,14 @@ def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):
     parents = [r for r in found if r.data.tags.get("study_parent") == "true"]
     assert len(parents) == 1
     parent = parents[0].info.run_id
-    ssl = ["pretrain_warmup", "pretrain full-0.0-0", "pretrain emp-0.7-0", "linear_eval full-0.0-0",
-           "linear_eval emp-0.7-0", "dlc"] + [f"downstream {s}-{r}" for s in ("flexrand", "static_random")
-                                              for r in (0.3, 0.7)]
+    ssl = [
+        "pretrain_warmup",
+        "pretrain full-0.0-0",
+        "pretrain emp-0.7-0",
+        "linear_eval full-0.0-0",
+        "linear_eval emp-0.7-0",
+        "dlc",
+    ] + [f"downstream {s}-{r}" for s in ("flexrand", "static_random") for r in (0.3, 0.7)]
     assert set(by_name) == {*CELLS, *ssl, *WARMUPS, "aggregate", parents[0].info.run_name}
     assert len(found) == len(CELLS) + len(ssl) + len(WARMUPS) + 2  # no duplicates
     for name in [*CELLS, *ssl, *WARMUPS, "aggregate"]:
@@ -155,7 +179,9 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(sh(repo, "dvc", "status", "--json"))
     new_cells = {f"train@{m}-0.5-{s}" for m in ("random", "emp") for s in SEEDS} | {
-        "downstream@flexrand-0.5", "downstream@static_random-0.5"}
+        "downstream@flexrand-0.5",
+        "downstream@static_random-0.5",
+    }
     assert set(status) == new_cells | {"aggregate"}
     log = sh(repo, "dvc", "repro", with_stderr=True)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
@@ -163,6 +189,7 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     after = client.search_runs([experiment.experiment_id], max_results=100)
     added = sorted(r.info.run_name for r in after if r.info.run_id not in {b.info.run_id for b in before})
     assert added == ["aggregate", "downstream flexrand-0.5", "downstream static_random-0.5"] + sorted(
-        f"{m}-0.5-{s}" for m in ("emp", "random") for s in SEEDS)
+        f"{m}-0.5-{s}" for m in ("emp", "random") for s in SEEDS
+    )
     parent = next(r.info.run_id for r in before if r.data.tags.get("study_parent") == "true")
     assert all(r.data.tags.get("mlflow.parentRunId") == parent for r in after if r.info.run_name in added)

@@ -12,9 +12,13 @@ PRESETS = sorted((ROOT / "params").glob("*.yaml"))
 
 
 def keys(tree, prefix=""):
-    return {k for key, value in tree.items()
-            for k in (keys(value, f"{prefix}{key}.") if isinstance(value, dict) and key != "methods"
-                      else {f"{prefix}{key}"})}
+    return {
+        k
+        for key, value in tree.items()
+        for k in (
+            keys(value, f"{prefix}{key}.") if isinstance(value, dict) and key != "methods" else {f"{prefix}{key}"}
+        )
+    }
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
@@ -31,7 +35,9 @@ def test_presets_cover_the_headline_and_gpu_settings():
     # the beta ablation in the grid; beta = 0 is epsilon_greedy's cell (EMP at beta 0 selects what it selects)
     betas = sorted(s.options.beta for s in grid if s.method == "emp")
     assert betas == [-1.0, -0.5, 0.5, 1.0, 2.0]
-    assert {"random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"} <= set(headline.study.methods)
+    assert {"random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"} <= set(
+        headline.study.methods
+    )
     c10 = config.load(ROOT / "params" / "gpu_cifar10_resnet18.yaml")
     assert (c10.data.dataset, c10.model.arch, c10.study.rates) == ("cifar10", "resnet18", [0.3, 0.5, 0.7])
     c100 = config.load(ROOT / "params" / "gpu_cifar100_resnet50.yaml")

@@ -6,17 +6,25 @@ import pytest
 import torch
 
 from pipeline.study import config
-from pipeline.training import loop
 from pipeline.study.cells import SSL
 
 
 def ssl_config():
-    return config.from_dict({
-        "data": {"dataset": "digits"},
-        "train": {"device": "cpu"},
-        "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "lr": 0.1, "hidden": 64,
-                     "projection_dim": 32, "min_scale": 0.5},
-    })
+    return config.from_dict(
+        {
+            "data": {"dataset": "digits"},
+            "train": {"device": "cpu"},
+            "pretrain": {
+                "epochs": 3,
+                "warmup_epochs": 1,
+                "batch_size": 64,
+                "lr": 0.1,
+                "hidden": 64,
+                "projection_dim": 32,
+                "min_scale": 0.5,
+            },
+        }
+    )
 
 
 @pytest.fixture(scope="module")

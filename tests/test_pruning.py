@@ -1,6 +1,5 @@
 """Each method's selection on hand-made statistics tables."""
 
-
 import pytest
 import torch
 
@@ -41,8 +40,17 @@ def test_keep_count_rounds_half_up():
 
 
 def test_registry_holds_every_method():
-    assert set(pruning.REGISTRY) == {"full", "random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch",
-                                     "seta", "emp"}
+    assert set(pruning.REGISTRY) == {
+        "full",
+        "random",
+        "rs2",
+        "static_random",
+        "epsilon_greedy",
+        "ucb",
+        "infobatch",
+        "seta",
+        "emp",
+    }
 
 
 def test_full_keeps_everything_whatever_the_rate():
@@ -63,7 +71,9 @@ def test_random_is_a_fresh_uniform_subset_each_epoch():
 def test_static_random_keeps_each_class_share():
     # classes of 10, 20 and 30 samples at s = 0.5 keep 5, 10 and 15; of 5 and 7 at s = 0.7 keep
     # round(1.5) = 2 (halves up) and round(2.1) = 2
-    labels = torch.tensor([0] * 10 + [1] * 20 + [2] * 30)[torch.randperm(60, generator=torch.Generator().manual_seed(0))]
+    labels = torch.tensor([0] * 10 + [1] * 20 + [2] * 30)[
+        torch.randperm(60, generator=torch.Generator().manual_seed(0))
+    ]
     m = pruning.create("static_random", None, 0.5, 60, seed=0, labels=labels)
     sel = pick(m, table(loss=[1.0] * 60))
     assert torch.bincount(labels[sel.indices]).tolist() == [5, 10, 15]
@@ -73,8 +83,14 @@ def test_static_random_keeps_each_class_share():
     assert torch.bincount(small[sel.indices]).tolist() == [2, 2]
     # without labels (SimCLR) or with per_class off: K uniform over all N, classes ignored
     assert len(pick(make("static_random", 0.5, 60), table(loss=[1.0] * 60))) == 30
-    off = pruning.create("static_random", pruning.parse_options("static_random", {"per_class": False}, ""), 0.5, 60,
-                         seed=0, labels=labels)
+    off = pruning.create(
+        "static_random",
+        pruning.parse_options("static_random", {"per_class": False}, ""),
+        0.5,
+        60,
+        seed=0,
+        labels=labels,
+    )
     assert len(pick(off, table(loss=[1.0] * 60))) == 30
 
 
@@ -161,11 +177,14 @@ def test_infobatch_below_mean_set_and_weights():
     assert all(weight[i] == pytest.approx(2.0) for i in kept_easy)  # 1 / (1 - r)
 
 
-@pytest.mark.parametrize("epochs, warmup, full_epochs", [
-    (6, 2, [5]),  # floor(0.875 * 6) = floor(5.25) = 5: the last epoch is full, as in the authors' sampler
-    (8, 2, [7]),  # floor(7.0) = 7 (0.875 * 8 computed as 6.9999... must still give 7)
-    (200, 2, list(range(175, 200))),  # the last 25 epochs
-])
+@pytest.mark.parametrize(
+    "epochs, warmup, full_epochs",
+    [
+        (6, 2, [5]),  # floor(0.875 * 6) = floor(5.25) = 5: the last epoch is full, as in the authors' sampler
+        (8, 2, [7]),  # floor(7.0) = 7 (0.875 * 8 computed as 6.9999... must still give 7)
+        (200, 2, list(range(175, 200))),  # the last 25 epochs
+    ],
+)
 def test_infobatch_full_epochs_start_at_floor_delta_e(epochs, warmup, full_epochs):
     plan = EpochPlan(make("infobatch", 0.7, 10), epochs=epochs, warmup_epochs=warmup, seed=0)
     assert [e for e in range(warmup, epochs) if not plan.is_pruned(e)] == full_epochs
@@ -302,13 +321,19 @@ def test_rs2_under_the_plan_counts_draws_from_the_first_pruned_epoch():
     assert sorted(torch.cat([a, b]).tolist()) == list(range(8))  # epochs 2 and 3 cover the data once
 
 
-@pytest.mark.parametrize("groups, window, expected", [
-    # G = 5, w = 0.9: round(4.5) = 4 (halves to even, as the authors' Python round); slide 1
-    (5, 0.9, [range(0, 5), range(1, 5), range(0, 4), range(1, 5), range(0, 4)]),
-    # G = 10, w = 0.5: window 5, start = t mod 6
-    (10, 0.5, [range(0, 10), range(1, 6), range(2, 7), range(3, 8), range(4, 9), range(5, 10), range(0, 5),
-               range(1, 6)]),
-])
+@pytest.mark.parametrize(
+    "groups, window, expected",
+    [
+        # G = 5, w = 0.9: round(4.5) = 4 (halves to even, as the authors' Python round); slide 1
+        (5, 0.9, [range(0, 5), range(1, 5), range(0, 4), range(1, 5), range(0, 4)]),
+        # G = 10, w = 0.5: window 5, start = t mod 6
+        (
+            10,
+            0.5,
+            [range(0, 10), range(1, 6), range(2, 7), range(3, 8), range(4, 9), range(5, 10), range(0, 5), range(1, 6)],
+        ),
+    ],
+)
 def test_seta_window_sequence(groups, window, expected):
     assert [pruning.seta.window_groups(t, groups, window) for t in range(len(expected))] == expected
 

@@ -2,18 +2,27 @@
 
 import pytest
 
-from pipeline.study import report
 from pipeline.core.errors import UserError
+from pipeline.study import report
 
 
 def run(acc, saving=0.5, seed=0):
-    return {"seed": seed, "test_acc": acc, "achieved_saving": saving, "train_time_s": 10.0, "wall_time_s": 12.0,
-            "lfl_gini": 0.25, "lfl_seen_at_most_once": 0.5}
+    return {
+        "seed": seed,
+        "test_acc": acc,
+        "achieved_saving": saving,
+        "train_time_s": 10.0,
+        "wall_time_s": 12.0,
+        "lfl_gini": 0.25,
+        "lfl_seen_at_most_once": 0.5,
+    }
 
 
 def test_table_gives_mean_std_and_difference_to_full():
-    rows = [report.Row("full", 0.0, [run(0.90, 0.0), run(0.92, 0.0, 1)]),
-            report.Row("emp", 0.7, [run(0.88), run(0.89, seed=1)])]
+    rows = [
+        report.Row("full", 0.0, [run(0.90, 0.0), run(0.92, 0.0, 1)]),
+        report.Row("emp", 0.7, [run(0.88), run(0.89, seed=1)]),
+    ]
     table = report.markdown_table(rows)
     # std of (0.90, 0.92) with n-1: 0.01414 -> 1.41 points; emp mean 88.5 - 91.0 = -2.50
     assert "| full | 0 | 91.00 ± 1.41 |  | 0.000 |" in table

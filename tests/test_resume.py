@@ -12,16 +12,17 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import BIN, dvc_repo, sh, stage_env
 from mlflow.tracking import MlflowClient
 
 from pipeline.training import resume
 
-from conftest import BIN, dvc_repo, sh, stage_env
-
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS = {"data": {"dataset": "digits"}, "train": {"epochs": 8, "warmup_epochs": 4, "batch_size": 32, "lr": 0.05,
-                                                   "device": "cpu"},
-          "tracking": {"experiment": "resume"}}
+PARAMS = {
+    "data": {"dataset": "digits"},
+    "train": {"epochs": 8, "warmup_epochs": 4, "batch_size": 32, "lr": 0.05, "device": "cpu"},
+    "tracking": {"experiment": "resume"},
+}
 TIMES = {"wall_time_s", "train_time_s", "epoch_time_s"}  # the only values a resumed run may differ in
 
 
@@ -30,16 +31,28 @@ def env(cwd: Path) -> dict:
 
 
 def stage(cwd: Path, script: str, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=cwd, env=env(cwd),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / script), *args],
+        cwd=cwd,
+        env=env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
 
 def killed_at(cwd: Path, line: str, script: str, *args: str) -> None:
     """Run a stage and SIGKILL it as soon as it prints `line` (its progress line for some epoch)."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "stages" / script), *args], cwd=cwd, env=env(cwd),
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "stages" / script), *args],
+        cwd=cwd,
+        env=env(cwd),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
     seen = []
     for text in proc.stderr:
         seen.append(text)
@@ -71,8 +84,13 @@ def runs_of(cwd: Path, dvc_stage: str):
 # (stage script, its arguments, the DVC stage name, the progress line to kill at, its output folder)
 CASES = {
     "warmup": ("warmup.py", (), "warmup@0", "warmup epoch 2/8", Path("outputs/warmup/0")),
-    "train": ("train.py", ("--method", "emp", "--rate", "0.7", "--seed", "0"), "train@emp-0.7-0",
-              "emp@0.7 epoch 6/8", Path("outputs/train/emp-0.7-0")),
+    "train": (
+        "train.py",
+        ("--method", "emp", "--rate", "0.7", "--seed", "0"),
+        "train@emp-0.7-0",
+        "emp@0.7 epoch 6/8",
+        Path("outputs/train/emp-0.7-0"),
+    ),
 }
 
 
@@ -125,6 +143,7 @@ def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_one(prepared, tmp_p
 def test_dvc_repro_after_a_kill_resumes(tmp_path):
     """What a user meets: `dvc repro` killed with its whole process group (a dead machine, a
     terminal closed), then `dvc repro` again: DVC clears its stale locks and the stage resumes."""
+
     def edit(params):
         params["data"].update(dataset="digits", train_size=None, test_size=None)
         params["train"].update(PARAMS["train"])
@@ -133,8 +152,15 @@ def test_dvc_repro_after_a_kill_resumes(tmp_path):
 
     repo = dvc_repo(tmp_path, edit)
     env = stage_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(["dvc", "repro", "warmup"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro", "warmup"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     seen = []
     for text in proc.stdout:
         seen.append(text)

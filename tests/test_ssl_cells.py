@@ -5,9 +5,8 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from pipeline.core import data, io
 from pipeline.study import cells, config, paths, probing, tracking
-from pipeline.core import io
-from pipeline.core import data
 
 
 @pytest.fixture
@@ -17,17 +16,30 @@ def prepared(tmp_path, monkeypatch, digits):
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     md5 = data.save_prepared(digits, paths.DATASET_FILE)
-    io.write_json(paths.DATASET_META, {"name": "digits", "train_size": len(digits), "test_size": 450,
-                                              "image_shape": [1, 8, 8], "classes": list(digits.classes), "md5": md5})
+    io.write_json(
+        paths.DATASET_META,
+        {
+            "name": "digits",
+            "train_size": len(digits),
+            "test_size": 450,
+            "image_shape": [1, 8, 8],
+            "classes": list(digits.classes),
+            "md5": md5,
+        },
+    )
     return tmp_path
 
 
 def test_pretrain_cell_then_linear_eval(prepared, digits):
     tmp_path = prepared
-    cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"},
-                            "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
-                                         "projection_dim": 32},
-                            "tracking": {"experiment": "ssl-cells"}})
+    cfg = config.from_dict(
+        {
+            "data": {"dataset": "digits"},
+            "train": {"device": "cpu"},
+            "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "hidden": 64, "projection_dim": 32},
+            "tracking": {"experiment": "ssl-cells"},
+        }
+    )
     cells.run_warmup(cfg, cells.SSL, 0)
     cells.run_cell(cfg, cells.SSL, "emp", 0.5, 0)
     cell = tmp_path / "outputs" / "pretrain" / "emp-0.5-0"
@@ -36,8 +48,10 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
     metrics = probing.run_linear_eval(cfg, "emp", 0.5, 0)
     assert 0.5 < metrics["linear_acc"] <= 1.0 and 0.5 < metrics["knn_acc"] <= 1.0
     assert metrics["achieved_saving"] == saved["achieved_saving"]
-    assert io.read_json(tmp_path / "outputs" / "linear_eval" / "emp-0.5-0" / "metrics.json")["linear_acc"] == \
-        metrics["linear_acc"]
+    assert (
+        io.read_json(tmp_path / "outputs" / "linear_eval" / "emp-0.5-0" / "metrics.json")["linear_acc"]
+        == metrics["linear_acc"]
+    )
     client = MlflowClient(tracking.tracking_uri())
     exp = client.get_experiment_by_name("ssl-cells")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
@@ -50,11 +64,15 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
 
 
 def test_dlc_and_downstream_cells(prepared, digits):
-    cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"},
-                            "pretrain": {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "hidden": 64,
-                                         "projection_dim": 32},
-                            "downstream": {"levels": 5, "delta": 0.1},
-                            "tracking": {"experiment": "downstream"}})
+    cfg = config.from_dict(
+        {
+            "data": {"dataset": "digits"},
+            "train": {"device": "cpu"},
+            "pretrain": {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "hidden": 64, "projection_dim": 32},
+            "downstream": {"levels": 5, "delta": 0.1},
+            "tracking": {"experiment": "downstream"},
+        }
+    )
     cells.run_warmup(cfg, cells.SSL, 0)
     cells.run_cell(cfg, cells.SSL, "full", 0.0, 0)
     probing.run_dlc(cfg)
@@ -64,7 +82,9 @@ def test_dlc_and_downstream_cells(prepared, digits):
     # DLC authors compare them with FlexRand)
     per_class = torch.bincount(digits.train_y).tolist()
     K = sum(int(0.5 * n + 0.5) for n in per_class)
-    results = {s: probing.run_downstream(cfg, s, 0.5) for s in ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")}
+    results = {
+        s: probing.run_downstream(cfg, s, 0.5) for s in ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")
+    }
     for selector, metrics in results.items():
         assert metrics["kept"] == K and metrics["achieved_saving"] == 1 - K / len(digits), selector
         assert 0.3 < metrics["linear_acc"] <= 1.0, selector

@@ -11,15 +11,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_stage(cwd, script, *args):
-    return subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / script), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({"train": {"lr": 0}}, "train.lr = 0 is invalid: expected a number > 0"),
-    ({"data": {"datset": "digits"}}, "did you mean 'dataset'"),
-    ({"data": {"dataset": "digits", "train_size": 99999}}, "data.train_size = 99999 is larger than the 1347"),
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"train": {"lr": 0}}, "train.lr = 0 is invalid: expected a number > 0"),
+        ({"data": {"datset": "digits"}}, "did you mean 'dataset'"),
+        ({"data": {"dataset": "digits", "train_size": 99999}}, "data.train_size = 99999 is larger than the 1347"),
+    ],
+)
 def test_prepare_refuses_bad_input_cleanly(tmp_path, params, expected):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     proc = run_stage(tmp_path, "prepare.py")
@@ -42,8 +46,11 @@ def test_train_without_warmup_says_what_to_run(tmp_path):
 def test_a_diverging_run_fails_its_mlflow_run_and_writes_no_results(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    params = {"data": {"dataset": "digits"}, "train": {"epochs": 3, "warmup_epochs": 2, "lr": 1e12},
-              "tracking": {"experiment": "nan"}}
+    params = {
+        "data": {"dataset": "digits"},
+        "train": {"epochs": 3, "warmup_epochs": 2, "lr": 1e12},
+        "tracking": {"experiment": "nan"},
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert run_stage(tmp_path, "prepare.py").returncode == 0
     proc = run_stage(tmp_path, "warmup.py")

@@ -59,8 +59,13 @@ def test_state_dict_round_trip_with_new_momentum():
 def test_a_new_signal_is_recorded_by_name_and_missing_ones_are_refused():
     # A signal the table has never heard of (say, a gradient norm) needs no change to the table.
     s = SampleStats(3, signals=("memory", "grad_norm"))
-    s.observe(torch.tensor([2, 0]), torch.tensor([1.0, 1.0]), epoch=0, memory=torch.tensor([0.5, 0.25]),
-              grad_norm=torch.tensor([7.0, 3.0]))
+    s.observe(
+        torch.tensor([2, 0]),
+        torch.tensor([1.0, 1.0]),
+        epoch=0,
+        memory=torch.tensor([0.5, 0.25]),
+        grad_norm=torch.tensor([7.0, 3.0]),
+    )
     assert s.signal("grad_norm").tolist() == [3.0, 0.0, 7.0] and s.signal("memory").tolist() == [0.25, 0.0, 0.5]
     with pytest.raises(ValueError, match="got signals"):
         s.observe(torch.tensor([1]), torch.tensor([1.0]), epoch=1, memory=torch.tensor([0.1]))  # grad_norm missing

@@ -7,8 +7,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipeline.study import config, tracking
 from pipeline.core.errors import UserError
+from pipeline.study import config, tracking
 
 META = {"name": "digits", "train_size": 1347, "test_size": 450, "image_shape": [1, 8, 8], "md5": "0" * 32}
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
-
 from conftest import free_port, stage_env
+from mlflow.tracking import MlflowClient
 
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW = Path(sys.executable).with_name("mlflow")
@@ -23,10 +22,25 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("server")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", f"sqlite:///{home / 'team.db'}",
-                             "--artifacts-destination", str(home / "artifacts")],
-                            cwd=home, stdout=subprocess.DEVNULL, stderr=open(home / "server.log", "w"))
+    proc = subprocess.Popen(
+        [
+            str(MLFLOW),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{home / 'team.db'}",
+            "--artifacts-destination",
+            str(home / "artifacts"),
+        ],
+        cwd=home,
+        stdout=subprocess.DEVNULL,
+        stderr=open(home / "server.log", "w"),
+    )
     deadline = time.time() + 120
     while True:
         try:
@@ -44,14 +58,26 @@ def server(tmp_path_factory):
 
 def test_stages_log_to_the_tracking_server(server, tmp_path):
     uri, home = server
-    params = {"data": {"dataset": "digits"}, "train": {"epochs": 3, "warmup_epochs": 2, "device": "cpu"},
-              "tracking": {"experiment": "team"}}
+    params = {
+        "data": {"dataset": "digits"},
+        "train": {"epochs": 3, "warmup_epochs": 2, "device": "cpu"},
+        "tracking": {"experiment": "team"},
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = stage_env(MLFLOW_TRACKING_URI=uri)
-    for script, *args in (("prepare.py",), ("warmup.py",),
-                          ("train.py", "--method", "emp", "--rate", "0.5", "--seed", "0")):
-        done = subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+    for script, *args in (
+        ("prepare.py",),
+        ("warmup.py",),
+        ("train.py", "--method", "emp", "--rate", "0.5", "--seed", "0"),
+    ):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / script), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlartifacts").exists()
 

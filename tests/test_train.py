@@ -5,16 +5,14 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import tiny_config
 
+from pipeline.core.errors import UserError
+from pipeline.core.pruning import MethodSpec, keep_count
+from pipeline.core.pruning.infobatch import InfoBatchOptions
+from pipeline.core.stats import achieved_saving
 from pipeline.study.cells import SUPERVISED
 from pipeline.training import loop
-from pipeline.core.pruning import MethodSpec
-from pipeline.core.errors import UserError
-from pipeline.core.pruning.infobatch import InfoBatchOptions
-from pipeline.core.pruning import keep_count
-from pipeline.core.stats import achieved_saving
-
-from conftest import tiny_config
 
 
 def test_warmup_checkpoint_holds_the_last_training_pass_statistics(digits_warmup, digits):

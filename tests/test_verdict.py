@@ -6,8 +6,18 @@ from pipeline.study import report, verdict
 
 
 def runs(accs, saving=0.467):
-    return [{"seed": s, "test_acc": a, "achieved_saving": saving, "train_time_s": 1.0, "wall_time_s": 2.0,
-             "lfl_gini": 0.5, "lfl_seen_at_most_once": 0.5} for s, a in enumerate(accs)]
+    return [
+        {
+            "seed": s,
+            "test_acc": a,
+            "achieved_saving": saving,
+            "train_time_s": 1.0,
+            "wall_time_s": 2.0,
+            "lfl_gini": 0.5,
+            "lfl_seen_at_most_once": 0.5,
+        }
+        for s, a in enumerate(accs)
+    ]
 
 
 def test_paired_interval_by_hand():
@@ -38,11 +48,18 @@ def test_no_verdict_under_three_seeds():
 
 
 def test_verdicts_and_best_other():
-    comps = {c.method: c for c in verdict.compare({
-        "random": runs([0.80, 0.80, 0.80]),
-        "emp": runs([0.82, 0.821, 0.819]),
-        "ucb": runs([0.79, 0.80, 0.795]),
-    }, 0.7, "test_acc")}
+    comps = {
+        c.method: c
+        for c in verdict.compare(
+            {
+                "random": runs([0.80, 0.80, 0.80]),
+                "emp": runs([0.82, 0.821, 0.819]),
+                "ucb": runs([0.79, 0.80, 0.795]),
+            },
+            0.7,
+            "test_acc",
+        )
+    }
     assert comps["emp"].best_other == "random" and comps["emp"].verdict() == "beats random"
     assert comps["random"].best_other == "emp" and comps["random"].verdict() == "below emp"
     assert comps["ucb"].best_other == "emp" and comps["ucb"].verdict() == "≈ random, below emp"
@@ -50,21 +67,27 @@ def test_verdicts_and_best_other():
 
 
 def test_headline_names_the_best_method_with_its_interval():
-    rows = [report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
-            report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
-            report.Row("emp", 0.7, runs([0.82, 0.821, 0.819])),
-            report.Row("infobatch", 0.7, runs([0.815, 0.81, 0.815], saving=0.3))]
+    rows = [
+        report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
+        report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
+        report.Row("emp", 0.7, runs([0.82, 0.821, 0.819])),
+        report.Row("infobatch", 0.7, runs([0.815, 0.81, 0.815], saving=0.3)),
+    ]
     text = report.headline(rows, 3)
-    assert text.startswith("At pruning rate 0.7, over 3 seeds, emp is the most accurate method (82.00%, achieved "
-                           "saving 0.467): +2.00 points (95% CI +1.75 to +2.25) over random")
+    assert text.startswith(
+        "At pruning rate 0.7, over 3 seeds, emp is the most accurate method (82.00%, achieved "
+        "saving 0.467): +2.00 points (95% CI +1.75 to +2.25) over random"
+    )
     # the runner-up saves 0.167 less: said, since the comparison is not at equal cost
     assert "over the runner-up infobatch, at +0.167 achieved saving against infobatch" in text
 
 
 def test_headline_says_when_nothing_beats_random():
-    rows = [report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
-            report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
-            report.Row("emp", 0.7, runs([0.80, 0.82, 0.81]))]
+    rows = [
+        report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
+        report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
+        report.Row("emp", 0.7, runs([0.80, 0.82, 0.81])),
+    ]
     assert "no method is distinguishable from random: the most accurate, emp (81.00%)" in report.headline(rows, 3)
     assert report.headline(rows[:2] + [report.Row("emp", 0.7, runs([0.8, 0.9]))], 2).startswith("No verdict")
     rows[2] = report.Row("emp", 0.7, runs([0.70, 0.71, 0.69]))
@@ -72,11 +95,15 @@ def test_headline_says_when_nothing_beats_random():
 
 
 def test_comparison_table_rows():
-    rows = [report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
-            report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
-            report.Row("emp", 0.7, runs([0.82, 0.821, 0.819]))]
+    rows = [
+        report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
+        report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
+        report.Row("emp", 0.7, runs([0.82, 0.821, 0.819])),
+    ]
     table = report.comparison_table(rows)
-    assert "| 0.7 | emp | 82.00 | 0.467 | +2.00 [+1.75, +2.25] | random | +2.00 [+1.75, +2.25] | beats random |" in table
+    assert (
+        "| 0.7 | emp | 82.00 | 0.467 | +2.00 [+1.75, +2.25] | random | +2.00 [+1.75, +2.25] | beats random |" in table
+    )
     metrics = report.dvc_metrics(rows)
     assert metrics["emp-0.7"]["vs_random"] == pytest.approx(0.02)
     assert metrics["emp-0.7"]["vs_random_low"] == pytest.approx(0.017516, abs=1e-6)

@@ -34,8 +34,15 @@ def random_hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 class InputPipeline:
     """Turns a batch of uint8 images (already on the device) into the model's input."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, device: torch.device,
-                 crop_padding: int = 0, hflip: bool = False, channels_last: bool = False):
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        device: torch.device,
+        crop_padding: int = 0,
+        hflip: bool = False,
+        channels_last: bool = False,
+    ):
         self.mean = (mean * 255.0).view(1, -1, 1, 1).to(device)
         self.inv_std = (1.0 / (std * 255.0)).view(1, -1, 1, 1).to(device)
         self.crop_padding = crop_padding
@@ -56,8 +63,13 @@ def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device: torch.d
     return (torch.rand(n, generator=gen, device=gen.device) * (hi - lo) + lo).to(device)
 
 
-def random_resized_crop(x: torch.Tensor, gen: torch.Generator, min_scale: float = 0.2,
-                        ratio: tuple[float, float] = (3 / 4, 4 / 3), hflip: bool = True) -> torch.Tensor:
+def random_resized_crop(
+    x: torch.Tensor,
+    gen: torch.Generator,
+    min_scale: float = 0.2,
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    hflip: bool = True,
+) -> torch.Tensor:
     """SimCLR's crop as one batched affine resample: per sample, a window of area in
     [min_scale, 1] of the image and aspect ratio in `ratio` (log-uniform), at a random position,
     resized back to HxW (bilinear), mirrored with probability 1/2. x: float [B, C, H, W]."""
@@ -98,8 +110,9 @@ def shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return value[:, None] * (1 - saturation[:, None] * torch.minimum(k, 4 - k).clamp(0.0, 1.0))
 
 
-def colour_jitter(x: torch.Tensor, gen: torch.Generator, strength: float = 0.4, p: float = 0.8,
-                  p_gray: float = 0.2) -> torch.Tensor:
+def colour_jitter(
+    x: torch.Tensor, gen: torch.Generator, strength: float = 0.4, p: float = 0.8, p_gray: float = 0.2
+) -> torch.Tensor:
     """SimCLR's colour distortion, per sample, on float images in [0, 1]: with probability p,
     brightness and contrast (and for RGB saturation) scaled by factors in [1 - strength,
     1 + strength] and the hue rotated by up to strength / 4 of a turn (SimCLR's 0.8s : 0.2s), then
@@ -126,8 +139,15 @@ def colour_jitter(x: torch.Tensor, gen: torch.Generator, strength: float = 0.4, 
 class TwoViews:
     """SimCLR's input path: two independently augmented views of each uint8 image, normalised."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor, device: torch.device, min_scale: float = 0.2,
-                 jitter: float = 0.4, channels_last: bool = False):
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        device: torch.device,
+        min_scale: float = 0.2,
+        jitter: float = 0.4,
+        channels_last: bool = False,
+    ):
         self.mean = mean.view(1, -1, 1, 1).to(device)
         self.inv_std = (1.0 / std).view(1, -1, 1, 1).to(device)
         self.min_scale = min_scale

@@ -12,12 +12,11 @@ params.yaml's `data.dataset` accepts every registered name (with a typo hint for
 from __future__ import annotations
 
 import gzip
-import hashlib
 import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -39,6 +38,7 @@ def register(name: str) -> Callable[[Loader], Loader]:
 
     return add
 
+
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte",
@@ -46,11 +46,27 @@ FASHION_MNIST_FILES = {
     "test_x": "t10k-images-idx3-ubyte",
     "test_y": "t10k-labels-idx1-ubyte",
 }
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 CIFAR = {  # folder, training files, test file, meta file, label key, class-name key
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch",
-                "batches.meta", "labels", "label_names"),
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        "test_batch",
+        "batches.meta",
+        "labels",
+        "label_names",
+    ),
     "cifar100": ("cifar-100-python", ["train"], "test", "meta", "fine_labels", "fine_label_names"),
 }
 
@@ -80,22 +96,24 @@ class ImageDataset:
         x = self.train_x.double().div_(255.0)
         return x.mean(dim=(0, 2, 3)).float(), x.std(dim=(0, 2, 3)).float().clamp_min(1e-3)
 
-    def subset(self, size: int | None, seed: int, test_size: int | None = None) -> "ImageDataset":
+    def subset(self, size: int | None, seed: int, test_size: int | None = None) -> ImageDataset:
         """Seeded, class-stratified subsets: `size` training and `test_size` test samples (None: all)."""
         train_x, train_y = _stratified(self.train_x, self.train_y, size, seed, "train_size", self.name)
         test_x, test_y = _stratified(self.test_x, self.test_y, test_size, seed, "test_size", self.name)
         return replace(self, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
 
 
-def _stratified(x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int, key: str, name: str
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def _stratified(
+    x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int, key: str, name: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     n, classes = len(y), int(y.max()) + 1
     if size is None or size == n:
         return x, y
     split = key.split("_")[0]
     if size > n:
-        raise DataError(f"data.{key} = {size} is larger than the {n} {split} samples of {name}: "
-                        f"lower it or set it to null")
+        raise DataError(
+            f"data.{key} = {size} is larger than the {n} {split} samples of {name}: lower it or set it to null"
+        )
     if size < classes:
         raise DataError(f"data.{key} = {size} is smaller than the {classes} classes: raise it")
     from sklearn.model_selection import train_test_split
@@ -113,6 +131,7 @@ def _dataset(name, train_x, train_y, test_x, test_y, classes) -> ImageDataset:
 
 # --- digits ---------------------------------------------------------------------------------
 
+
 @register("digits")
 def load_digits(root: str | Path | None = None) -> ImageDataset:
     """scikit-learn's 1,797 8x8 digits (values 0..16 scaled to 0..255), a fixed stratified 75/25 split."""
@@ -122,27 +141,29 @@ def load_digits(root: str | Path | None = None) -> ImageDataset:
     bunch = sk_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     tr, te = train_test_split(np.arange(len(images)), test_size=0.25, stratify=bunch.target, random_state=0)
-    return _dataset("digits", images[tr], bunch.target[tr], images[te], bunch.target[te],
-                    [str(d) for d in range(10)])
+    return _dataset("digits", images[tr], bunch.target[tr], images[te], bunch.target[te], [str(d) for d in range(10)])
 
 
 # --- Fashion-MNIST --------------------------------------------------------------------------
 
+
 def read_idx(path: Path) -> np.ndarray:
     """Parse an idx file (optionally gzipped): magic 0x0000 0x08 <ndim>, big-endian sizes, uint8 data."""
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as fh:
             raw = fh.read()
     except (OSError, EOFError) as err:
         raise DataError(f"{path} is corrupt ({err}): delete it and fetch the dataset again") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
         raise DataError(f"{path} is not an idx file of uint8 data: delete it and fetch the dataset again")
     ndim = raw[3]
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     offset = 4 + 4 * ndim
     if len(raw) - offset != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated (expected {int(np.prod(shape))} values for shape {shape}): "
-                        f"delete it and fetch the dataset again")
+        raise DataError(
+            f"{path} is truncated (expected {int(np.prod(shape))} values for shape {shape}): "
+            f"delete it and fetch the dataset again"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
 
 
@@ -177,13 +198,22 @@ def load_fashion_mnist(root: str | Path, download: bool = True) -> ImageDataset:
     arrays = {k: read_idx(p) for k, p in files.items()}
     for split in ("train", "test"):
         if len(arrays[f"{split}_x"]) != len(arrays[f"{split}_y"]) or arrays[f"{split}_x"].ndim != 3:
-            raise DataError(f"Fashion-MNIST {split} files in {folder} do not match (images vs labels): "
-                            f"delete them and fetch the dataset again")
-    return _dataset("fashion_mnist", arrays["train_x"][:, None], arrays["train_y"],
-                    arrays["test_x"][:, None], arrays["test_y"], FASHION_MNIST_CLASSES)
+            raise DataError(
+                f"Fashion-MNIST {split} files in {folder} do not match (images vs labels): "
+                f"delete them and fetch the dataset again"
+            )
+    return _dataset(
+        "fashion_mnist",
+        arrays["train_x"][:, None],
+        arrays["train_y"],
+        arrays["test_x"][:, None],
+        arrays["test_y"],
+        FASHION_MNIST_CLASSES,
+    )
 
 
 # --- CIFAR-10 / CIFAR-100 -------------------------------------------------------------------
+
 
 def _unpickle(path: Path) -> dict:
     try:
@@ -192,7 +222,9 @@ def _unpickle(path: Path) -> dict:
     except FileNotFoundError:
         raise DataError(f"{path} is missing: delete its folder and fetch the dataset again") from None
     except (pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
-        raise DataError(f"{path} is corrupt ({type(err).__name__}): delete its folder and fetch the dataset again") from None
+        raise DataError(
+            f"{path} is corrupt ({type(err).__name__}): delete its folder and fetch the dataset again"
+        ) from None
 
 
 def _cifar_split(folder: Path, files: list[str], label_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -204,8 +236,10 @@ def _cifar_split(folder: Path, files: list[str], label_key: str) -> tuple[np.nda
             labels = np.asarray(batch[label_key], dtype=np.int64)
             xs.append(data.reshape(-1, 3, 32, 32))
         except (KeyError, ValueError):
-            raise DataError(f"{folder / name} is not a CIFAR batch (no '{label_key}' or bad data shape): "
-                            f"delete its folder and fetch the dataset again") from None
+            raise DataError(
+                f"{folder / name} is not a CIFAR batch (no '{label_key}' or bad data shape): "
+                f"delete its folder and fetch the dataset again"
+            ) from None
         if len(labels) != len(xs[-1]):
             raise DataError(f"{folder / name} has {len(xs[-1])} images but {len(labels)} labels: fetch it again")
         ys.append(labels)
@@ -218,8 +252,10 @@ def load_cifar(name: str, root: str | Path, download: bool = True) -> ImageDatas
     folder = root / folder_name
     if not folder.is_dir():
         if not download or not _torchvision_download(name, root):
-            raise DataError(f"{name} not found in {folder} and torchvision could not download it: "
-                            f"run once where the network reaches cs.toronto.edu, or copy {folder_name}/ into {root}")
+            raise DataError(
+                f"{name} not found in {folder} and torchvision could not download it: "
+                f"run once where the network reaches cs.toronto.edu, or copy {folder_name}/ into {root}"
+            )
     train_x, train_y = _cifar_split(folder, train_files, label_key)
     test_x, test_y = _cifar_split(folder, [test_file], label_key)
     classes = _unpickle(folder / meta_file).get(names_key)
@@ -247,8 +283,13 @@ def _torchvision_download(name: str, root: Path) -> bool:
         return False
 
 
-def load_dataset(name: str, root: str | Path = "data/raw", train_size: int | None = None,
-                 subset_seed: int = 0, test_size: int | None = None) -> ImageDataset:
+def load_dataset(
+    name: str,
+    root: str | Path = "data/raw",
+    train_size: int | None = None,
+    subset_seed: int = 0,
+    test_size: int | None = None,
+) -> ImageDataset:
     if name not in REGISTRY:
         raise DataError(f"unknown dataset '{name}': choose one of {', '.join(REGISTRY)}")
     return REGISTRY[name](Path(root)).subset(train_size, subset_seed, test_size)
@@ -256,10 +297,20 @@ def load_dataset(name: str, root: str | Path = "data/raw", train_size: int | Non
 
 # --- the prepared, materialised form the pipeline's stages share ----------------------------
 
+
 def save_prepared(ds: ImageDataset, path: str | Path) -> str:
     """Write the dataset atomically as one torch file; return its md5 (the dataset's digest)."""
-    save_torch(path, {"name": ds.name, "classes": list(ds.classes), "train_x": ds.train_x, "train_y": ds.train_y,
-                      "test_x": ds.test_x, "test_y": ds.test_y})
+    save_torch(
+        path,
+        {
+            "name": ds.name,
+            "classes": list(ds.classes),
+            "train_x": ds.train_x,
+            "train_y": ds.train_y,
+            "test_x": ds.test_x,
+            "test_y": ds.test_y,
+        },
+    )
     return file_md5(path)
 
 
@@ -269,7 +320,8 @@ def load_prepared(path: str | Path) -> ImageDataset:
         raise DataError(f"{path} not found: run the prepare stage first (dvc repro prepare)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        return ImageDataset(blob["name"], blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"],
-                            tuple(blob["classes"]))
+        return ImageDataset(
+            blob["name"], blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"], tuple(blob["classes"])
+        )
     except Exception as err:
         raise DataError(f"{path} is corrupt ({type(err).__name__}): delete it and rerun the prepare stage") from None

@@ -9,7 +9,7 @@ easy interval and half from the hard one, uniformly at random.
 from __future__ import annotations
 
 import copy
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -51,8 +51,9 @@ def masked_encoders(encoder: nn.Module, levels: int, delta: float) -> Iterator[n
 
 
 @torch.no_grad()
-def dlc_scores(encoder: nn.Module, features: FeatureFn, labels: torch.Tensor, levels: int = 50,
-               delta: float = 0.02) -> torch.Tensor:
+def dlc_scores(
+    encoder: nn.Module, features: FeatureFn, labels: torch.Tensor, levels: int = 50, delta: float = 0.02
+) -> torch.Tensor:
     """DLC per sample: the mean over masking levels of the cross-entropy of prototype logits
     1 / max(||h_k(x) - mu_c||, 1e-6), prototypes mu_c from the unmasked encoder. Higher = harder."""
     total = None
@@ -69,8 +70,9 @@ def dlc_scores(encoder: nn.Module, features: FeatureFn, labels: torch.Tensor, le
     return total / levels
 
 
-def flexrand(scores: torch.Tensor, labels: torch.Tensor, rate: float, gen: torch.Generator,
-             gamma: float = 0.5) -> torch.Tensor:
+def flexrand(
+    scores: torch.Tensor, labels: torch.Tensor, rate: float, gen: torch.Generator, gamma: float = 0.5
+) -> torch.Tensor:
     """FlexRand: per class, sort by score ascending, split at round(gamma * n_c) into easy and hard,
     draw half of the class's budget round((1 - rate) * n_c) from each uniformly at random; when an
     interval is too small take all of it and fill from the other. Returns sorted indices."""
@@ -89,13 +91,14 @@ def flexrand(scores: torch.Tensor, labels: torch.Tensor, rate: float, gen: torch
     return torch.cat(kept).sort().values
 
 
-def dlc_top_k(scores: torch.Tensor, rate: float, hardest: bool, labels: torch.Tensor | None = None
-              ) -> torch.Tensor:
+def dlc_top_k(scores: torch.Tensor, rate: float, hardest: bool, labels: torch.Tensor | None = None) -> torch.Tensor:
     """The easiest (or hardest) samples by DLC, as sorted indices: per class, round((1 - rate) * n_c)
     of each class's n_c as the authors select; with `labels` None, round((1 - rate) * N) globally."""
     if labels is None:
         k = keep_count(rate, scores.numel())
         return scores.argsort(descending=hardest, stable=True)[:k].sort().values
-    kept = [members[scores[members].argsort(descending=hardest, stable=True)[:count]]
-            for members, count in per_class(labels, rate)]
+    kept = [
+        members[scores[members].argsort(descending=hardest, stable=True)[:count]]
+        for members, count in per_class(labels, rate)
+    ]
     return torch.cat(kept).sort().values

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -17,8 +17,13 @@ def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
-            batch_size: int, autocast: Callable) -> torch.Tensor:
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int,
+    autocast: Callable,
+) -> torch.Tensor:
     """Logits (float32) for uint8 `images`, in eval mode, batch by batch."""
     was_training = model.training
     model.eval()
@@ -26,7 +31,7 @@ def predict(model: nn.Module, images: torch.Tensor, prepare: Callable[[torch.Ten
         out = []
         for start in range(0, images.shape[0], batch_size):
             with autocast():
-                out.append(model(prepare(images[start:start + batch_size])).float())
+                out.append(model(prepare(images[start : start + batch_size])).float())
         return torch.cat(out)
     finally:
         model.train(was_training)
@@ -37,30 +42,47 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def frozen_features(encoder: nn.Module, images: torch.Tensor, prepare: Callable[[torch.Tensor], torch.Tensor],
-                    batch_size: int, autocast: Callable = contextlib.nullcontext) -> torch.Tensor:
+def frozen_features(
+    encoder: nn.Module,
+    images: torch.Tensor,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int,
+    autocast: Callable = contextlib.nullcontext,
+) -> torch.Tensor:
     """Features of uint8 `images` from a frozen encoder: no gradients, eval mode (batch-norm
     statistics untouched), no augmentation; the encoder's mode is restored afterwards."""
     return predict(encoder, images, prepare, batch_size, autocast)
 
 
-def knn_accuracy(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor,
-                 test_y: torch.Tensor, k: int = 20, chunk: int = 1024) -> float:
+def knn_accuracy(
+    train_feats: torch.Tensor,
+    train_y: torch.Tensor,
+    test_feats: torch.Tensor,
+    test_y: torch.Tensor,
+    k: int = 20,
+    chunk: int = 1024,
+) -> float:
     """Cosine k-nearest-neighbour majority vote: a cheap check of the features, no fitting."""
     train = F.normalize(train_feats.float(), dim=1)
     classes = int(train_y.max()) + 1
     k = min(k, train.shape[0])
     correct = 0
     for start in range(0, test_feats.shape[0], chunk):
-        sims = F.normalize(test_feats[start:start + chunk].float(), dim=1) @ train.T
+        sims = F.normalize(test_feats[start : start + chunk].float(), dim=1) @ train.T
         neighbours = train_y[sims.topk(k, dim=1).indices]  # [chunk, k]
         votes = F.one_hot(neighbours, classes).sum(dim=1)
-        correct += int((votes.argmax(dim=1) == test_y[start:start + chunk]).sum())
+        correct += int((votes.argmax(dim=1) == test_y[start : start + chunk]).sum())
     return correct / test_feats.shape[0]
 
 
-def linear_probe_accuracy(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor,
-                          test_y: torch.Tensor, max_iter: int = 1000, seed: int = 0) -> float:
+def linear_probe_accuracy(
+    train_feats: torch.Tensor,
+    train_y: torch.Tensor,
+    test_feats: torch.Tensor,
+    test_y: torch.Tensor,
+    max_iter: int = 1000,
+    seed: int = 0,
+) -> float:
     """Test accuracy of a multinomial logistic regression fitted on standardised frozen features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

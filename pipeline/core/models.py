@@ -8,10 +8,10 @@ accepts every registered name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
-
-from typing import Callable
 
 from .errors import ConfigError
 
@@ -44,10 +44,13 @@ class SmallCNN(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, width: int = 32):
         super().__init__()
         self.features = nn.Sequential(
-            *_conv_block(in_channels, width), nn.MaxPool2d(2),
-            *_conv_block(width, 2 * width), nn.MaxPool2d(2),
+            *_conv_block(in_channels, width),
+            nn.MaxPool2d(2),
+            *_conv_block(width, 2 * width),
+            nn.MaxPool2d(2),
             *_conv_block(2 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.fc = nn.Linear(4 * width, num_classes)
 

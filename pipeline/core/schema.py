@@ -12,15 +12,21 @@ import dataclasses
 import difflib
 import types
 import typing
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .errors import ConfigError
 
 Check = Callable[[Any], bool]
 
 
-def spec(default: Any, check: Check | None = None, allowed: str | None = None,
-         choices: Callable[[], Sequence[str]] | None = None, **kw) -> Any:
+def spec(
+    default: Any,
+    check: Check | None = None,
+    allowed: str | None = None,
+    choices: Callable[[], Sequence[str]] | None = None,
+    **kw,
+) -> Any:
     """A dataclass field with a validity check and a description of what is allowed; `choices`
     (for names) lists the valid ones when an error is raised, for a typo hint."""
     if isinstance(default, (list, dict)):

@@ -50,5 +50,9 @@ class ProjectionHead(nn.Sequential):
     """SimCLR's MLP head on top of the encoder: Linear-BN-ReLU-Linear."""
 
     def __init__(self, in_features: int, hidden: int = 512, out_features: int = 128):
-        super().__init__(nn.Linear(in_features, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                         nn.Linear(hidden, out_features))
+        super().__init__(
+            nn.Linear(in_features, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, out_features),
+        )

@@ -24,8 +24,9 @@ class SampleStats:
 
     _FIELDS = ("loss", "mean", "var", "last_epoch", "visits")
 
-    def __init__(self, num_samples: int, momentum: float = 1.0, device: str | torch.device = "cpu",
-                 signals: tuple[str, ...] = ()):
+    def __init__(
+        self, num_samples: int, momentum: float = 1.0, device: str | torch.device = "cpu", signals: tuple[str, ...] = ()
+    ):
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum}")
         clash = set(signals) & {*self._FIELDS, "momentum"}
@@ -47,10 +48,13 @@ class SampleStats:
         try:
             return self.signals[name]
         except KeyError:
-            raise KeyError(f"this table records no signal {name!r} (it has: {', '.join(self.signals) or 'none'})") from None
+            raise KeyError(
+                f"this table records no signal {name!r} (it has: {', '.join(self.signals) or 'none'})"
+            ) from None
 
-    def observe(self, indices: torch.Tensor, loss: torch.Tensor, epoch: int, trained: bool = True,
-                **signals: torch.Tensor) -> None:
+    def observe(
+        self, indices: torch.Tensor, loss: torch.Tensor, epoch: int, trained: bool = True, **signals: torch.Tensor
+    ) -> None:
         """Record a batch's per-sample loss and signals (indices are unique within a batch).
         Every signal of the table must be given, and only those."""
         if signals.keys() != self.signals.keys():
@@ -84,8 +88,11 @@ class SampleStats:
         self.var.zero_()
 
     def state_dict(self) -> dict:
-        return {"momentum": self.momentum, **{f: getattr(self, f).cpu() for f in self._FIELDS},
-                **{name: value.cpu() for name, value in self.signals.items()}}
+        return {
+            "momentum": self.momentum,
+            **{f: getattr(self, f).cpu() for f in self._FIELDS},
+            **{name: value.cpu() for name, value in self.signals.items()},
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Take over a table's values (keeping this table's momentum and device)."""
@@ -95,7 +102,7 @@ class SampleStats:
             value.copy_(state[name])
 
     @classmethod
-    def starting_table(cls, warmup_state: dict, momentum: float, device="cpu") -> "SampleStats":
+    def starting_table(cls, warmup_state: dict, momentum: float, device="cpu") -> SampleStats:
         """The table every pruned run starts from: the warm-up's table, switched to the pruned phase
         with the method's EMA weight (`begin_pruning`)."""
         table = cls.from_state_dict(warmup_state, device=device)
@@ -103,7 +110,7 @@ class SampleStats:
         return table
 
     @classmethod
-    def from_state_dict(cls, state: dict, momentum: float | None = None, device="cpu") -> "SampleStats":
+    def from_state_dict(cls, state: dict, momentum: float | None = None, device="cpu") -> SampleStats:
         """Rebuild a table with the signals it recorded; `momentum` overrides the saved EMA weight."""
         signals = tuple(k for k in state if k not in (*cls._FIELDS, "momentum"))
         table = cls(state["loss"].numel(), state["momentum"] if momentum is None else momentum, device, signals)

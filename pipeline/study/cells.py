@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -40,20 +40,47 @@ class Grid:
         """This grid's task for a run of seed `seed`, on the device train.device names (or `device`)."""
         return self.task_class(ds, Runtime(cfg.train, device), cfg.model.arch, getattr(cfg, self.name), seed)
 
-    def warmup(self, cfg: Config, ds: data.ImageDataset, seed: int = 0, device: torch.device | None = None,
-               on_epoch: loop.EpochCallback | None = None, res: resume.Resume | None = None) -> dict:
+    def warmup(
+        self,
+        cfg: Config,
+        ds: data.ImageDataset,
+        seed: int = 0,
+        device: torch.device | None = None,
+        on_epoch: loop.EpochCallback | None = None,
+        res: resume.Resume | None = None,
+    ) -> dict:
         """The warm-up of seed `seed` as params say (pipeline.training.loop.warmup)."""
         t0 = time.perf_counter()
         return loop.warmup(self.task(cfg, ds, seed, device), getattr(cfg, self.name), seed, on_epoch, res, t0)
 
-    def pruned_run(self, cfg: Config, ds: data.ImageDataset, checkpoint: dict, method: str, rate: float,
-                   seed: int, device: torch.device | None = None, keep_selections: bool = False,
-                   on_epoch: loop.EpochCallback | None = None, res: resume.Resume | None = None) -> loop.RunResult:
+    def pruned_run(
+        self,
+        cfg: Config,
+        ds: data.ImageDataset,
+        checkpoint: dict,
+        method: str,
+        rate: float,
+        seed: int,
+        device: torch.device | None = None,
+        keep_selections: bool = False,
+        on_epoch: loop.EpochCallback | None = None,
+        res: resume.Resume | None = None,
+    ) -> loop.RunResult:
         """The pruned run of params' method entry `method` (pipeline.training.loop.pruned_run)."""
         t0 = time.perf_counter()
         spec = cfg.method(method)
-        return loop.pruned_run(self.task(cfg, ds, seed, device), getattr(cfg, self.name), checkpoint, spec, rate,
-                               seed, keep_selections, on_epoch, res, t0)
+        return loop.pruned_run(
+            self.task(cfg, ds, seed, device),
+            getattr(cfg, self.name),
+            checkpoint,
+            spec,
+            rate,
+            seed,
+            keep_selections,
+            on_epoch,
+            res,
+            t0,
+        )
 
     def warmup_dir(self, seed: int) -> Path:
         return self.warmups_dir / str(seed)
@@ -84,8 +111,9 @@ def _run_params(cfg: Config, grid: Grid) -> dict:
 
 
 @contextlib.contextmanager
-def _resumable_run(cfg: Config, grid: Grid, meta: dict, stage: str, run_name: str, params: dict | None = None,
-                   **inputs: str) -> Iterator[tuple[resume.Resume, tracking.StageRun | None]]:
+def _resumable_run(
+    cfg: Config, grid: Grid, meta: dict, stage: str, run_name: str, params: dict | None = None, **inputs: str
+) -> Iterator[tuple[resume.Resume, tracking.StageRun | None]]:
     """A training stage's resume checkpoints (keyed by its params, the dataset and `inputs`) and
     its MLflow run, continued after an interruption. The run is None on the other ranks of a
     torchrun job, which train their shards while rank 0 logs and writes. The checkpoints are
@@ -115,13 +143,20 @@ def run_warmup(cfg: Config, grid: Grid, seed: int) -> None:
         W = checkpoint["epoch"]
         run.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
         curves = out / "curves.png"
-        plots.save(plots.training_curves(checkpoint["history"], W, f"{stage}: {meta['name']}, "
-                                         f"{cfg.model.arch}", grid.metric), curves)
+        plots.save(
+            plots.training_curves(checkpoint["history"], W, f"{stage}: {meta['name']}, {cfg.model.arch}", grid.metric),
+            curves,
+        )
         run.log_artifact(curves)
         save_torch(grid.checkpoint(seed), checkpoint)
-        write_json(out / "metrics.json",
-                           {grid.metric: checkpoint["history"][-1][grid.metric],
-                            "wall_time_s": checkpoint["wall_time_s"], "epochs": W})
+        write_json(
+            out / "metrics.json",
+            {
+                grid.metric: checkpoint["history"][-1][grid.metric],
+                "wall_time_s": checkpoint["wall_time_s"],
+                "epochs": W,
+            },
+        )
 
 
 def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> None:
@@ -140,15 +175,20 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
         stage = f"full@{seed}" if spec.method == "full" else f"train@{out.name}"
     else:
         stage = "pretrain_full" if spec.method == "full" else f"pretrain@{method}-{rate}"
-    params = {"method": method, "base_method": spec.method, "rate": rate, "seed": seed,
-              **flatten(spec.options, "options.")}
+    params = {
+        "method": method,
+        "base_method": spec.method,
+        "rate": rate,
+        "seed": seed,
+        **flatten(spec.options, "options."),
+    }
     if grid is SSL:
         params.update(flatten(cfg.pretrain, "pretrain."))
     run_name = out.name if grid is SUPERVISED else f"{grid.name} {out.name}"
-    with _resumable_run(cfg, grid, meta, stage, run_name, params,
-                        warmup=file_md5(grid.checkpoint(seed))) as (res, run):
-        result = grid.pruned_run(cfg, ds, checkpoint, method, rate, seed, on_epoch=run.log_epoch if run else None,
-                                 res=res)
+    with _resumable_run(cfg, grid, meta, stage, run_name, params, warmup=file_md5(grid.checkpoint(seed))) as (res, run):
+        result = grid.pruned_run(
+            cfg, ds, checkpoint, method, rate, seed, on_epoch=run.log_epoch if run else None, res=res
+        )
         if run is None:
             return
         final = result.final_metrics()
@@ -159,18 +199,26 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
         write_json(out / "lfl.json", result.lfl)
         if grid.keep_encoder:
             prefix = "encoder."
-            save_torch(out / "encoder.pt", {k[len(prefix):]: v for k, v in result.model_state.items()
-                                                    if k.startswith(prefix)})
+            save_torch(
+                out / "encoder.pt", {k[len(prefix) :]: v for k, v in result.model_state.items() if k.startswith(prefix)}
+            )
         title = f"{grid.name} {out.name}: {meta['name']}, {cfg.model.arch}"
-        figures = {"curves.png": plots.training_curves(checkpoint["history"] + result.history,
-                                                       checkpoint["epoch"], title, grid.metric),
-                   "visits.png": plots.visit_histograms({out.name: result.visits.numpy()}, epochs,
-                                                        "epochs each sample was trained")}
+        figures = {
+            "curves.png": plots.training_curves(
+                checkpoint["history"] + result.history, checkpoint["epoch"], title, grid.metric
+            ),
+            "visits.png": plots.visit_histograms(
+                {out.name: result.visits.numpy()}, epochs, "epochs each sample was trained"
+            ),
+        }
         for name, fig in figures.items():
             plots.save(fig, out / name)
             run.log_artifact(out / name)
         # Written last: its presence marks a finished cell.
-        write_json(out / "metrics.json", {"method": method, "base_method": spec.method,
-                                                  "rate": rate, "seed": seed, **final})
-    print(f"{grid.name} {out.name}: {grid.metric} {final[grid.metric]:.4f}, "
-          f"achieved saving {result.achieved_saving:.3f}, train time {result.train_time_s:.1f}s")
+        write_json(
+            out / "metrics.json", {"method": method, "base_method": spec.method, "rate": rate, "seed": seed, **final}
+        )
+    print(
+        f"{grid.name} {out.name}: {grid.metric} {final[grid.metric]:.4f}, "
+        f"achieved saving {result.achieved_saving:.3f}, train time {result.train_time_s:.1f}s"
+    )

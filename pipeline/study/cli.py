@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 from ..core.io import check_writable
 from . import config, paths, tracking
 
 
-def parse_stage_args(doc: str, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
-                     ) -> tuple[argparse.Namespace, config.Config]:
+def parse_stage_args(
+    doc: str, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+) -> tuple[argparse.Namespace, config.Config]:
     """Parse `--params` (default params.yaml) plus a stage's own arguments; load and validate the
     params; check that outputs and the MLflow store can be written."""
     parser = argparse.ArgumentParser(description=doc)
@@ -25,15 +26,24 @@ def parse_stage_args(doc: str, add_arguments: Callable[[argparse.ArgumentParser]
 
 def preflight() -> None:
     """Refuse an unwritable output folder or an unreachable MLflow store before any work."""
-    for folder, what in ((paths.PREPARED_DIR, "the prepared dataset"), (paths.OUTPUTS_DIR, "stage outputs"),
-                         (paths.REPORTS_DIR, "reports"), (paths.RESUME_DIR, "resume checkpoints")):
+    for folder, what in (
+        (paths.PREPARED_DIR, "the prepared dataset"),
+        (paths.OUTPUTS_DIR, "stage outputs"),
+        (paths.REPORTS_DIR, "reports"),
+        (paths.RESUME_DIR, "resume checkpoints"),
+    ):
         check_writable(folder, what, folder=True)
     tracking.check_store()
 
 
 def add_seed_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    parser.add_argument("--seed", type=int, required=required, default=None if required else 0,
-                        help="the run's seed (warm-up included)" + ("" if required else "; default 0"))
+    parser.add_argument(
+        "--seed",
+        type=int,
+        required=required,
+        default=None if required else 0,
+        help="the run's seed (warm-up included)" + ("" if required else "; default 0"),
+    )
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:

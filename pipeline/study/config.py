@@ -17,7 +17,7 @@ from ..core import data, models, pruning
 from ..core.errors import ConfigError
 from ..core.pruning import MethodSpec
 from ..core.schema import build, check_keys, in_range, one_of, positive, registered, spec
-from ..training.settings import PretrainConfig, ScheduleConfig, TrainConfig
+from ..training.settings import PretrainConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ class StudyConfig:
     rates; downstream selectors x the supervised rates. Names come from `methods`."""
 
     # `full` is not listed: the full-data references run in their own stages.
-    methods: list[str] = spec(["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta",
-                               "emp"])
+    methods: list[str] = spec(["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"])
     rates: list[float] = spec([0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
     seeds: list[int] = spec([0, 1, 2])  # each runs its own warm-up and full-data reference
     ssl_methods: list[str] = spec(["random", "rs2", "epsilon_greedy", "infobatch", "emp"])
@@ -90,12 +89,20 @@ class Config:
         try:
             return self.methods[name]
         except KeyError:
-            raise ConfigError(f"no method named '{name}' in params.yaml's methods: "
-                              f"choose one of {', '.join(self.methods)}") from None
+            raise ConfigError(
+                f"no method named '{name}' in params.yaml's methods: choose one of {', '.join(self.methods)}"
+            ) from None
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "study": StudyConfig,
-            "pretrain": PretrainConfig, "downstream": DownstreamConfig, "tracking": TrackingConfig}
+SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "study": StudyConfig,
+    "pretrain": PretrainConfig,
+    "downstream": DownstreamConfig,
+    "tracking": TrackingConfig,
+}
 
 
 def _parse_methods(raw: Any) -> dict[str, MethodSpec]:
@@ -108,9 +115,11 @@ def _parse_methods(raw: Any) -> dict[str, MethodSpec]:
     specs = {}
     for name, opts in raw.items():
         if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
-            raise ConfigError(f"methods: the name '{name}' is invalid: use letters, digits, '_' and '-' only "
-                              f"(it names DVC stages and folders, and DVC reads '.' as nesting), e.g. "
-                              f"'{re.sub(r'[^A-Za-z0-9_-]', '_', str(name))}'")
+            raise ConfigError(
+                f"methods: the name '{name}' is invalid: use letters, digits, '_' and '-' only "
+                f"(it names DVC stages and folders, and DVC reads '.' as nesting), e.g. "
+                f"'{re.sub(r'[^A-Za-z0-9_-]', '_', str(name))}'"
+            )
         if not isinstance(opts or {}, dict):
             raise ConfigError(f"methods.{name} = {opts!r} is invalid: expected a mapping of options")
         opts = dict(opts or {})
@@ -128,11 +137,16 @@ def from_dict(raw: Any) -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError("params.yaml must be a mapping of sections (data, model, train, methods, study, pretrain, downstream, tracking)")
+        raise ConfigError(
+            "params.yaml must be a mapping of sections "
+            "(data, model, train, methods, study, pretrain, downstream, tracking)"
+        )
     check_keys(raw, [*SECTIONS, "methods"], "")
     if isinstance(raw.get("train"), dict) and "seed" in raw["train"]:
-        raise ConfigError("train.seed is no longer a key: every seed in study.seeds runs its own warm-up; "
-                          "delete train.seed and list the seeds under study.seeds")
+        raise ConfigError(
+            "train.seed is no longer a key: every seed in study.seeds runs its own warm-up; "
+            "delete train.seed and list the seeds under study.seeds"
+        )
     sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
     cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)
     _check_consistency(cfg)
@@ -149,11 +163,15 @@ def _check_consistency(cfg: Config) -> None:
     for where, names in (("study.methods", cfg.study.methods), ("study.ssl_methods", cfg.study.ssl_methods)):
         for name in names:
             if name in cfg.methods and cfg.methods[name].method == "full":
-                raise ConfigError(f"{where}: '{name}' is the full-data reference, which runs once per grid "
-                                  f"in its own stage: remove it from {where}")
+                raise ConfigError(
+                    f"{where}: '{name}' is the full-data reference, which runs once per grid "
+                    f"in its own stage: remove it from {where}"
+                )
             if name not in cfg.methods:
-                raise ConfigError(f"{where}: '{name}' has no entry in methods: add `{name}: {{}}` under methods "
-                                  f"or choose one of {', '.join(cfg.methods)}")
+                raise ConfigError(
+                    f"{where}: '{name}' has no entry in methods: add `{name}: {{}}` under methods "
+                    f"or choose one of {', '.join(cfg.methods)}"
+                )
 
 
 def load(path: str | Path = "params.yaml") -> Config:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 
@@ -22,8 +22,11 @@ def training_curves(history: Sequence[dict], warmup_epochs: int, title: str, met
     the shared warm-up shaded."""
     epochs = [row["epoch"] + 1 for row in history]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), layout="constrained")
-    panels = [(metric, {"test_acc": "test accuracy (%)", "knn_acc": "kNN accuracy (%)"}.get(metric, metric), 100.0), ("train_loss", "training loss (per sample)", 1.0),
-              ("kept", "samples trained", 1.0)]
+    panels = [
+        (metric, {"test_acc": "test accuracy (%)", "knn_acc": "kNN accuracy (%)"}.get(metric, metric), 100.0),
+        ("train_loss", "training loss (per sample)", 1.0),
+        ("kept", "samples trained", 1.0),
+    ]
     for ax, (key, label, scale) in zip(axes, panels):
         ax.plot(epochs, [scale * row[key] for row in history], marker="o", markersize=3)
         ax.axvspan(0.5, warmup_epochs + 0.5, color="0.9", zorder=0, label="shared warm-up")
@@ -49,14 +52,19 @@ def visit_histograms(visits: dict[str, np.ndarray], epochs: int, title: str) -> 
         ax.set_xlabel("epochs trained")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("samples")
-    for ax in list(axes.flat)[len(visits):]:
+    for ax in list(axes.flat)[len(visits) :]:
         ax.set_visible(False)
     fig.suptitle(title)
     return fig
 
 
-def accuracy_vs_saving(series: dict[str, list[tuple[float, float, float]]], reference: tuple[float, float],
-                       title: str, ylabel: str = "test accuracy (%)", reference_label: str = "full data") -> Figure:
+def accuracy_vs_saving(
+    series: dict[str, list[tuple[float, float, float]]],
+    reference: tuple[float, float],
+    title: str,
+    ylabel: str = "test accuracy (%)",
+    reference_label: str = "full data",
+) -> Figure:
     """Per method, (achieved saving, mean accuracy, std) points joined across rates; the full-data
     reference as a band. Saving is on the x axis because methods remove different shares of work
     at the same nominal rate."""
@@ -69,8 +77,9 @@ def accuracy_vs_saving(series: dict[str, list[tuple[float, float, float]]], refe
     for i, (method, points) in enumerate(series.items()):
         points = sorted(points)
         x, y, err = (np.array(v) for v in zip(*points))
-        ax.errorbar(x, 100 * y, yerr=100 * err, marker=markers[i % len(markers)], color=colours(i), capsize=3,
-                    label=method)
+        ax.errorbar(
+            x, 100 * y, yerr=100 * err, marker=markers[i % len(markers)], color=colours(i), capsize=3, label=method
+        )
     ax.set_xlabel("achieved saving (share of sample-steps not trained)")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -47,11 +47,14 @@ def encoder_features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) ->
     return extract(ds.train_x), extract(ds.test_x)
 
 
-def probe(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor,
-          seed: int) -> dict[str, float]:
+def probe(
+    train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int
+) -> dict[str, float]:
     """Linear-probe and kNN test accuracy of frozen features."""
-    return {"linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, test_y, seed=seed),
-            "knn_acc": knn_accuracy(train_feats, train_y, test_feats, test_y)}
+    return {
+        "linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, test_y, seed=seed),
+        "knn_acc": knn_accuracy(train_feats, train_y, test_feats, test_y),
+    }
 
 
 def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
@@ -72,12 +75,9 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
             "wall_time_s": time.perf_counter() - t0,
         }
         run.log_metrics(metrics)
-        write_json(LINEAR_EVAL_DIR / name / "metrics.json",
-                           {"method": method, "rate": rate, "seed": seed, **metrics})
+        write_json(LINEAR_EVAL_DIR / name / "metrics.json", {"method": method, "rate": rate, "seed": seed, **metrics})
     print(f"linear_eval {name}: linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
     return metrics
-
-
 
 
 def run_dlc(cfg: Config) -> None:
@@ -103,8 +103,15 @@ def run_dlc(cfg: Config) -> None:
     print(f"dlc: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
 
 
-def select_subset(selector: str, scores: torch.Tensor, labels: torch.Tensor, rate: float, gamma: float,
-                  seed: int, stratified: bool = True) -> torch.Tensor:
+def select_subset(
+    selector: str,
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    rate: float,
+    gamma: float,
+    seed: int,
+    stratified: bool = True,
+) -> torch.Tensor:
     """The indices a downstream selector keeps at pruning rate `rate`. static_random and DLC top-K
     keep round((1 - rate) * n_c) per class (as the DLC authors compare), or with `stratified` off
     round((1 - rate) * N) over all samples; FlexRand is per class by definition."""
@@ -117,8 +124,9 @@ def select_subset(selector: str, scores: torch.Tensor, labels: torch.Tensor, rat
         return random_subset(torch.arange(len(scores)), keep_count(rate, len(scores)), gen).sort().values
     if selector in ("dlc_easiest", "dlc_hardest"):
         return dlc_top_k(scores, rate, hardest=selector == "dlc_hardest", labels=labels if stratified else None)
-    raise UserError(f"unknown downstream selector '{selector}': choose one of flexrand, static_random, "
-                    "dlc_easiest, dlc_hardest")
+    raise UserError(
+        f"unknown downstream selector '{selector}': choose one of flexrand, static_random, dlc_easiest, dlc_hardest"
+    )
 
 
 def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
@@ -127,13 +135,19 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
     meta = paths.prepared_meta()
     seed = cfg.pretrain.seed
     name = paths.downstream_name(selector, rate)
-    params = {"method": selector, "rate": rate, "seed": seed, "downstream.gamma": cfg.downstream.gamma,
-              "downstream.per_class": cfg.downstream.per_class}
+    params = {
+        "method": selector,
+        "rate": rate,
+        "seed": seed,
+        "downstream.gamma": cfg.downstream.gamma,
+        "downstream.per_class": cfg.downstream.per_class,
+    }
     with tracking.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params) as run:
         t0 = time.perf_counter()
         blob = load_torch(DLC_FILE, "dlc")
-        keep = select_subset(selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed,
-                             cfg.downstream.per_class)
+        keep = select_subset(
+            selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed, cfg.downstream.per_class
+        )
         metrics = {
             **probe(blob["train_features"][keep], ds.train_y[keep], blob["test_features"], ds.test_y, seed),
             "kept": len(keep),
@@ -141,7 +155,6 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
             "wall_time_s": time.perf_counter() - t0,
         }
         run.log_metrics(metrics)
-        write_json(DOWNSTREAM_DIR / name / "metrics.json",
-                           {"method": selector, "rate": rate, "seed": seed, **metrics})
+        write_json(DOWNSTREAM_DIR / name / "metrics.json", {"method": selector, "rate": rate, "seed": seed, **metrics})
     print(f"downstream {name}: kept {len(keep)}, linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
     return metrics

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from . import verdict
-from .config import Config
 from ..core.errors import UserError
 from ..core.io import read_json
+from . import verdict
+from .config import Config
 
 README_BEGIN = "<!-- results:begin (written by the aggregate stage; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
@@ -66,18 +66,27 @@ def collect(cells: list[Cell], path_of: Callable[[str, float, int], Path]) -> li
 # percentage points against the first row, "f1"/"f3" = decimals).
 Column = tuple[str, str, str]
 SUPERVISED_COLUMNS: list[Column] = [
-    ("test acc (%)", "test_acc", "pct"), ("vs full", "test_acc", "delta"),
-    ("achieved saving", "achieved_saving", "f3"), ("train time (s)", "train_time_s", "f1"),
-    ("wall time (s)", "wall_time_s", "f1"), ("LFL Gini", "lfl_gini", "f3"),
+    ("test acc (%)", "test_acc", "pct"),
+    ("vs full", "test_acc", "delta"),
+    ("achieved saving", "achieved_saving", "f3"),
+    ("train time (s)", "train_time_s", "f1"),
+    ("wall time (s)", "wall_time_s", "f1"),
+    ("LFL Gini", "lfl_gini", "f3"),
     ("seen <= 1x", "lfl_seen_at_most_once", "f3"),
 ]
 SSL_COLUMNS: list[Column] = [
-    ("linear acc (%)", "linear_acc", "pct"), ("vs full", "linear_acc", "delta"), ("kNN acc (%)", "knn_acc", "pct"),
-    ("achieved saving", "achieved_saving", "f3"), ("pre-training time (s)", "pretrain_wall_time_s", "f1"),
+    ("linear acc (%)", "linear_acc", "pct"),
+    ("vs full", "linear_acc", "delta"),
+    ("kNN acc (%)", "knn_acc", "pct"),
+    ("achieved saving", "achieved_saving", "f3"),
+    ("pre-training time (s)", "pretrain_wall_time_s", "f1"),
 ]
 DOWNSTREAM_COLUMNS: list[Column] = [
-    ("linear acc (%)", "linear_acc", "pct"), ("vs full", "linear_acc", "delta"), ("kNN acc (%)", "knn_acc", "pct"),
-    ("kept", "kept", "f0"), ("achieved saving", "achieved_saving", "f3"),
+    ("linear acc (%)", "linear_acc", "pct"),
+    ("vs full", "linear_acc", "delta"),
+    ("kNN acc (%)", "knn_acc", "pct"),
+    ("kept", "kept", "f0"),
+    ("achieved saving", "achieved_saving", "f3"),
 ]
 
 
@@ -92,8 +101,10 @@ def markdown_table(rows: list[Row], columns: list[Column] = SUPERVISED_COLUMNS, 
             return "" if row is ref else f"{100 * (row.mean(key) - ref.mean(key)):+.2f}"
         return f"{row.mean(key):.{int(kind[1:])}f}"
 
-    lines = [f"| {first} | rate | " + " | ".join(h for h, _, _ in columns) + " | seeds |",
-             "|---|---:|" + "---:|" * len(columns) + "---:|"]
+    lines = [
+        f"| {first} | rate | " + " | ".join(h for h, _, _ in columns) + " | seeds |",
+        "|---|---:|" + "---:|" * len(columns) + "---:|",
+    ]
     for row in rows:
         values = " | ".join(cell(row, key, kind) for _, key, kind in columns)
         lines.append(f"| {row.method} | {row.rate:g} | {values} | {len(row.runs)} |")
@@ -119,13 +130,18 @@ def comparison_table(rows: list[Row], key: str = "test_acc") -> str:
     """Per rate and method: accuracy, achieved saving, and the seed-paired differences to random and
     to the best other method at that rate (points, 95% CI), with the verdict they support."""
     saving = {(r.method, r.rate): r.mean("achieved_saving") for r in rows}
-    lines = ["| rate | method | acc (%) | achieved saving | vs random, 95% CI | best other | vs best other, 95% CI "
-             "| verdict |", "|---:|---|---:|---:|---:|---|---:|---|"]
+    lines = [
+        "| rate | method | acc (%) | achieved saving | vs random, 95% CI | best other | vs best other, 95% CI "
+        "| verdict |",
+        "|---:|---|---:|---:|---:|---|---:|---|",
+    ]
     for rate, comps in comparisons(rows, key).items():
         for c in sorted(comps, key=lambda c: -c.accuracy):
-            lines.append(f"| {rate:g} | {c.method} | {100 * c.accuracy:.2f} | {saving[c.method, rate]:.3f} | "
-                         f"{_interval(c.vs_reference)} | {c.best_other} | {_interval(c.vs_best_other)} | "
-                         f"{c.verdict()} |")
+            lines.append(
+                f"| {rate:g} | {c.method} | {100 * c.accuracy:.2f} | {saving[c.method, rate]:.3f} | "
+                f"{_interval(c.vs_reference)} | {c.best_other} | {_interval(c.vs_best_other)} | "
+                f"{c.verdict()} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -149,9 +165,17 @@ def saving_series(rows: list[Row], key: str = "test_acc") -> dict[str, list[tupl
 
 def plot_points(rows: list[Row]) -> list[dict]:
     """Every cell as one point, the data behind `dvc plots show`'s accuracy-against-saving plot."""
-    return [{"method": row.method, "rate": row.rate, "seed": run["seed"],
-             "achieved_saving": run["achieved_saving"], "test_acc": run["test_acc"]}
-            for row in rows for run in row.runs]
+    return [
+        {
+            "method": row.method,
+            "rate": row.rate,
+            "seed": run["seed"],
+            "achieved_saving": run["achieved_saving"],
+            "test_acc": run["test_acc"],
+        }
+        for row in rows
+        for run in row.runs
+    ]
 
 
 def dvc_metrics(rows: list[Row], key: str = "test_acc") -> dict:
@@ -174,6 +198,7 @@ def replace_block(text: str, block: str) -> str:
         head, rest = text.split(README_BEGIN, 1)
         _, tail = rest.split(README_END, 1)
     except ValueError:
-        raise UserError(f"README.md has no results markers: add the lines {README_BEGIN} and {README_END} "
-                        "where the results belong") from None
+        raise UserError(
+            f"README.md has no results markers: add the lines {README_BEGIN} and {README_END} where the results belong"
+        ) from None
     return f"{head}{README_BEGIN}\n{block.strip()}\n{README_END}{tail}"

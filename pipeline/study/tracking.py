@@ -21,8 +21,9 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
@@ -61,12 +62,15 @@ def _git_tags() -> dict[str, str]:
 @functools.cache
 def _git_state(root: Path) -> dict[str, str]:
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                              check=True, timeout=30).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
 
     try:
-        return {"git.commit": git("rev-parse", "HEAD"),
-                "git.dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower()}
+        return {
+            "git.commit": git("rev-parse", "HEAD"),
+            "git.dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),
+        }
     except (OSError, subprocess.SubprocessError):
         return {}  # not a git checkout (e.g. an unpacked release): nothing to record
 
@@ -97,10 +101,12 @@ def check_store() -> None:
             pass  # it answers (authentication and the like are MLflow's business)
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise UserError(f"MLFLOW_TRACKING_URI = {uri} is unreachable ({reason}): start the tracking "
-                            f"server (see README) or unset MLFLOW_TRACKING_URI to log to mlflow.db here") from None
+            raise UserError(
+                f"MLFLOW_TRACKING_URI = {uri} is unreachable ({reason}): start the tracking "
+                f"server (see README) or unset MLFLOW_TRACKING_URI to log to mlflow.db here"
+            ) from None
     elif uri.startswith("sqlite:///"):
-        check_writable(uri[len("sqlite:///"):], "the MLflow store")
+        check_writable(uri[len("sqlite:///") :], "the MLflow store")
 
 
 def _database_locked(err: Exception) -> bool:
@@ -178,8 +184,11 @@ class Store:
         found = self.client.search_runs([self.experiment_id], query, max_results=1, order_by=["start_time ASC"])
         if found:
             return found[0].info.run_id
-        run = self.client.create_run(self.experiment_id, run_name=f"study {meta['name']} ({meta['train_size']} train)",
-                                     tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], **_git_tags()})
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"study {meta['name']} ({meta['train_size']} train)",
+            tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], **_git_tags()},
+        )
         StageRun(self.client, run.info.run_id).log_params(_meta_params(meta))
         self.client.log_inputs(run.info.run_id, datasets=[_dataset_entity(meta)])
         self.client.set_terminated(run.info.run_id)
@@ -187,8 +196,13 @@ class Store:
 
 
 def _meta_params(meta: dict) -> dict[str, Any]:
-    return {"dataset": meta["name"], "train_size": meta["train_size"], "test_size": meta["test_size"],
-            "image_shape": "x".join(map(str, meta["image_shape"])), "dataset_md5": meta["md5"]}
+    return {
+        "dataset": meta["name"],
+        "train_size": meta["train_size"],
+        "test_size": meta["test_size"],
+        "image_shape": "x".join(map(str, meta["image_shape"])),
+        "dataset_md5": meta["md5"],
+    }
 
 
 def _dataset_entity(meta: dict) -> DatasetInput:
@@ -206,7 +220,7 @@ class StageRun:
     def log_params(self, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         ts = int(time.time() * 1000)
@@ -223,8 +237,15 @@ class StageRun:
 
 
 @contextlib.contextmanager
-def stage_run(cfg: Config, meta: dict, stage: str, run_name: str, params: dict[str, Any] | None = None,
-              resume_id: str | None = None, abandoned_id: str | None = None) -> Iterator[StageRun]:
+def stage_run(
+    cfg: Config,
+    meta: dict,
+    stage: str,
+    run_name: str,
+    params: dict[str, Any] | None = None,
+    resume_id: str | None = None,
+    abandoned_id: str | None = None,
+) -> Iterator[StageRun]:
     """A run nested under the study's parent: FINISHED when the block completes, FAILED if it raises.
 
     resume_id continues an interrupted run (no params logged again, no epoch logged twice);
@@ -253,8 +274,12 @@ def stage_run(cfg: Config, meta: dict, stage: str, run_name: str, params: dict[s
 
 def config_params(cfg: Config) -> dict[str, Any]:
     """The sections every run shares, flattened (data.dataset, train.lr, ...)."""
-    return {**flatten(cfg.data, "data."), **flatten(cfg.model, "model."), **flatten(cfg.train, "train."),
-            **flatten(cfg.tracking, "tracking.")}
+    return {
+        **flatten(cfg.data, "data."),
+        **flatten(cfg.model, "model."),
+        **flatten(cfg.train, "train."),
+        **flatten(cfg.tracking, "tracking."),
+    }
 
 
 def create_study(cfg: Config, meta: dict) -> str:

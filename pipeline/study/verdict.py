@@ -77,8 +77,7 @@ class Comparison:
         words = []
         ref = self.vs_reference
         if ref is not None:
-            words.append(("beats" if ref.mean > 0 else "below") + f" {REFERENCE}" if ref.decided
-                         else f"≈ {REFERENCE}")
+            words.append(("beats" if ref.mean > 0 else "below") + f" {REFERENCE}" if ref.decided else f"≈ {REFERENCE}")
         other = self.vs_best_other
         if self.best_other == REFERENCE and ref is not None:
             pass  # already said
@@ -97,8 +96,7 @@ def compare(runs: dict[str, list[dict]], rate: float, key: str) -> list[Comparis
         others = {m: v for m, v in means.items() if m != method}
         best = max(others, key=others.get) if others else method
         ref = None if method == REFERENCE or REFERENCE not in runs else paired(rs, runs[REFERENCE], key)
-        out.append(Comparison(method, rate, means[method], ref, best,
-                              paired(rs, runs[best], key) if others else None))
+        out.append(Comparison(method, rate, means[method], ref, best, paired(rs, runs[best], key) if others else None))
     return out
 
 
@@ -117,28 +115,36 @@ def headline(comparisons: list[Comparison], saving: dict[str, float], seeds: int
         return "No supervised results yet."
     rate = comparisons[0].rate
     if seeds < MIN_SEEDS:
-        return (f"No verdict: the study ran {seeds} seed{'s' if seeds != 1 else ''}, and a comparison needs at "
-                f"least {MIN_SEEDS} (set study.seeds).")
+        return (
+            f"No verdict: the study ran {seeds} seed{'s' if seeds != 1 else ''}, and a comparison needs at "
+            f"least {MIN_SEEDS} (set study.seeds)."
+        )
     best = max(comparisons, key=lambda c: c.accuracy)
     start = f"At pruning rate {rate:g}, over {seeds} seeds, "
-    winners = [c for c in comparisons if c.vs_reference is not None and c.vs_reference.decided
-               and c.vs_reference.mean > 0]
+    winners = [
+        c for c in comparisons if c.vs_reference is not None and c.vs_reference.decided and c.vs_reference.mean > 0
+    ]
     if best.method == REFERENCE or best.vs_reference is None:
         runner = best.vs_best_other
-        return (start + f"{REFERENCE} is the most accurate method ({100 * best.accuracy:.2f}%, achieved saving "
-                f"{saving[best.method]:.3f}); the runner-up, {best.best_other}, is "
-                f"{_points(_negate(runner))} against it"
-                + ("." if runner.decided else ", not distinguishable.")
-                + ("" if winners else " No method is distinguishable from random."))
+        return (
+            start + f"{REFERENCE} is the most accurate method ({100 * best.accuracy:.2f}%, achieved saving "
+            f"{saving[best.method]:.3f}); the runner-up, {best.best_other}, is "
+            f"{_points(_negate(runner))} against it"
+            + ("." if runner.decided else ", not distinguishable.")
+            + ("" if winners else " No method is distinguishable from random.")
+        )
     ref, runner = best.vs_reference, best.vs_best_other
     if not ref.decided:
-        return (start + f"no method is distinguishable from {REFERENCE}: the most accurate, {best.method} "
-                f"({100 * best.accuracy:.2f}%), is {_points(ref)} against it{_saving_note(ref, REFERENCE)}.")
-    return (start + f"{best.method} is the most accurate method ({100 * best.accuracy:.2f}%, achieved saving "
-            f"{saving[best.method]:.3f}): {_points(ref)} over {REFERENCE}{_saving_note(ref, REFERENCE)}, and "
-            f"{_points(runner)} over the runner-up {best.best_other}{_saving_note(runner, best.best_other)}"
-            + (" (it beats it)." if runner.decided else " (not distinguishable).")
-            )
+        return (
+            start + f"no method is distinguishable from {REFERENCE}: the most accurate, {best.method} "
+            f"({100 * best.accuracy:.2f}%), is {_points(ref)} against it{_saving_note(ref, REFERENCE)}."
+        )
+    return (
+        start + f"{best.method} is the most accurate method ({100 * best.accuracy:.2f}%, achieved saving "
+        f"{saving[best.method]:.3f}): {_points(ref)} over {REFERENCE}{_saving_note(ref, REFERENCE)}, and "
+        f"{_points(runner)} over the runner-up {best.best_other}{_saving_note(runner, best.best_other)}"
+        + (" (it beats it)." if runner.decided else " (not distinguishable).")
+    )
 
 
 def _negate(p: Paired) -> Paired:

@@ -27,7 +27,7 @@ class World:
     local_rank: int = 0
 
     @classmethod
-    def current(cls) -> "World":
+    def current(cls) -> World:
         """The process group this process already belongs to (set up by the caller, as in one's
         own DDP script), or a single process."""
         if not (dist.is_available() and dist.is_initialized()):
@@ -41,7 +41,7 @@ class World:
     def shard(self, batch: torch.Tensor) -> torch.Tensor:
         """This rank's part of a batch: every size-th element from position rank (disjoint shards
         that together cover the batch)."""
-        return batch if self.size == 1 else batch[self.rank::self.size]
+        return batch if self.size == 1 else batch[self.rank :: self.size]
 
     def gather(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Each tensor concatenated along dim 0 over the ranks, in rank order (the number of rows
@@ -59,7 +59,7 @@ class World:
         if self.size == 1:
             return x, slice(0, x.shape[0])
         sizes = self._row_counts(x)
-        start = sum(sizes[:self.rank])
+        start = sum(sizes[: self.rank])
         own = slice(start, start + sizes[self.rank])
         return _AllRows.apply(x, sizes, own), own
 
@@ -83,7 +83,7 @@ class World:
 def _all_rows(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
     """all_gather along dim 0 for row counts that differ by rank: pad to the longest, then trim."""
     padded = x.new_zeros((max(sizes), *x.shape[1:]))
-    padded[:x.shape[0]] = x
+    padded[: x.shape[0]] = x
     parts = [torch.empty_like(padded) for _ in sizes]
     dist.all_gather(parts, padded.contiguous())
     return torch.cat([part[:n] for part, n in zip(parts, sizes)])

@@ -12,8 +12,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -77,17 +77,20 @@ class EpochLoop:
     per-epoch evaluation (benchmarks time it apart); `total_epochs` is what progress lines count
     to (None: open-ended)."""
 
-    def __init__(self, task: Task, schedule: ScheduleConfig, evaluate: bool = True,
-                 total_epochs: int | None = -1):
+    def __init__(self, task: Task, schedule: ScheduleConfig, evaluate: bool = True, total_epochs: int | None = -1):
         self.task = task
         self.t = schedule
         self.runtime = task.runtime
         self.world = task.runtime.world
         self.evaluate = evaluate
         self.total_epochs = schedule.epochs if total_epochs == -1 else total_epochs
-        self.optimizer = torch.optim.SGD(task.model.parameters(), lr=schedule.lr, momentum=schedule.momentum,
-                                         nesterov=schedule.nesterov and schedule.momentum > 0,
-                                         weight_decay=schedule.weight_decay)
+        self.optimizer = torch.optim.SGD(
+            task.model.parameters(),
+            lr=schedule.lr,
+            momentum=schedule.momentum,
+            nesterov=schedule.nesterov and schedule.momentum > 0,
+            weight_decay=schedule.weight_decay,
+        )
 
     def state_dict(self) -> dict:
         return {"model": self.task.model.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -101,8 +104,14 @@ class EpochLoop:
     def new_stats(self, momentum: float = 1.0) -> SampleStats:
         return SampleStats(self.task.num_samples, momentum, self.runtime.device, self.task.signals)
 
-    def train_epoch(self, epoch: int, selection: pruning.Selection, stats: SampleStats, seed: int,
-                    progress: EpochProgress | None = None) -> float:
+    def train_epoch(
+        self,
+        epoch: int,
+        selection: pruning.Selection,
+        stats: SampleStats,
+        seed: int,
+        progress: EpochProgress | None = None,
+    ) -> float:
         """One epoch over `selection` in a seeded random order; returns the mean per-sample loss.
 
         Under torchrun each batch is split into disjoint shards, one per rank, and the shards'
@@ -122,12 +131,12 @@ class EpochLoop:
         batches = range(steps) if progress is None else progress.batches(range(steps), epoch, steps)
         for step in batches:
             end = (step + 1) * bs if step < steps - 1 else len(indices)
-            batch = indices[step * bs:end]
+            batch = indices[step * bs : end]
             idx = world.shard(batch)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(self.t, epoch + step / steps)
             per_sample, signals = self.task.losses(idx, aug_gen, sharded=True)
-            w = None if weights is None else world.shard(weights[step * bs:end])
+            w = None if weights is None else world.shard(weights[step * bs : end])
             # This rank's share of the batch's mean loss, times the ranks DDP averages over (1.0 in
             # a single process, where this is the plain batch mean).
             loss = weighted_mean(per_sample, w) * (len(idx) * world.size / len(batch))
@@ -141,8 +150,10 @@ class EpochLoop:
         world.average_buffers(self.task.model)
         mean_loss = float(loss_sum) / max(len(indices), 1)
         if not math.isfinite(mean_loss):
-            raise NonFiniteLossError(f"training loss became {mean_loss} in epoch {epoch + 1}: "
-                                     f"lower {self.task.section}.lr (now {self.t.lr}) or check the data")
+            raise NonFiniteLossError(
+                f"training loss became {mean_loss} in epoch {epoch + 1}: "
+                f"lower {self.task.section}.lr (now {self.t.lr}) or check the data"
+            )
         return mean_loss
 
     @torch.no_grad()
@@ -155,17 +166,27 @@ class EpochLoop:
         gen = task.score_generator()
         try:
             for start in range(0, task.num_samples, task.score_batch_size):
-                idx = torch.arange(start, min(start + task.score_batch_size, task.num_samples),
-                                   device=self.runtime.device)
+                idx = torch.arange(
+                    start, min(start + task.score_batch_size, task.num_samples), device=self.runtime.device
+                )
                 loss, signals = task.losses(idx, gen)
                 stats.observe(idx, loss, epoch, trained=False, **signals)
         finally:
             task.model.train()
 
-    def run_epochs(self, plan: pruning.EpochPlan, stats: SampleStats, start: int, end: int, seed: int,
-                   label: str, keep_selections: bool = False, on_epoch: EpochCallback | None = None,
-                   history: list[dict] | None = None, checkpoint: EpochCallback | None = None
-                   ) -> tuple[list[dict], list[torch.Tensor]]:
+    def run_epochs(
+        self,
+        plan: pruning.EpochPlan,
+        stats: SampleStats,
+        start: int,
+        end: int,
+        seed: int,
+        label: str,
+        keep_selections: bool = False,
+        on_epoch: EpochCallback | None = None,
+        history: list[dict] | None = None,
+        checkpoint: EpochCallback | None = None,
+    ) -> tuple[list[dict], list[torch.Tensor]]:
         """Train epochs [start, end) as the plan says. Each epoch appends a row to `history` (the rows
         of epochs before `start` when resuming), passes it to on_epoch, then hands the loop's whole
         state to `checkpoint`."""
@@ -179,8 +200,14 @@ class EpochLoop:
             self.runtime.synchronize()
             train_s = time.perf_counter() - t0
             metrics = self.task.evaluate() if self.evaluate else {}
-            row = {"epoch": epoch, "train_loss": train_loss, **metrics, "kept": len(selection),
-                   "epoch_time_s": train_s, "lr": lr_at(self.t, epoch + 1 - 1e-9)}
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                **metrics,
+                "kept": len(selection),
+                "epoch_time_s": train_s,
+                "lr": lr_at(self.t, epoch + 1 - 1e-9),
+            }
             history.append(row)
             if keep_selections:
                 selections.append(selection.indices.cpu().clone())
@@ -188,12 +215,21 @@ class EpochLoop:
             if on_epoch is not None:
                 on_epoch(row)
             if checkpoint is not None:
-                checkpoint({"epoch": epoch + 1, "trainer": self.state_dict(), "stats": stats.state_dict(),
-                            "plan": plan.state_dict(), "history": history, "rng": resume.rng_state()})
+                checkpoint(
+                    {
+                        "epoch": epoch + 1,
+                        "trainer": self.state_dict(),
+                        "stats": stats.state_dict(),
+                        "plan": plan.state_dict(),
+                        "history": history,
+                        "rng": resume.rng_state(),
+                    }
+                )
         return history, selections
 
-    def continue_from(self, res: resume.Resume | None, stats: SampleStats, plan: pruning.EpochPlan,
-                      start: int) -> tuple[int, list[dict]]:
+    def continue_from(
+        self, res: resume.Resume | None, stats: SampleStats, plan: pruning.EpochPlan, start: int
+    ) -> tuple[int, list[dict]]:
         """The first epoch to train and the history before it: (start, []) for a fresh run, or the
         epoch after `res`'s last checkpoint, with the model, optimizer, statistics, current subset
         and RNG states it saved restored (see pipeline/training/resume.py)."""
@@ -219,8 +255,14 @@ def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
     return lambda state: res.save({**state, "elapsed_s": _elapsed(res, t0)})
 
 
-def warmup(task: Task, schedule: ScheduleConfig, seed: int = 0, on_epoch: EpochCallback | None = None,
-           res: resume.Resume | None = None, t0: float | None = None) -> dict:
+def warmup(
+    task: Task,
+    schedule: ScheduleConfig,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    res: resume.Resume | None = None,
+    t0: float | None = None,
+) -> dict:
     """W full-data epochs of seed `seed`: the checkpoint every pruned run of that seed forks from.
     Its statistics table holds each sample's loss and signals as recorded in the last warm-up
     epoch's training pass (or, with init_stats = eval_pass, an eval-mode scoring pass after it).
@@ -232,17 +274,41 @@ def warmup(task: Task, schedule: ScheduleConfig, seed: int = 0, on_epoch: EpochC
     stats = loop.new_stats()
     plan = pruning.EpochPlan(pruning.create("full", None, 0.0, task.num_samples, seed), schedule.epochs, W, seed)
     start, history = loop.continue_from(res, stats, plan, 0)
-    history, _ = loop.run_epochs(plan, stats, start, W, seed, task.warmup_stage, on_epoch=on_epoch,
-                                 history=history, checkpoint=_checkpointer(res, t0))
+    history, _ = loop.run_epochs(
+        plan,
+        stats,
+        start,
+        W,
+        seed,
+        task.warmup_stage,
+        on_epoch=on_epoch,
+        history=history,
+        checkpoint=_checkpointer(res, t0),
+    )
     if schedule.init_stats == "eval_pass":
         loop.score_all(stats, W - 1)
-    return {"epoch": W, "seed": seed, "state": loop.state_dict(), "stats": stats.state_dict(),
-            "history": history, "wall_time_s": _elapsed(res, t0)}
+    return {
+        "epoch": W,
+        "seed": seed,
+        "state": loop.state_dict(),
+        "stats": stats.state_dict(),
+        "history": history,
+        "wall_time_s": _elapsed(res, t0),
+    }
 
 
-def pruned_run(task: Task, schedule: ScheduleConfig, checkpoint: dict, spec: MethodSpec, rate: float,
-               seed: int, keep_selections: bool = False, on_epoch: EpochCallback | None = None,
-               res: resume.Resume | None = None, t0: float | None = None) -> RunResult:
+def pruned_run(
+    task: Task,
+    schedule: ScheduleConfig,
+    checkpoint: dict,
+    spec: MethodSpec,
+    rate: float,
+    seed: int,
+    keep_selections: bool = False,
+    on_epoch: EpochCallback | None = None,
+    res: resume.Resume | None = None,
+    t0: float | None = None,
+) -> RunResult:
     """Epochs W..E-1 with `spec`'s method at pruning rate `rate`, starting from the warm-up
     checkpoint. With `res`, checkpoints every epoch and continues from its state if it has one.
     `t0`: when the run's wall time starts (default now; the task's set-up may come before)."""
@@ -251,19 +317,24 @@ def pruned_run(task: Task, schedule: ScheduleConfig, checkpoint: dict, spec: Met
     loop.load_state_dict(checkpoint["state"])
     W, E = checkpoint["epoch"], schedule.epochs
     if checkpoint.get("seed", seed) != seed:
-        raise UserError(f"the warm-up checkpoint is seed {checkpoint['seed']}'s but this run is seed {seed}: "
-                        f"every run forks from its own seed's warm-up (rerun the {task.warmup_stage} stage)")
+        raise UserError(
+            f"the warm-up checkpoint is seed {checkpoint['seed']}'s but this run is seed {seed}: "
+            f"every run forks from its own seed's warm-up (rerun the {task.warmup_stage} stage)"
+        )
     if W != schedule.warmup_epochs:
-        raise UserError(f"the warm-up checkpoint ran {W} epochs but {task.section}.warmup_epochs = "
-                        f"{schedule.warmup_epochs}: rerun the {task.warmup_stage} stage")
+        raise UserError(
+            f"the warm-up checkpoint ran {W} epochs but {task.section}.warmup_epochs = "
+            f"{schedule.warmup_epochs}: rerun the {task.warmup_stage} stage"
+        )
     n = task.num_samples
     method = pruning.create(spec.method, spec.options, rate, n, seed, task.selection_labels(), task.signals)
     stats = SampleStats.starting_table(checkpoint["stats"], spec.options.ema_momentum(), task.runtime.device)
     plan = pruning.EpochPlan(method, E, W, seed)
     start, history = loop.continue_from(res, stats, plan, W)
     label = spec.name if not method.uses_rate else f"{spec.name}@{rate:g}"
-    history, selections = loop.run_epochs(plan, stats, start, E, seed, label, keep_selections, on_epoch,
-                                          history, _checkpointer(res, t0))
+    history, selections = loop.run_epochs(
+        plan, stats, start, E, seed, label, keep_selections, on_epoch, history, _checkpointer(res, t0)
+    )
     visits = stats.visits.cpu()
     return RunResult(
         history=history,

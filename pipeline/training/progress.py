@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -31,8 +32,9 @@ class EpochProgress:
     def batches(self, items: Iterable[T], epoch: int, count: int) -> Iterator[T]:
         if not self.live:
             return iter(items)
-        return iter(tqdm(items, total=count, leave=False, file=self.stream, dynamic_ncols=True,
-                         desc=self._epoch(epoch)))
+        return iter(
+            tqdm(items, total=count, leave=False, file=self.stream, dynamic_ncols=True, desc=self._epoch(epoch))
+        )
 
     def _epoch(self, epoch: int) -> str:
         return f"{self.label} epoch {epoch + 1}" + ("" if self.total is None else f"/{self.total}")

@@ -21,7 +21,8 @@ gathers the shards' values, so that every rank's table, and the next selection, 
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, Sampler
@@ -51,7 +52,7 @@ class WithIndex(Dataset):
 class PrunedSampler(Sampler[int]):
     """The DataLoader's sampler: this epoch's selection, in the epoch's random order."""
 
-    def __init__(self, pruner: "Pruner"):
+    def __init__(self, pruner: Pruner):
         self.pruner = pruner
 
     def set_epoch(self, epoch: int) -> None:
@@ -74,9 +75,19 @@ class Pruner:
     (default: where the first batch's losses are).
     """
 
-    def __init__(self, method: str, num_samples: int, rate: float, epochs: int, warmup_epochs: int = 0,
-                 seed: int = 0, labels: torch.Tensor | None = None, device: torch.device | str | None = None,
-                 world: World | None = None, options: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        method: str,
+        num_samples: int,
+        rate: float,
+        epochs: int,
+        warmup_epochs: int = 0,
+        seed: int = 0,
+        labels: torch.Tensor | None = None,
+        device: torch.device | str | None = None,
+        world: World | None = None,
+        options: Mapping[str, Any] | None = None,
+    ):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"rate must be in [0, 1), got {rate}")
         if not 0 <= warmup_epochs < epochs:
@@ -108,14 +119,18 @@ class Pruner:
             stats.begin_pruning(self.method.options.ema_momentum())
         selection = self.plan.select(epoch, stats)
         # The study loop's order: a permutation of the selection from the (seed, epoch) stream.
-        order = torch.randperm(len(selection), generator=generator(self.seed, "order", epoch)).to(selection.indices.device)
+        order = torch.randperm(len(selection), generator=generator(self.seed, "order", epoch)).to(
+            selection.indices.device
+        )
         indices = selection.indices[order]
         self._weight_of = None
         if selection.weights is not None:
             self._weight_of = torch.zeros(self.num_samples, device=indices.device)
             self._weight_of[indices] = selection.weights[order]
         size = self.world.size
-        self._indices = indices[: indices.numel() - indices.numel() % size][self.world.rank::size] if size > 1 else indices
+        self._indices = (
+            indices[: indices.numel() - indices.numel() % size][self.world.rank :: size] if size > 1 else indices
+        )
         self.epoch = epoch
 
     def epoch_indices(self) -> torch.Tensor:
@@ -128,8 +143,13 @@ class Pruner:
         """The loss weights of `indices` in the current epoch (None: all 1)."""
         return None if self._weight_of is None else self._weight_of[indices.to(self._weight_of.device)]
 
-    def loss(self, indices: torch.Tensor, per_sample_loss: torch.Tensor, logits: torch.Tensor | None = None,
-             **signals: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        indices: torch.Tensor,
+        per_sample_loss: torch.Tensor,
+        logits: torch.Tensor | None = None,
+        **signals: torch.Tensor,
+    ) -> torch.Tensor:
         """Record a batch (dataset indices, per-sample losses with their graph, and the signals the
         method reads: `memory` is computed from `logits` when not given) and return the weighted
         mean loss to backpropagate."""
@@ -146,7 +166,10 @@ class Pruner:
         w = self.weights(indices)
         loss = weighted_mean(per_sample_loss, None if w is None else w.to(per_sample_loss.device))
         device = stats.loss.device
-        idx, values, *rest = self.world.gather(indices.to(device), per_sample_loss.detach().to(device),
-                                               *(signals[name].detach().to(device) for name in stats.signals))
+        idx, values, *rest = self.world.gather(
+            indices.to(device),
+            per_sample_loss.detach().to(device),
+            *(signals[name].detach().to(device) for name in stats.signals),
+        )
         stats.observe(idx, values, self.epoch, **dict(zip(stats.signals, rest)))
         return loss

@@ -28,8 +28,10 @@ def resolve_device(name: str, world: distributed.World = distributed.World()) ->
         name = f"cuda:{world.local_rank}"
     device = torch.device(name)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"train.device = {name!r} but this machine has {torch.cuda.device_count()} CUDA "
-                        f"device(s): pick cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        raise UserError(
+            f"train.device = {name!r} but this machine has {torch.cuda.device_count()} CUDA "
+            f"device(s): pick cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
     return device
 
 
@@ -61,8 +63,11 @@ class Runtime:
             # In place (Module.compile), so state_dict keys and checkpoints stay as without it.
             for module in compiled or [model]:
                 module.compile(dynamic=False)
-        net = model if self.world.size == 1 else DistributedDataParallel(
-            model, device_ids=[self.device.index] if self.on_cuda else None)
+        net = (
+            model
+            if self.world.size == 1
+            else DistributedDataParallel(model, device_ids=[self.device.index] if self.on_cuda else None)
+        )
         return model, net
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,9 @@ class TrainConfig(ScheduleConfig):
     label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))
     crop_padding: int = spec(2, **non_negative())  # random-crop augmentation; 0 turns it off
     hflip: bool = True
-    device: str = spec("auto", check=lambda v: v in ("auto", "cpu") or v.startswith("cuda"),
-                       allowed="auto, cpu, cuda or cuda:N")
+    device: str = spec(
+        "auto", check=lambda v: v in ("auto", "cpu") or v.startswith("cuda"), allowed="auto, cpu, cuda or cuda:N"
+    )
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
     compile: bool = False  # torch.compile the model: ~40 s of compiling per stage, pays off in long GPU runs

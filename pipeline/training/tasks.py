@@ -43,8 +43,9 @@ class Task:
     net: nn.Module
     num_samples: int
 
-    def losses(self, idx: torch.Tensor, gen: torch.Generator | None,
-               sharded: bool = False) -> tuple[torch.Tensor, Signals]:
+    def losses(
+        self, idx: torch.Tensor, gen: torch.Generator | None, sharded: bool = False
+    ) -> tuple[torch.Tensor, Signals]:
         """Per-sample loss (with graph) and signals (detached) of the training samples `idx`, from
         one forward pass; augmented when `gen` is given. `sharded`: `idx` is this rank's shard of
         a training batch under torchrun, which matters only to losses that compare samples."""
@@ -83,8 +84,9 @@ class SupervisedTask(Task):
         self.label_smoothing = settings.label_smoothing
         self._init_seed(seed)
         self.model, self.net = runtime.place(build_model(arch, data.in_channels, data.num_classes))
-        self.inputs = InputPipeline(*data.channel_stats(), runtime.device, settings.crop_padding, settings.hflip,
-                                    runtime.channels_last)
+        self.inputs = InputPipeline(
+            *data.channel_stats(), runtime.device, settings.crop_padding, settings.hflip, runtime.channels_last
+        )
         self.train_x, self.train_y = runtime.to_device(data.train_x), runtime.to_device(data.train_y)
         self.test_x, self.test_y = runtime.to_device(data.test_x), runtime.to_device(data.test_y)
         self.num_samples = len(data)
@@ -92,8 +94,9 @@ class SupervisedTask(Task):
     def losses(self, idx, gen, sharded=False):
         with self.runtime.autocast():
             logits = self.net(self.inputs(self.train_x[idx], gen))
-        per_sample = F.cross_entropy(logits.float(), self.train_y[idx], reduction="none",
-                                     label_smoothing=self.label_smoothing)
+        per_sample = F.cross_entropy(
+            logits.float(), self.train_y[idx], reduction="none", label_smoothing=self.label_smoothing
+        )
         return per_sample, {"memory": prediction_entropy(logits.detach())}
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -106,8 +109,14 @@ class SupervisedTask(Task):
         return self.train_y
 
 
-def simclr_losses(z1: torch.Tensor, z2: torch.Tensor, h1: torch.Tensor, h2: torch.Tensor, temperature: float,
-                  world: World | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def simclr_losses(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    h1: torch.Tensor,
+    h2: torch.Tensor,
+    temperature: float,
+    world: World | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per sample: NT-Xent on the projections z (with graph) and EMP's memory term on the encoder
     features h (detached), for the batch's views 1 and 2. With `world` (under torchrun, the rows
     being this rank's shard of the batch), a sample's negatives are still the views of the whole
@@ -181,5 +190,6 @@ class SimCLRTask(Task):
         return frozen_features(self.encoder, images, self.inputs, self.runtime.eval_batch_size, self.runtime.autocast)
 
     def evaluate(self):
-        return {"knn_acc": knn_accuracy(self.features(self.train_x), self.train_y, self.features(self.test_x),
-                                        self.test_y)}
+        return {
+            "knn_acc": knn_accuracy(self.features(self.train_x), self.train_y, self.features(self.test_x), self.test_y)
+        }

@@ -22,6 +22,7 @@ from .seta import SeTa
 from .static_random import StaticRandom
 from .ucb import UCB
 
+
 @dataclass(frozen=True)
 class MethodSpec:
     """A named method configuration (an entry of params.yaml's `methods`): the registered method
@@ -49,20 +50,37 @@ def parse_options(name: str, mapping, where: str) -> MethodOptions:
     return build(method_class(name).Options, mapping, where)
 
 
-def create(name: str, options: MethodOptions | None, rate: float, num_samples: int, seed: int,
-           labels=None, signals: tuple[str, ...] | None = None) -> PruningMethod:
+def create(
+    name: str,
+    options: MethodOptions | None,
+    rate: float,
+    num_samples: int,
+    seed: int,
+    labels=None,
+    signals: tuple[str, ...] | None = None,
+) -> PruningMethod:
     """A method instance; `labels` (the training labels, None where the task has none) serve
     class-stratified selection; `signals`, when given, are those the task produces: a method
     reading any other is refused."""
     cls = method_class(name)
     missing = [s for s in cls.reads if signals is not None and s not in signals]
     if missing:
-        raise ConfigError(f"method '{name}' reads the per-sample signal(s) {', '.join(missing)}, which this task "
-                          f"does not produce (it produces: {', '.join(signals) or 'the loss only'})")
+        raise ConfigError(
+            f"method '{name}' reads the per-sample signal(s) {', '.join(missing)}, which this task "
+            f"does not produce (it produces: {', '.join(signals) or 'the loss only'})"
+        )
     return cls(options if options is not None else cls.Options(), rate, num_samples, seed, labels)
 
 
 __all__ = [
-    "REGISTRY", "EpochPlan", "MethodOptions", "MethodSpec", "PruningMethod", "Selection",
-    "create", "keep_count", "method_class", "parse_options",
+    "REGISTRY",
+    "EpochPlan",
+    "MethodOptions",
+    "MethodSpec",
+    "PruningMethod",
+    "Selection",
+    "create",
+    "keep_count",
+    "method_class",
+    "parse_options",
 ]

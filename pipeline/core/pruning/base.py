@@ -66,8 +66,9 @@ class PruningMethod:
     uses_rate: ClassVar[bool] = True
     reads: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, options: MethodOptions, rate: float, num_samples: int, seed: int = 0,
-                 labels: torch.Tensor | None = None):
+    def __init__(
+        self, options: MethodOptions, rate: float, num_samples: int, seed: int = 0, labels: torch.Tensor | None = None
+    ):
         self.options = options
         self.seed = seed
         self.rate = rate

@@ -33,8 +33,10 @@ class InfoBatch(PruningMethod):
         hard = (~well_learned).nonzero().squeeze(1)
         n_keep = int(math.floor((1.0 - self.rate) * easy.numel() + 0.5))
         kept_easy = random_subset(easy, n_keep, gen)
-        weights = torch.cat([
-            torch.ones(hard.numel(), device=score.device),
-            torch.full((n_keep,), 1.0 / (1.0 - self.rate), device=score.device),
-        ])
+        weights = torch.cat(
+            [
+                torch.ones(hard.numel(), device=score.device),
+                torch.full((n_keep,), 1.0 / (1.0 - self.rate), device=score.device),
+            ]
+        )
         return Selection(torch.cat([hard, kept_easy]), weights)

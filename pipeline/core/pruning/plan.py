@@ -37,14 +37,19 @@ class EpochPlan:
         if self._cached is None:
             return {}
         drawn_at, sel = self._cached
-        return {"drawn_at": drawn_at, "indices": sel.indices.cpu(),
-                **({} if sel.weights is None else {"weights": sel.weights.cpu()})}
+        return {
+            "drawn_at": drawn_at,
+            "indices": sel.indices.cpu(),
+            **({} if sel.weights is None else {"weights": sel.weights.cpu()}),
+        }
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
         if state:
             weights = state.get("weights")
-            self._cached = (state["drawn_at"], Selection(state["indices"].to(device),
-                                                         None if weights is None else weights.to(device)))
+            self._cached = (
+                state["drawn_at"],
+                Selection(state["indices"].to(device), None if weights is None else weights.to(device)),
+            )
 
     def is_pruned(self, epoch: int) -> bool:
         return self.warmup_epochs <= epoch < self.anneal_start

@@ -33,9 +33,13 @@ class RS2(PruningMethod):
             last = max(self._perms)
             prev, gen = self._perms[last], generator(self.seed, "rs2", last + 1)
             tail = ((last + 1) * n) % k  # samples of pass `last` that share a selection with pass last + 1
-            head, end = prev[: n - tail], prev[n - tail:]
-            self._perms = {last: prev, last + 1: torch.cat([head[torch.randperm(head.numel(), generator=gen)],
-                                                            end[torch.randperm(end.numel(), generator=gen)]])}
+            head, end = prev[: n - tail], prev[n - tail :]
+            self._perms = {
+                last: prev,
+                last + 1: torch.cat(
+                    [head[torch.randperm(head.numel(), generator=gen)], end[torch.randperm(end.numel(), generator=gen)]]
+                ),
+            }
         return self._perms[q]
 
     def select(self, draw, stats, gen) -> Selection:
@@ -45,8 +49,8 @@ class RS2(PruningMethod):
         start, stop = draw * k, (draw + 1) * k  # positions in the stream of passes
         first, last = start // n, (stop - 1) // n
         if first == last:
-            idx = self.permutation(first)[start - first * n: stop - first * n]
+            idx = self.permutation(first)[start - first * n : stop - first * n]
         else:
-            idx = torch.cat([self.permutation(first)[start - first * n:], self.permutation(last)[: stop - last * n]])
+            idx = torch.cat([self.permutation(first)[start - first * n :], self.permutation(last)[: stop - last * n]])
         idx = idx.to(stats.loss.device)
         return Selection(idx, self.uniform_weights(k, idx.device))

@@ -39,8 +39,13 @@ def kmeans_1d(values: torch.Tensor, groups: int, iterations: int = 100) -> torch
         for _ in range(iterations):
             # Group g holds the sorted values in [bounds[g], bounds[g + 1]): ties go to the lower group.
             mids = ((centres[1:] + centres[:-1]) / 2).float()
-            new = torch.cat([x.new_zeros(1, dtype=torch.long), torch.searchsorted(x, mids, right=True),
-                             torch.full((1,), n, dtype=torch.long, device=x.device)])
+            new = torch.cat(
+                [
+                    x.new_zeros(1, dtype=torch.long),
+                    torch.searchsorted(x, mids, right=True),
+                    torch.full((1,), n, dtype=torch.long, device=x.device),
+                ]
+            )
             if bounds is not None and torch.equal(new, bounds):
                 break
             bounds = new
@@ -87,7 +92,9 @@ class SeTa(PruningMethod):
 
     def random_share(self, stats, gen) -> torch.Tensor:
         n = len(stats)
-        return random_subset(torch.arange(n, device=stats.loss.device), int(math.floor(n * self.keep_ratio + 1e-9)), gen)
+        return random_subset(
+            torch.arange(n, device=stats.loss.device), int(math.floor(n * self.keep_ratio + 1e-9)), gen
+        )
 
     def select(self, draw, stats, gen) -> Selection:
         share = self.random_share(stats, gen)

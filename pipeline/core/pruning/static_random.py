@@ -34,7 +34,9 @@ class StaticRandom(PruningMethod):
             own = generator(self.seed, "static_random")
             device = stats.loss.device
             if self.options.per_class and self.labels is not None:
-                parts = [random_subset(members, count, own) for members, count in per_class(self.labels.cpu(), self.rate)]
+                parts = [
+                    random_subset(members, count, own) for members, count in per_class(self.labels.cpu(), self.rate)
+                ]
                 self._subset = torch.cat(parts).sort().values.to(device)
             else:
                 self._subset = random_subset(torch.arange(len(stats), device=device), self.k, own)
