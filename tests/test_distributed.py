@@ -184,8 +184,45 @@ def test_simclr_negatives_span_the_whole_batch(tmp_path):
             assert torch.allclose(shard[key], whole[key][rows], atol=1e-6), (r, key)
 
 
+def _pruner_rank(rank: int, port: int, out: str) -> None:
+    """A user's own DDP loop with pipeline.Pruner: synthetic per-sample losses and memory terms
+    that depend only on (sample, epoch), as a deterministic model's would."""
+    import torch.distributed as dist
+    from torch.utils.data import DataLoader
+
+    from pipeline import Pruner
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    pruner = Pruner("emp", num_samples=101, rate=0.5, epochs=4, warmup_epochs=1, seed=2)
+    yielded = []
+    for epoch in range(4):
+        pruner.set_epoch(epoch)
+        mine = []
+        for idx in DataLoader(range(101), batch_size=8, sampler=pruner.sampler):
+            per_sample = ((idx * 7 + epoch) % 13).float() / 13
+            pruner.loss(idx, per_sample.requires_grad_(), memory=(idx % 5).float() / 5)
+            mine.append(idx)
+        yielded.append(torch.cat(mine))
+    torch.save({"yielded": yielded, "stats": pruner.stats.state_dict()}, Path(out) / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_pruner_in_ones_own_ddp_loop_shards_the_selection_and_shares_the_table(tmp_path):
+    mp.spawn(_pruner_rank, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD))
+    for epoch, (a, b) in enumerate(zip(r0["yielded"], r1["yielded"])):
+        # Equal shares (an odd remainder left out), disjoint, and of the selection's size.
+        expected = 101 if epoch == 0 else 51  # all data in the warm-up; round(0.5 * 101) = 51 after
+        assert len(a) == len(b) == expected // 2 and not set(a.tolist()) & set(b.tolist()), epoch
+    for key, value in r0["stats"].items():
+        assert value == r1["stats"][key] if key == "momentum" else torch.equal(value, r1["stats"][key]), key
+    visits = r0["stats"]["visits"]
+    assert int(visits.sum()) == sum(2 * len(y) for y in r0["yielded"])  # every rank recorded both shards
+
+
 HOLD = (
-    "import sys, time; from pathlib import Path; from pipeline import gpus; "
+    "import sys, time; from pathlib import Path; from pipeline.training import gpus; "
     "print(gpus.claim(2, Path(sys.argv[1]), poll_s=0.1), flush=True); time.sleep(float(sys.argv[2]))"
 )
 

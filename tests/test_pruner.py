@@ -1,0 +1,149 @@
+"""The public API for one's own loop (pipeline.Pruner): a sampler-driven PyTorch loop trains on
+exactly the subsets, in the same order and with the same weights, as the study's own epoch loop
+for the same method, rate and seed; and the example script trains digits with it."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_config
+from torch.utils.data import DataLoader, TensorDataset
+
+from pipeline import Pruner, WithIndex
+from pipeline.core import pruning
+from pipeline.core.stats import SampleStats
+from pipeline.study.cells import SUPERVISED
+from pipeline.training import loop
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE, SEED = 0.7, 3
+CFG = tiny_config(epochs=5, warmup_epochs=2)  # E = 5: InfoBatch and SeTa anneal in the last epoch
+METHODS = sorted(pruning.REGISTRY)
+
+
+def record_pipeline(monkeypatch, run):
+    """Run `run()` (the study's loop) and return, per epoch, its batches in training order: the
+    sample indices, their per-sample losses and memory terms, and the weights the loss used."""
+    batches: dict[int, list[dict]] = {}
+    pending = []
+    observe, weighted_mean = SampleStats.observe, loop.weighted_mean
+
+    def spy_mean(per_sample, weights):
+        pending.append(None if weights is None else weights.clone())
+        return weighted_mean(per_sample, weights)
+
+    def spy_observe(self, indices, loss, epoch, trained=True, **signals):
+        if trained:
+            batches.setdefault(epoch, []).append(
+                {
+                    "idx": indices.clone(),
+                    "loss": loss.clone(),
+                    "memory": signals["memory"].clone(),
+                    "weights": pending.pop(),
+                }
+            )
+        return observe(self, indices, loss, epoch, trained, **signals)
+
+    monkeypatch.setattr(SampleStats, "observe", spy_observe)
+    monkeypatch.setattr(loop, "weighted_mean", spy_mean)
+    result = run()
+    monkeypatch.undo()
+    return batches, result
+
+
+@pytest.fixture(scope="module")
+def recorded_warmup(digits):
+    mp = pytest.MonkeyPatch()
+    batches, checkpoint = record_pipeline(mp, lambda: SUPERVISED.warmup(CFG, digits, seed=SEED))
+    return batches, checkpoint
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_sampler_loop_trains_what_the_pipeline_loop_trains(method, digits, recorded_warmup, monkeypatch):
+    warmup_batches, checkpoint = recorded_warmup
+    pruned_batches, result = record_pipeline(
+        monkeypatch, lambda: SUPERVISED.pruned_run(CFG, digits, checkpoint, method, RATE, SEED, keep_selections=True)
+    )
+    pipeline = {**warmup_batches, **pruned_batches}
+    n, E = len(digits), CFG.train.epochs
+
+    # The user's loop: a DataLoader over the indexed dataset, sampled by the Pruner, replaying the
+    # pipeline's per-sample losses and memory terms as the user's forward pass would produce them.
+    pruner = Pruner(
+        method,
+        num_samples=n,
+        rate=RATE,
+        epochs=E,
+        warmup_epochs=CFG.train.warmup_epochs,
+        seed=SEED,
+        labels=digits.train_y,
+    )
+    loader = DataLoader(
+        WithIndex(TensorDataset(torch.arange(n))), batch_size=CFG.train.batch_size, sampler=pruner.sampler
+    )
+    for epoch in range(E):
+        pruner.set_epoch(epoch)
+        theirs = pipeline[epoch]
+        ours = list(loader)
+        assert len(ours) == len(theirs), f"epoch {epoch}: another number of batches"
+        for (idx, _), batch in zip(ours, theirs):
+            assert torch.equal(idx, batch["idx"]), f"epoch {epoch}: another subset or order"
+            w = pruner.weights(idx)
+            assert (w is None) == (batch["weights"] is None), f"epoch {epoch}: weighting differs"
+            if w is not None:
+                assert torch.equal(w, batch["weights"]), f"epoch {epoch}: other weights"
+            per_sample = batch["loss"].clone().requires_grad_()
+            loss = pruner.loss(idx, per_sample, memory=batch["memory"])
+            assert torch.equal(loss.detach(), loop.weighted_mean(batch["loss"], batch["weights"]))
+    # The pruned epochs' subsets are the pipeline's, and the tables agree sample by sample.
+    W = CFG.train.warmup_epochs
+    for epoch, selection in zip(range(W, E), result.selections):
+        assert sorted(torch.cat([b["idx"] for b in pipeline[epoch]]).tolist()) == sorted(selection.tolist())
+    # (The Pruner's table keeps the signals its method reads; the pipeline's, all its task produces.)
+    ours = pruner.stats.state_dict()
+    assert ours.keys() == {"momentum", "loss", "mean", "var", "visits", "last_epoch", *pruning.REGISTRY[method].reads}
+    for key, value in ours.items():
+        assert value == result.stats[key] if key == "momentum" else torch.equal(value, result.stats[key]), key
+
+
+def test_memory_comes_from_the_logits_and_unread_signals_are_refused_cleanly():
+    pruner = Pruner("emp", num_samples=4, rate=0.5, epochs=3, warmup_epochs=1)
+    pruner.set_epoch(0)
+    logits = torch.tensor([[5.0, 0.0], [0.0, 0.0]])
+    per_sample = torch.tensor([0.5, 1.5], requires_grad=True)
+    loss = pruner.loss(torch.tensor([2, 0]), per_sample, logits=logits)
+    assert loss.item() == pytest.approx(1.0)  # warm-up: weight 1, the plain mean
+    loss.backward()
+    assert per_sample.grad.tolist() == [0.5, 0.5]  # the graph is the caller's
+    # entropy: log 2 for the uniform prediction, ~0.04 for the confident one
+    assert pruner.stats.signal("memory")[0].item() == pytest.approx(0.6931, abs=1e-4)
+    assert pruner.stats.signal("memory")[2].item() == pytest.approx(0.0402, abs=1e-3)
+    with pytest.raises(ValueError, match="pass logits"):
+        pruner.loss(torch.tensor([1]), torch.tensor([1.0]))
+    with pytest.raises(RuntimeError, match="set_epoch"):
+        list(Pruner("random", num_samples=4, rate=0.5, epochs=3).sampler)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        Pruner("random", num_samples=4, rate=0.5, epochs=3, warmup_epochs=3)
+
+
+def test_options_are_validated_like_params_yaml():
+    with pytest.raises(Exception, match="did you mean 'beta'"):
+        Pruner("emp", num_samples=10, rate=0.5, epochs=3, options={"betta": 2.0})
+    with pytest.raises(Exception, match="unknown pruning method 'empp'"):
+        Pruner("empp", num_samples=10, rate=0.5, epochs=3)
+    pruner = Pruner("infobatch", num_samples=10, rate=0.5, epochs=8, options={"anneal": False})
+    assert pruner.plan.anneal_start == 8
+
+
+def test_example_script_trains_digits_with_emp(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["digits_emp.py", "--epochs", "8"])
+    runpy.run_path(str(ROOT / "examples" / "digits_emp.py"), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 9 and lines[0].startswith("emp@0.7 epoch 1/8 | trained 1347")
+    # Warm-up epochs train all 1,347 samples, pruned ones round(0.3 * 1347) = 404.
+    assert [int(line.split("trained ")[1].split(" ")[0]) for line in lines[:8]] == [1347] * 2 + [404] * 6
+    acc = float(lines[-1].split("test accuracy ")[1].split(",")[0])
+    assert acc > 0.9, lines[-1]
+    assert "achieved saving 0.525" in lines[-1]  # 1 - (2 * 1347 + 6 * 404) / (8 * 1347)

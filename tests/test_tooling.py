@@ -1,0 +1,47 @@
+"""The tree is lint-clean and formatted (ruff), and the layers hold (import-linter's contracts in
+pyproject.toml): pipeline.study may import pipeline.training and pipeline.core, pipeline.training
+only pipeline.core, and pipeline.core neither, nor MLflow, DVC, YAML or plotting."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(tool: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / tool), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "PYTHONPATH": str(cwd)},
+    )
+
+
+def test_ruff_finds_nothing_to_fix():
+    check = run("ruff", "check", ".")
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = run("ruff", "format", "--check", ".")
+    assert fmt.returncode == 0, "not formatted (run `ruff format .`):\n" + fmt.stdout
+
+
+def test_the_layers_hold():
+    done = run("lint-imports")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Contracts: 3 kept, 0 broken." in done.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path):
+    # The same contracts on a copy of the package in which the core imports the study.
+    shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    stats = tmp_path / "pipeline" / "core" / "stats.py"
+    stats.write_text(stats.read_text() + "\nfrom ..study import paths  # noqa\n")
+    done = run("lint-imports", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "Layers: study -> training -> core BROKEN" in done.stdout
+    assert "pipeline.core.stats -> pipeline.study.paths" in done.stdout
