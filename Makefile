@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: setup study test bench ui
+.PHONY: setup study test check bench ui
 
 setup:
 	bash scripts/setup.sh
@@ -12,6 +12,13 @@ study: setup
 
 test: setup
 	python -m pytest
+
+# Seconds, not minutes: lint, format, the layers, and the tests not marked slow.
+check: setup
+	ruff check .
+	ruff format --check .
+	lint-imports
+	python -m pytest -m "not slow" -q
 
 bench: setup
 	python benchmarks/run.py

@@ -17,6 +17,8 @@ import yaml
 
 from pipeline.study import config
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {
     "data": {"dataset": "digits"},

@@ -11,6 +11,8 @@ import pytest
 
 from pipeline.core import pruning
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 ROOT = Path(__file__).resolve().parents[1]
 OPERATORS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
 

@@ -22,6 +22,8 @@ from pipeline.study.cells import SSL as SSL_GRID
 from pipeline.study.cells import SUPERVISED
 from pipeline.training.tasks import SimCLRTask, SupervisedTask, Task
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 WORLD = 2

@@ -119,3 +119,32 @@ def test_closure_follows_relative_and_lazy_imports():
 def test_every_stage_depends_on_the_lower_layers_whole():
     for name, stage in stages().items():
         assert {"pipeline/core", "pipeline/training"} <= set(stage["deps"]), name
+
+
+def test_dvc_outs_are_the_paths_the_code_writes():
+    # pipeline/study/paths.py computes every output path; dvc.yaml must declare the same ones, or
+    # DVC would cache (and restore) folders the stages never write. Rendered with dvc.yaml's own
+    # template variables in place of the values.
+    from pipeline.study import paths
+
+    m, r, s, p = "${item.method}", "${item.rate}", "${item.seed}", "${pretrain.seed}"
+    expected = {
+        "prepare": paths.PREPARED_DIR,
+        "warmup": paths.WARMUP_DIR / s,
+        "full": paths.TRAIN_DIR / paths.cell_name("full", "0.0", s),
+        "train": paths.TRAIN_DIR / paths.cell_name(m, r, s),
+        "pretrain_warmup": paths.PRETRAIN_WARMUP_DIR / p,
+        "pretrain_full": paths.PRETRAIN_DIR / paths.cell_name("full", "0.0", p),
+        "pretrain": paths.PRETRAIN_DIR / paths.cell_name(m, r, p),
+        "linear_eval_full": paths.LINEAR_EVAL_DIR / paths.cell_name("full", "0.0", p),
+        "linear_eval": paths.LINEAR_EVAL_DIR / paths.cell_name(m, r, p),
+        "dlc": paths.DLC_FILE.parent,
+        "downstream": paths.DOWNSTREAM_DIR / paths.downstream_name("${item.selector}", r),
+    }
+    declared = stages()
+    assert set(declared) == {*expected, "aggregate"}
+    for name, path in expected.items():
+        assert declared[name]["outs"] == [str(path)], name
+    outs = [next(iter(o)) for o in declared["aggregate"]["outs"]]
+    assert outs == [str(paths.REPORTS_DIR / "results.md"), str(paths.PLOTS_DIR)]
+    assert [next(iter(o)) for o in declared["aggregate"]["metrics"]] == [str(paths.REPORTS_DIR / "metrics.json")]

@@ -11,6 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core.data import load_digits
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 SEEDS = [0, 1, 2]  # the fewest that give a verdict
 CELLS = [f"{c}-{s}" for s in SEEDS for c in ("full-0.0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7")]
 WARMUPS = [f"warmup@{s}" for s in SEEDS]

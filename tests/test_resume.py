@@ -17,6 +17,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.training import resume
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {
     "data": {"dataset": "digits"},

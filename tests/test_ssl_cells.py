@@ -8,6 +8,8 @@ from mlflow.tracking import MlflowClient
 from pipeline.core import data, io
 from pipeline.study import cells, config, paths, probing, tracking
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 
 @pytest.fixture
 def prepared(tmp_path, monkeypatch, digits):

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -13,6 +13,8 @@ import yaml
 from conftest import free_port, stage_env
 from mlflow.tracking import MlflowClient
 
+pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
+
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW = Path(sys.executable).with_name("mlflow")
 

@@ -132,6 +132,7 @@ def test_warmup_epochs_must_match_the_checkpoint(digits_warmup, digits):
         SUPERVISED.pruned_run(tiny_config(warmup_epochs=3), digits, ck, "random", 0.5, seed=0)
 
 
+@pytest.mark.slow  # compiling takes about 40 s
 def test_compiled_model_computes_what_the_eager_one_does(digits):
     # torch.compile (train.compile) compiles in place: same checkpoint keys, same per-sample losses.
     eager = SUPERVISED.task(tiny_config(), digits, seed=0)
