@@ -2,13 +2,28 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 
-.PHONY: setup study test check bench ui
+.PHONY: setup demo study preset readme test check bench ui
 
 setup:
 	bash scripts/setup.sh
 
+# Every stage on toy sizes (params/smoke.yaml) as a DVC experiment in a temporary copy: a few minutes.
+demo: setup
+	python scripts/preset.py smoke
+	@echo "demo: done. Next: make ui (the runs in MLflow), dvc exp show (the experiment's metrics),"
+	@echo "      dvc exp apply <name> (its reports into the workspace), make study (the default study)"
+
 study: setup
 	dvc repro
+	python scripts/readme.py
+
+# A preset of params/ as a DVC experiment (params.yaml untouched): make preset P=cpu_headline
+preset: setup
+	python scripts/preset.py $(P)
+
+# README.md's results block from reports/results.md (no stage writes README.md).
+readme: setup
+	python scripts/readme.py
 
 test: setup
 	python -m pytest
@@ -24,4 +39,4 @@ bench: setup
 	python benchmarks/run.py
 
 ui: setup
-	mlflow ui --backend-store-uri sqlite:///mlflow.db
+	python scripts/ui.py

@@ -1,16 +1,16 @@
 """aggregate: every table of the study (supervised, SSL pre-training, downstream pruning) as
-reports/results.md, plots, DVC metrics, the README's results section and a summary MLflow run."""
+reports/results.md, plots (with the per-epoch curves), DVC metrics with stable keys, a summary MLflow run, and
+the headline figures and report on the study's parent run. README.md is not written here: `make readme`."""
 
 from __future__ import annotations
 
 from pipeline.core.errors import exit_on_user_error
-from pipeline.core.io import load_torch, write_json, write_text
+from pipeline.core.io import load_torch, read_json, write_json, write_text
 from pipeline.study import paths, plots, report, tracking, verdict
 from pipeline.study.cells import SUPERVISED
 from pipeline.study.cli import parse_stage_args
 
 PLOTS = paths.PLOTS_DIR
-README = paths.README
 METRICS = lambda folder: lambda m, r, s: folder(m, r, s) / "metrics.json"
 
 
@@ -59,9 +59,7 @@ def main() -> None:
         METRICS(lambda m, r, s: paths.DOWNSTREAM_DIR / paths.downstream_name(m, r)),
     )
     text = sections(cfg, meta, sup, ssl, down)
-    block = text + "\n![Test accuracy against achieved saving](reports/plots/accuracy_vs_saving.png)\n"
-    readme = report.replace_block(README.read_text(), block) if README.is_file() else None
-    write_text(paths.REPORTS_DIR / "results.md", "# Results\n\n" + text)
+    write_text(paths.RESULTS_FILE, "# Results\n\n" + text)
 
     top = max(cfg.study.rates)
     seed = cfg.study.seeds[0]
@@ -96,32 +94,33 @@ def main() -> None:
     for name, fig in figures.items():
         plots.save(fig, PLOTS / name)
     write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(sup))
+    history = lambda m, r, s: read_json(SUPERVISED.cell_dir(m, r, s) / "history.json")
+    write_json(paths.CURVES_FILE, report.curves(sup, history, ("test_acc", "train_loss")))
     metrics = {
+        "headline": report.headline_metrics(sup),
         "train": report.dvc_metrics(sup),
         "pretrain": report.dvc_metrics(ssl, "linear_acc"),
         "downstream": report.dvc_metrics(down, "linear_acc"),
     }
-    write_json(paths.REPORTS_DIR / "metrics.json", metrics)
-    if readme is not None:
-        write_text(README, readme)
+    write_json(paths.METRICS_FILE, metrics)
 
     study = cfg.study
     params = {
         f"study.{k}": ",".join(map(str, getattr(study, k)))
         for k in ("methods", "rates", "seeds", "ssl_methods", "ssl_rates", "selectors")
     }
-    with tracking.stage_run(cfg, meta, "aggregate", "aggregate", params) as run:
-        run.log_metrics(
-            {
-                f"{task}.{key}.{name}": value
-                for task, table in metrics.items()
-                for name, cell in table.items()
-                for key, value in cell.items()
-            }
-        )
-        for path in [paths.REPORTS_DIR / "results.md", *(PLOTS / name for name in figures)]:
+    report_files = [paths.RESULTS_FILE, *(PLOTS / name for name in figures)]
+    with tracking.stage_run(cfg, meta, "aggregate", "aggregate", params, tags={"task": "report"}) as run:
+        run.log_metrics(report.numeric_leaves(metrics))
+        for path in report_files:
             run.log_artifact(path)
+    # The study's parent run gets the headline figures and the report, and ends now.
+    tracking.Store(cfg).finish_study(meta, report.numeric_leaves(metrics["headline"]), report_files)
     print(text)
+    print(
+        f"aggregate: wrote {paths.RESULTS_FILE} and {paths.METRICS_FILE} "
+        f"(`make readme` copies the results into README.md)"
+    )
 
 
 if __name__ == "__main__":

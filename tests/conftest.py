@@ -76,7 +76,16 @@ def dvc_repo(repo: Path, edit) -> Path:
     params.yaml changed by `edit(params)` (a function that edits the loaded dict in place)."""
     if shutil.which("dvc", path=str(BIN)) is None:
         pytest.fail("dvc is not installed in this environment: run `make setup`")
-    for item in ("pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", "README.md", ".dvcignore"):
+    for item in (
+        "pipeline",
+        "stages",
+        "scripts",
+        "dvc.yaml",
+        "params.yaml",
+        "pyproject.toml",
+        "README.md",
+        ".dvcignore",
+    ):
         src = ROOT / item
         if src.is_dir():
             shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
@@ -89,4 +98,5 @@ def dvc_repo(repo: Path, edit) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "init")
     sh(repo, "dvc", "init", "-q")
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the project's plot templates
     return repo

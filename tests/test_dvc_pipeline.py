@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 import yaml
-from conftest import dvc_repo, sh
+from conftest import ROOT, dvc_repo, sh
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.data import load_digits
@@ -63,7 +63,7 @@ def test_repro_writes_every_cell_and_the_report(study):
     report = (repo / "reports" / "results.md").read_text()
     for row in ("| full | 0 |", "| random | 0.3 |", "| random | 0.7 |", "| emp | 0.3 |", "| emp | 0.7 |"):
         assert row in report
-    assert json.loads((repo / "reports" / "metrics.json").read_text())["train"]["emp-0.7"][
+    assert json.loads((repo / "reports" / "metrics.json").read_text())["train"]["pruned70"]["emp"][
         "achieved_saving"
     ] == pytest.approx(emp["achieved_saving"])
     for row in ("| emp | 0.7 |", "| full | 0 |", "| all labels | 0 |", "| flexrand | 0.3 |", "| static_random | 0.7 |"):
@@ -89,15 +89,23 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     repo, _ = study
     shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json"))
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
-    assert set(metrics["train"]) == {"full-0", "random-0.3", "random-0.7", "emp-0.3", "emp-0.7"}
-    assert set(metrics["pretrain"]) == {"full-0", "emp-0.7"}
-    assert set(metrics["downstream"]) == {
-        "all labels-0",
-        "flexrand-0.3",
-        "flexrand-0.7",
-        "static_random-0.3",
-        "static_random-0.7",
+    # Stable keys: the same fields for every method at every rate, whatever the grid.
+    assert set(metrics["train"]) == {"full", "pruned30", "pruned70"}
+    fields = {"test_acc", "test_acc_std", "achieved_saving", "best_other"} | {
+        f"{d}{end}" for d in ("vs_random", "vs_best_other") for end in ("", "_low", "_high")
     }
+    for rate in ("pruned30", "pruned70"):
+        assert set(metrics["train"][rate]) == {"random", "emp"}
+        assert all(set(cell) == fields for cell in metrics["train"][rate].values())
+    assert metrics["train"]["pruned70"]["random"]["vs_random"] == 0.0
+    emp = metrics["train"]["pruned70"]["emp"]
+    assert emp["vs_random_low"] <= emp["vs_random"] <= emp["vs_random_high"] and emp["best_other"] == "random"
+    headline = metrics["headline"]
+    assert headline["rate"] == 0.7 and headline["emp_test_acc"] == emp["test_acc"]
+    assert headline["emp_vs_random"] == emp["vs_random"] and headline["best_method"] in ("random", "emp")
+    assert set(metrics["pretrain"]) == {"full", "pruned70"}
+    assert set(metrics["downstream"]) == {"all_labels", "pruned30", "pruned70"}
+    assert set(metrics["downstream"]["pruned30"]) == {"flexrand", "static_random"}
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
     assert set(plots) == {
         "reports/plots/accuracy_vs_saving.png",
@@ -105,13 +113,24 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
         "reports/plots/ssl_linear_vs_saving.png",
         "reports/plots/downstream_linear_vs_saving.png",
         "Test accuracy against achieved saving",
+        "Test accuracy per epoch",
+        "Training loss per epoch",
     }
     [scatter] = plots["Test accuracy against achieved saving"]
     assert len(scatter["content"]["data"]["values"]) == len(CELLS)  # one point per cell
+    [curves] = plots["Test accuracy per epoch"]
+    values = curves["content"]["data"]["values"]
+    lines = {v["method"] for v in values}
+    assert lines == {"full", "random@0.3", "random@0.7", "emp@0.3", "emp@0.7"}  # one line per method@rate
+    assert sorted(int(v["epoch"]) for v in values if v["method"] == "emp@0.7") == list(range(W + 1, E + 1))
+    assert curves["content"]["encoding"]["color"]["field"] == "method"
 
 
 def test_readme_results_block_is_the_generated_table(study):
     repo, _ = study
+    # No stage writes README.md: `make readme` (scripts/readme.py) copies the report into it.
+    assert (repo / "README.md").read_text() == (ROOT / "README.md").read_text()
+    sh(repo, "python", "scripts/readme.py")
     readme = (repo / "README.md").read_text()
     block = readme.split("<!-- results:begin")[1].split("-->", 1)[1].split("<!-- results:end -->")[0]
     results = (repo / "reports" / "results.md").read_text()
@@ -153,9 +172,49 @@ def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):
         run = by_name[name]
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parent
-        assert len(run.data.tags["git.commit"]) == 40 and run.data.tags["git.dirty"] in ("true", "false")
-        [dataset] = run.inputs.dataset_inputs
-        assert dataset.dataset.digest == md5
+        tags = run.data.tags
+        assert len(tags["git.commit"]) == 40 and tags["git.dirty"] in ("true", "false")
+        assert tags["mlflow.source.git.commit"] == tags["git.commit"] and tags["mlflow.source.type"] == "LOCAL"
+        assert tags["mlflow.source.name"].startswith("stages/") and tags["mlflow.user"]
+        assert (
+            tags["stage"] == tags["dvc.stage"]
+            and tags["study.params_hash"] == parents[0].data.tags["study.params_hash"]
+        )
+        contexts = {d.tags[0].value: d.dataset for d in run.inputs.dataset_inputs}
+        assert set(contexts) == {"train", "test"} and contexts["train"].name == "digits-train-1347"
+    tasks = {name: by_name[name].data.tags["task"] for name in by_name if name != parents[0].info.run_name}
+    assert {n for n, t in tasks.items() if t == "supervised"} == {*CELLS, *WARMUPS}
+    assert {n for n, t in tasks.items() if t == "ssl"} == {n for n in ssl if not n.startswith(("dlc", "downstream"))}
+    assert {n for n, t in tasks.items() if t == "downstream"} == {n for n in ssl if n.startswith(("dlc", "downstream"))}
+    assert tasks["aggregate"] == "report"
+    cell = by_name["emp-0.7-1"].data.tags
+    assert (cell["method"], cell["rate"], cell["seed"]) == ("emp", "0.7", "1")
+    assert md5 == parents[0].data.tags["dataset_md5"]
+
+
+def test_the_study_run_carries_the_headline_and_the_report(runs):
+    repo, client, experiment, found = runs
+    [parent] = [r for r in found if r.data.tags.get("study_parent") == "true"]
+    headline = json.loads((repo / "reports" / "metrics.json").read_text())["headline"]
+    assert parent.info.status == "FINISHED" and parent.info.end_time > parent.info.start_time
+    assert parent.data.metrics["emp_test_acc"] == pytest.approx(headline["emp_test_acc"])
+    assert parent.data.metrics["emp_vs_random"] == pytest.approx(headline["emp_vs_random"])
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "report")} >= {
+        "report/results.md",
+        "report/plots",
+    }
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_the_full_data_models_and_the_encoders_are_logged_models(runs):
+    _, client, experiment, found = runs
+    names = {r.info.run_id: r.info.run_name for r in found}
+    models = client.search_logged_models([experiment.experiment_id])
+    logged = sorted((names[m.source_run_id], m.name) for m in models)
+    assert logged == sorted(
+        [(f"full-0.0-{s}", "model") for s in SEEDS]
+        + [("pretrain full-0.0-0", "encoder"), ("pretrain emp-0.7-0", "encoder")]
+    )
 
 
 def test_a_cell_run_has_params_metrics_and_artifacts(runs):
@@ -189,9 +248,20 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
     assert ran == new_cells | {"aggregate"}
     after = client.search_runs([experiment.experiment_id], max_results=100)
-    added = sorted(r.info.run_name for r in after if r.info.run_id not in {b.info.run_id for b in before})
+    added = sorted(
+        r.info.run_name
+        for r in after
+        if r.info.run_id not in {b.info.run_id for b in before} and r.data.tags.get("study_parent") != "true"
+    )
     assert added == ["aggregate", "downstream flexrand-0.5", "downstream static_random-0.5"] + sorted(
         f"{m}-0.5-{s}" for m in ("emp", "random") for s in SEEDS
     )
-    parent = next(r.info.run_id for r in before if r.data.tags.get("study_parent") == "true")
-    assert all(r.data.tags.get("mlflow.parentRunId") == parent for r in after if r.info.run_name in added)
+    # The edited params are a new study: the new runs sit under a new parent, the old ones stay put.
+    old = next(r for r in before if r.data.tags.get("study_parent") == "true")
+    [new] = [r for r in after if r.data.tags.get("study_parent") == "true" and r.info.run_id != old.info.run_id]
+    assert new.data.tags["study.params_hash"] != old.data.tags["study.params_hash"]
+    assert new.data.params["study.rates"] == "[0.3, 0.7, 0.5]"
+    assert all(r.data.tags.get("mlflow.parentRunId") == new.info.run_id for r in after if r.info.run_name in added)
+    assert all(
+        r.data.tags.get("mlflow.parentRunId") == old.info.run_id for r in before if r.info.run_id != old.info.run_id
+    )

@@ -1,5 +1,7 @@
 """params.yaml and every preset under params/ load, and the presets keep params.yaml's keys."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,31 @@ def test_presets_cover_the_headline_and_gpu_settings():
 
 def test_default_params_load():
     assert config.load(ROOT / "params.yaml").data.dataset == "fashion_mnist"
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_a_preset_runs_as_dvc_overrides_of_params_yaml(path, tmp_path):
+    # scripts/preset.py turns a preset into `dvc exp run -S` overrides; applied by DVC's own
+    # machinery to params.yaml, they give exactly the preset (so params.yaml is never copied over).
+    from dvc.utils.hydra import apply_overrides
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "preset.py"), path.stem, "--print"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "params.yaml"
+    target.write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(target, done.stdout.split())
+    assert yaml.safe_load(target.read_text()) == yaml.safe_load(path.read_text())
+
+
+def test_an_unknown_preset_is_one_line():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "preset.py"), "smok"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "no preset 'smok'" in done.stderr and "smoke" in done.stderr
+    assert "Traceback" not in done.stderr

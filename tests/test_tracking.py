@@ -39,8 +39,50 @@ def test_tags_name_the_dvc_stage_and_experiment(clean_env):
     assert "dvc.exp_name" not in tracking.run_tags("warmup")
     clean_env.setenv("DVC_STAGE", "train@emp-0.7-0")
     clean_env.setenv("DVC_EXP_NAME", "lower-lr")
+    tags = tracking.run_tags("train", {"task": "supervised", "method": "emp", "rate": 0.7, "seed": 0})
+    assert (tags["dvc.stage"], tags["stage"], tags["dvc.exp_name"]) == ("train@emp-0.7-0",) * 2 + ("lower-lr",)
+    assert (tags["task"], tags["method"], tags["rate"], tags["seed"]) == ("supervised", "emp", "0.7", "0")
+
+
+def test_runs_carry_mlflows_own_source_tags(clean_env, monkeypatch):
+    monkeypatch.setattr("sys.argv", [str(tracking.repo_root() / "stages" / "train.py")])
     tags = tracking.run_tags("train")
-    assert (tags["dvc.stage"], tags["dvc.exp_name"]) == ("train@emp-0.7-0", "lower-lr")
+    assert tags["mlflow.source.name"] == "stages/train.py" and tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.user"]
+    if "git.commit" in tags:  # a git checkout: the UI's Source column links the commit
+        assert tags["mlflow.source.git.commit"] == tags["git.commit"] and len(tags["git.commit"]) == 40
+
+
+def test_the_study_is_identified_by_its_params(clean_env, tmp_path):
+    clean_env.setenv("DVC_ROOT", str(tmp_path))
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "ids"}})
+    other = config.from_dict(
+        {"data": {"dataset": "digits"}, "study": {"rates": [0.5]}, "tracking": {"experiment": "ids"}}
+    )
+    first, again, edited = (tracking.create_study(c, META) for c in (cfg, cfg, other))
+    assert first == again != edited  # a params edit starts a new study; the same params find it again
+    client = MlflowClient(tracking.tracking_uri())
+    run = client.get_run(edited)
+    key = tracking.study_hash(other, META)
+    assert run.data.tags[tracking.STUDY_TAG] == key and run.info.run_name.endswith(key[:8])
+    assert run.info.status == "RUNNING"  # until aggregate finishes it
+    assert run.data.params["study.rates"] == "[0.5]" and run.data.params["dataset_md5"] == "0" * 32
+    assert sorted(i.tags[0].value for i in run.inputs.dataset_inputs) == ["test", "train"]
+    experiment = client.get_experiment_by_name("ids")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on runs
+
+
+def test_finishing_the_study_puts_the_headline_and_report_on_the_parent(clean_env, tmp_path):
+    clean_env.setenv("DVC_ROOT", str(tmp_path))
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "finish"}})
+    parent = tracking.create_study(cfg, META)
+    report = tmp_path / "results.md"
+    report.write_text("# Results\n")
+    assert tracking.Store(cfg).finish_study(META, {"emp_test_acc": 0.8}, [report]) == parent
+    client = MlflowClient(tracking.tracking_uri())
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED" and run.data.metrics == {"emp_test_acc": 0.8}
+    assert [a.path for a in client.list_artifacts(parent, "report")] == ["report/results.md"]
 
 
 def test_cells_share_one_parent_and_a_failing_cell_is_marked_failed(clean_env, tmp_path):
@@ -59,7 +101,8 @@ def test_cells_share_one_parent_and_a_failing_cell_is_marked_failed(clean_env, t
     assert runs["ok"].data.tags["mlflow.parentRunId"] == runs["boom"].data.tags["mlflow.parentRunId"] == parent
     assert runs["ok"].data.params["seed"] == "3" and runs["ok"].data.params["data.dataset"] == "digits"
     assert [(m.step, m.value) for m in client.get_metric_history(runs["ok"].info.run_id, "test_acc")] == [(1, 0.5)]
-    assert tracking.create_study(cfg, META) == parent  # found again by the dataset's md5
+    assert tracking.create_study(cfg, META) == parent  # found again by the params and the dataset's md5
+    assert runs["ok"].data.tags[tracking.STUDY_TAG] == tracking.study_hash(cfg, META)
 
 
 def _writer(root: str, name: str, epochs: int, barrier) -> None:

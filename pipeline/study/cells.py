@@ -16,6 +16,7 @@ import torch
 from ..core import data
 from ..core.errors import UserError
 from ..core.io import file_md5, load_torch, save_torch, write_json
+from ..core.models import build_encoder, build_model
 from ..core.schema import flatten
 from ..training import distributed, loop, resume
 from ..training.runtime import Runtime
@@ -27,6 +28,7 @@ from .config import Config
 @dataclass(frozen=True)
 class Grid:
     name: str  # the params section and the DVC stage of its grid cells
+    tag: str  # its runs' `task` tag in MLflow
     task_class: type[Task]
     warmups_dir: Path  # one warm-up per seed, in a folder named by the seed
     cells_dir: Path
@@ -101,8 +103,8 @@ class Grid:
         return self.cells_dir / paths.cell_name(method, rate, seed)
 
 
-SUPERVISED = Grid("train", SupervisedTask, paths.WARMUP_DIR, paths.TRAIN_DIR, keep_encoder=False)
-SSL = Grid("pretrain", SimCLRTask, paths.PRETRAIN_WARMUP_DIR, paths.PRETRAIN_DIR, keep_encoder=True)
+SUPERVISED = Grid("train", "supervised", SupervisedTask, paths.WARMUP_DIR, paths.TRAIN_DIR, keep_encoder=False)
+SSL = Grid("pretrain", "ssl", SimCLRTask, paths.PRETRAIN_WARMUP_DIR, paths.PRETRAIN_DIR, keep_encoder=True)
 
 
 def _run_params(cfg: Config, grid: Grid) -> dict:
@@ -122,7 +124,8 @@ def _resumable_run(
     key = resume.fingerprint(params={**_run_params(cfg, grid), **(params or {})}, dataset=meta["md5"], **inputs)
     res = resume.Resume(stage, key, paths.RESUME_DIR, main=world.is_main)
     if world.is_main:
-        with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id) as run:
+        tags = {"task": grid.tag, **{k: params[k] for k in ("method", "rate", "seed") if k in (params or {})}}
+        with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id, tags) as run:
             res.run_id = run.run_id
             yield res, run
     else:
@@ -157,6 +160,11 @@ def run_warmup(cfg: Config, grid: Grid, seed: int) -> None:
                 "epochs": W,
             },
         )
+
+
+def _loaded(module: torch.nn.Module, state: dict) -> torch.nn.Module:
+    module.load_state_dict(state)
+    return module.eval()
 
 
 def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> None:
@@ -199,9 +207,12 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
         write_json(out / "lfl.json", result.lfl)
         if grid.keep_encoder:
             prefix = "encoder."
-            save_torch(
-                out / "encoder.pt", {k[len(prefix) :]: v for k, v in result.model_state.items() if k.startswith(prefix)}
-            )
+            encoder = {k[len(prefix) :]: v for k, v in result.model_state.items() if k.startswith(prefix)}
+            save_torch(out / "encoder.pt", encoder)
+            run.log_model(_loaded(build_encoder(cfg.model.arch, ds.in_channels)[0], encoder), "encoder")
+        elif spec.method == "full":  # the full-data reference model of its seed
+            model = build_model(cfg.model.arch, ds.in_channels, ds.num_classes)
+            run.log_model(_loaded(model, result.model_state), "model")
         title = f"{grid.name} {out.name}: {meta['name']}, {cfg.model.arch}"
         figures = {
             "curves.png": plots.training_curves(

@@ -67,6 +67,8 @@ class TrackingConfig:
     """Where runs are grouped in MLflow (the store itself: MLFLOW_TRACKING_URI or mlflow.db)."""
 
     experiment: str = spec("data-pruning", check=lambda v: bool(v.strip()), allowed="a non-empty name")
+    # The SimCLR encoders and the full-data supervised models as MLflow models (mlflow.pytorch).
+    log_models: bool = True
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,11 @@ DOWNSTREAM_DIR = OUTPUTS_DIR / "downstream"
 DLC_FILE = DOWNSTREAM_DIR / "dlc" / "dlc.pt"
 RESUME_DIR = Path("resume")  # outside DVC's outs on purpose: DVC deletes a stage's outs before rerunning it
 REPORTS_DIR = Path("reports")
+RESULTS_FILE = REPORTS_DIR / "results.md"
+METRICS_FILE = REPORTS_DIR / "metrics.json"
 PLOTS_DIR = REPORTS_DIR / "plots"
-README = Path("README.md")
+CURVES_FILE = PLOTS_DIR / "curves.json"  # per-epoch test accuracy and loss of every cell (DVC plots)
+README = Path("README.md")  # its results block: `make readme` (scripts/readme.py), from RESULTS_FILE
 
 
 def cell_name(method: str, rate: float, seed: int) -> str:

@@ -65,7 +65,8 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
     params = {"method": method, "rate": rate, "seed": seed, "encoder": f"pretrain@{name}"}
     # The DVC stage (DVC_STAGE says so under DVC; this fallback is named as dvc.yaml names it).
     stage = "linear_eval_full" if method == "full" else f"linear_eval@{method}-{rate}"
-    with tracking.stage_run(cfg, meta, stage, f"linear_eval {name}", params) as run:
+    tags = {"task": "ssl", "method": method, "rate": rate, "seed": seed}
+    with tracking.stage_run(cfg, meta, stage, f"linear_eval {name}", params, tags=tags) as run:
         t0 = time.perf_counter()
         train_feats, test_feats = encoder_features(cfg, ds, load_encoder(cfg, ds, method, rate, seed))
         metrics = {
@@ -88,7 +89,7 @@ def run_dlc(cfg: Config) -> None:
     seed = cfg.pretrain.seed
     d = cfg.downstream
     params = {"encoder": f"pretrain_full@{seed}", "seed": seed, **flatten(d, "downstream.")}
-    with tracking.stage_run(cfg, meta, "dlc", "dlc", params) as run:
+    with tracking.stage_run(cfg, meta, "dlc", "dlc", params, tags={"task": "downstream", "seed": seed}) as run:
         t0 = time.perf_counter()
         encoder = load_encoder(cfg, ds, "full", 0.0, seed)
         train_feats, test_feats = encoder_features(cfg, ds, encoder)
@@ -142,7 +143,8 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
         "downstream.gamma": cfg.downstream.gamma,
         "downstream.per_class": cfg.downstream.per_class,
     }
-    with tracking.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params) as run:
+    tags = {"task": "downstream", "method": selector, "rate": rate, "seed": seed}
+    with tracking.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params, tags=tags) as run:
         t0 = time.perf_counter()
         blob = load_torch(DLC_FILE, "dlc")
         keep = select_subset(

@@ -12,7 +12,7 @@ from ..core.io import read_json
 from . import verdict
 from .config import Config
 
-README_BEGIN = "<!-- results:begin (written by the aggregate stage; do not edit by hand) -->"
+README_BEGIN = "<!-- results:begin (written by `make readme` from reports/results.md; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
 
 
@@ -178,25 +178,95 @@ def plot_points(rows: list[Row]) -> list[dict]:
     ]
 
 
+def rate_key(rate: float) -> str:
+    """A rate as a metrics key without a dot (DVC nests metrics keys at dots): 0.7 -> pruned70."""
+    return "pruned" + f"{100 * rate:g}".replace(".", "_")
+
+
+def _paired(name: str, p: verdict.Paired | None) -> dict:
+    """A seed-paired difference and its 95% interval (null where there is none: fewer than 2 seeds)."""
+    if p is None or p.low is None:
+        return {name: None if p is None else p.mean, f"{name}_low": None, f"{name}_high": None}
+    return {name: p.mean, f"{name}_low": p.low, f"{name}_high": p.high}
+
+
 def dvc_metrics(rows: list[Row], key: str = "test_acc") -> dict:
-    """Per (method, rate): mean, std and achieved saving; with the seed-paired difference to random
-    and its 95% interval where there is one."""
-    vs = {(c.method, c.rate): c.vs_reference for comps in comparisons(rows, key).values() for c in comps}
-    out = {}
-    for r in rows:
-        cell = {key: r.mean(key), f"{key}_std": r.std(key), "achieved_saving": r.mean("achieved_saving")}
-        p = vs.get((r.method, r.rate))
-        if p is not None and p.low is not None:
-            cell.update(vs_random=p.mean, vs_random_low=p.low, vs_random_high=p.high)
-        out[f"{r.method}-{r.rate:g}"] = cell
+    """Stable keys for `dvc metrics diff` and `dvc exp show`: the reference row under "full", then
+    per rate (pruned70, ...) and method the same fields for every method: mean and std of `key`,
+    achieved saving, the seed-paired difference to random and to the best other method with their
+    95% intervals (random's difference to itself is 0), and which method the best other is."""
+    ref = rows[0]
+    out: dict = {ref.method.replace(" ", "_"): {key: ref.mean(key), f"{key}_std": ref.std(key)}}
+    row_of = {(r.method, r.rate): r for r in rows[1:]}
+    for rate, comps in comparisons(rows, key).items():
+        cells = {}
+        for c in comps:
+            r = row_of[c.method, rate]
+            vs_random = c.vs_reference
+            if c.method == verdict.REFERENCE:
+                vs_random = verdict.Paired(0.0, 0.0, 0.0, len(r.runs), 0.0)
+            cells[c.method] = {
+                key: r.mean(key),
+                f"{key}_std": r.std(key),
+                "achieved_saving": r.mean("achieved_saving"),
+                **_paired("vs_random", vs_random),
+                **_paired("vs_best_other", c.vs_best_other),
+                "best_other": c.best_other,
+            }
+        out[rate_key(rate)] = cells
     return out
+
+
+def headline_metrics(rows: list[Row], key: str = "test_acc", central: str = "emp") -> dict:
+    """The verdict's figures at the highest rate, under names that do not depend on the grid: the
+    most accurate method and the central method (EMP), each against random and the best other."""
+    by_rate = comparisons(rows, key)
+    if not by_rate:
+        return {}
+    top = max(by_rate)
+    comps = {c.method: c for c in by_rate[top]}
+    best = max(comps.values(), key=lambda c: c.accuracy)
+    out: dict = {"rate": top, "best_method": best.method, f"best_{key}": best.accuracy}
+    out.update({f"best_{k}": v for k, v in _paired("vs_random", best.vs_reference).items()})
+    if central in comps:
+        c = comps[central]
+        out[f"{central}_{key}"] = c.accuracy
+        out.update({f"{central}_{k}": v for k, v in _paired("vs_random", c.vs_reference).items()})
+        out.update({f"{central}_{k}": v for k, v in _paired("vs_best_other", c.vs_best_other).items()})
+        out[f"{central}_best_other"] = c.best_other
+    return out
+
+
+def numeric_leaves(tree: dict, prefix: str = "") -> dict[str, float]:
+    """Every number in a nested dict, under its dotted path (for MLflow metrics)."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(numeric_leaves(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+    return out
+
+
+def curves(rows: list[Row], histories: Callable[[str, float, int], list[dict]], keys: tuple[str, ...]) -> list[dict]:
+    """Per cell (method@rate) and epoch, each `keys` value averaged over the seeds: the data of the
+    per-epoch DVC plots (one line per cell)."""
+    points = []
+    for row in rows:
+        per_seed = [histories(row.method, row.rate, run["seed"]) for run in row.runs]
+        name = row.method if row.method == "full" else f"{row.method}@{row.rate:g}"
+        for epoch_rows in zip(*per_seed):
+            point = {"epoch": epoch_rows[0]["epoch"] + 1, "method": name}
+            point.update({k: statistics.fmean(e[k] for e in epoch_rows) for k in keys})
+            points.append(point)
+    return points
 
 
 def replace_block(text: str, block: str) -> str:
     """Put `block` between the README's results markers; the rest of the text stays as it is."""
-    try:
-        head, rest = text.split(README_BEGIN, 1)
-        _, tail = rest.split(README_END, 1)
+    try:  # the begin marker is found by its start, so that a reworded comment still matches
+        head, rest = text.split(README_BEGIN.split(" (")[0], 1)
+        _, tail = rest.split("-->", 1)[1].split(README_END, 1)
     except ValueError:
         raise UserError(
             f"README.md has no results markers: add the lines {README_BEGIN} and {README_END} where the results belong"

@@ -7,16 +7,23 @@ experiments that run in a temporary copy; outside DVC it is the working director
 MLFLOW_TRACKING_URI, when set, wins (a team's tracking server).
 
 Every stage cell is one run nested under the study's parent run. The parent belongs to the
-prepared dataset (found by its md5), so cells added later, or rerun in an experiment, join it.
+study's params and prepared dataset (found by their hash, in its name and tags): a rerun with the
+same params joins it, a rerun after a params edit starts a new one, so old and new runs never mix.
+Every run carries MLflow's own source tags (commit, script, user), so the UI's Source column and
+lineage links work, and `task`, `stage`, `method`, `rate` and `seed` tags to filter by.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import getpass
+import hashlib
+import json
 import os
 import random
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +46,36 @@ from .paths import DATASET_FILE
 
 PARENT_TAG = "study_parent"
 DATASET_TAG = "dataset_md5"
+STUDY_TAG = "study.params_hash"
+# The experiment tag MLflow 3's UI reads to open an experiment on its runs table (not on GenAI traces).
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+# A saved view of the runs table (MLflow's shared-view mechanism: an experiment tag holding the
+# view, opened by `?viewStateShareKey=study`): the supervised cells grouped by method, with their
+# source, tags and headline metrics as columns. `make ui` prints its address.
+VIEW_KEY = "study"
+STUDY_VIEW = {
+    "searchFilter": "tags.task = 'supervised'",
+    "orderByKey": "attributes.start_time",
+    "orderByAsc": True,
+    "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": "method"}]},
+    "selectedColumns": [
+        "attributes.`Source`",
+        *(f"tags.`{t}`" for t in ("task", "method", "rate", "seed", "stage")),
+        *(f"metrics.`{m}`" for m in ("test_acc", "achieved_saving", "train_time_s")),
+    ],
+}
+
+
+def _experiment_tags() -> dict[str, str]:
+    return {**EXPERIMENT_KIND, f"mlflow.sharedViewState.{VIEW_KEY}": json.dumps(STUDY_VIEW)}
+
+
+def runs_url(base: str, experiment_id: str, view: bool = True) -> str:
+    """The experiment's runs table in the UI at `base` (with the study's saved view)."""
+    query = f"?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning" if view else "?workflowType=machine_learning"
+    return f"{base}/#/experiments/{experiment_id}/runs{query}"
+
+
 EPOCH_METRIC = "train_loss"  # logged by every training loop at every epoch: how far a run got
 
 
@@ -59,6 +96,33 @@ def _git_tags() -> dict[str, str]:
     return _git_state(repo_root())
 
 
+def source_tags() -> dict[str, str]:
+    """MLflow's system tags for where a run comes from: the commit, the script, the user."""
+    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    root = repo_root()
+    name = str(script.relative_to(root)) if script and script.is_relative_to(root) else (str(script or "") or "python")
+    tags = {"mlflow.source.name": name, "mlflow.source.type": "LOCAL", "mlflow.user": _user()}
+    git = _git_tags()
+    if "git.commit" in git:
+        tags["mlflow.source.git.commit"] = git["git.commit"]
+    return {**tags, **git}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name (a container without a passwd entry)
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def study_hash(cfg: Config, meta: dict) -> str:
+    """The study's identity: a digest of every param (all sections) and of the prepared dataset."""
+    params = {k: str(v) for k, v in flatten(cfg).items()}
+    return hashlib.sha256(json.dumps({"params": params, "dataset": meta["md5"]}, sort_keys=True).encode()).hexdigest()[
+        :10
+    ]
+
+
 @functools.cache
 def _git_state(root: Path) -> dict[str, str]:
     def git(*args: str) -> str:
@@ -75,20 +139,24 @@ def _git_state(root: Path) -> dict[str, str]:
         return {}  # not a git checkout (e.g. an unpacked release): nothing to record
 
 
-def run_tags(stage: str) -> dict[str, str]:
-    """dvc.stage (DVC_STAGE names the matrix cell, e.g. train@emp-0.7-0), git state, experiment name."""
-    tags = {"dvc.stage": os.environ.get("DVC_STAGE", stage), **_git_tags()}
+def run_tags(stage: str, extra: dict[str, Any] | None = None) -> dict[str, str]:
+    """stage and dvc.stage (DVC_STAGE names the matrix cell, e.g. train@emp-0.7-0), the source tags,
+    the DVC experiment's name, and `extra` (task, method, rate, seed)."""
+    stage = os.environ.get("DVC_STAGE", stage)
+    tags = {"dvc.stage": stage, "stage": stage, **source_tags(), **{k: str(v) for k, v in (extra or {}).items()}}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     return tags
 
 
-def dataset_input(meta: dict) -> MetaDataset:
-    """The prepared dataset as an MLflow dataset whose digest is the file's md5."""
+def dataset_input(meta: dict, split: str = "train") -> MetaDataset:
+    """One split of the prepared dataset as an MLflow dataset (its digest: the file's md5 and the split)."""
     with warnings.catch_warnings():  # MLflow registers the local-file source twice and warns about it
         warnings.simplefilter("ignore", UserWarning)
         source = resolve_dataset_source(str(repo_root() / DATASET_FILE))
-    return MetaDataset(source, name=f"{meta['name']}-{meta['train_size']}", digest=meta["md5"])
+    size = meta[f"{split}_size"]
+    digest = hashlib.md5(f"{meta['md5']}:{split}".encode()).hexdigest()[:16]
+    return MetaDataset(source, name=f"{meta['name']}-{split}-{size}", digest=digest)
 
 
 def check_store() -> None:
@@ -153,11 +221,15 @@ class Store:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                self.client.create_experiment(name, artifact_location=_artifact_location())
+                self.client.create_experiment(name, artifact_location=_artifact_location(), tags=_experiment_tags())
             except MlflowException:  # another process created it first
                 pass
             experiment = self.client.get_experiment_by_name(name)
+        elif not _experiment_tags().items() <= experiment.tags.items():  # made before these tags were set
+            for key, value in _experiment_tags().items():
+                self.client.set_experiment_tag(experiment.experiment_id, key, value)
         self.experiment_id = experiment.experiment_id
+        self.cfg = cfg
 
     def reopen(self, run_id: str) -> str | None:
         """Mark an interrupted run RUNNING again; None if the store no longer has it."""
@@ -179,20 +251,32 @@ class Store:
         return max((m.step for m in self.client.get_metric_history(run_id, EPOCH_METRIC)), default=0)
 
     def study_run_id(self, meta: dict) -> str:
-        """The parent run of the study on this prepared dataset: found by its md5, else created."""
-        query = f"tags.{PARENT_TAG} = 'true' and tags.{DATASET_TAG} = '{meta['md5']}'"
+        """The parent run of the study with these params on this prepared dataset: found by their
+        hash, else created (and left running until aggregate finishes it)."""
+        key = study_hash(self.cfg, meta)
+        query = f"tags.{PARENT_TAG} = 'true' and tags.`{STUDY_TAG}` = '{key}'"
         found = self.client.search_runs([self.experiment_id], query, max_results=1, order_by=["start_time ASC"])
         if found:
             return found[0].info.run_id
         run = self.client.create_run(
             self.experiment_id,
-            run_name=f"study {meta['name']} ({meta['train_size']} train)",
-            tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], **_git_tags()},
+            run_name=f"study {meta['name']} ({meta['train_size']} train) {key[:8]}",
+            tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], STUDY_TAG: key, "task": "study", **source_tags()},
         )
-        StageRun(self.client, run.info.run_id).log_params(_meta_params(meta))
-        self.client.log_inputs(run.info.run_id, datasets=[_dataset_entity(meta)])
-        self.client.set_terminated(run.info.run_id)
+        # Every param of the study (what its hash digests), and the dataset it ran on.
+        StageRun(self.client, run.info.run_id).log_params({**flatten(self.cfg), **_meta_params(meta)})
+        self.client.log_inputs(run.info.run_id, datasets=_dataset_entities(meta))
         return run.info.run_id
+
+    def finish_study(self, meta: dict, metrics: dict[str, float], artifacts: list[Path]) -> str:
+        """The study's headline metrics and its report on the parent run, which ends now (its
+        duration: the whole study's)."""
+        parent = self.study_run_id(meta)
+        StageRun(self.client, parent).log_metrics(metrics)
+        for path in artifacts:
+            self.client.log_artifact(parent, str(path), "report" if path.suffix == ".md" else "report/plots")
+        self.client.set_terminated(parent, status="FINISHED")
+        return parent
 
 
 def _meta_params(meta: dict) -> dict[str, Any]:
@@ -205,17 +289,24 @@ def _meta_params(meta: dict) -> dict[str, Any]:
     }
 
 
-def _dataset_entity(meta: dict) -> DatasetInput:
-    return DatasetInput(dataset_input(meta)._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "train")])
+def _dataset_entities(meta: dict) -> list[DatasetInput]:
+    """The training and test sets, each with its context (what the UI's Datasets column shows)."""
+    return [
+        DatasetInput(dataset_input(meta, split)._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", split)])
+        for split in ("train", "test")
+    ]
 
 
 class StageRun:
     """One stage cell's MLflow run: params once, metrics per epoch, final metrics, artifacts."""
 
-    def __init__(self, client: MlflowClient | RetryingClient, run_id: str, epochs_logged: int = 0):
+    def __init__(
+        self, client: MlflowClient | RetryingClient, run_id: str, epochs_logged: int = 0, log_models: bool = True
+    ):
         self.client = client
         self.run_id = run_id
         self.epochs_logged = epochs_logged  # a resumed run does not log these epochs again
+        self.log_models = log_models
 
     def log_params(self, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
@@ -232,8 +323,23 @@ class StageRun:
             return
         self.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"] + 1)
 
-    def log_artifact(self, path: str | Path) -> None:
-        self.client.log_artifact(self.run_id, str(path))
+    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_model(self, model: Any, name: str) -> None:
+        """`model` (a torch module) as an MLflow model of this run (mlflow.pytorch), unless
+        tracking.log_models is off. Its requirements are given, not inferred (inference imports
+        every module the model's code might need, seconds per stage)."""
+        if not self.log_models:
+            return
+        import mlflow
+        import mlflow.pytorch
+        import torch
+
+        mlflow.set_tracking_uri(tracking_uri())
+        with warnings.catch_warnings(), mlflow.start_run(run_id=self.run_id):
+            warnings.simplefilter("ignore")  # MLflow's notes on pickled models and missing signatures
+            mlflow.pytorch.log_model(model, name=name, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
 
 
 @contextlib.contextmanager
@@ -245,26 +351,28 @@ def stage_run(
     params: dict[str, Any] | None = None,
     resume_id: str | None = None,
     abandoned_id: str | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> Iterator[StageRun]:
     """A run nested under the study's parent: FINISHED when the block completes, FAILED if it raises.
 
     resume_id continues an interrupted run (no params logged again, no epoch logged twice);
-    abandoned_id is an interrupted run that will not be continued, marked FAILED."""
+    abandoned_id is an interrupted run that will not be continued, marked FAILED; tags: the
+    run's task, method, rate and seed (what the UI filters by)."""
     store = Store(cfg)
     if abandoned_id:
         store.abandon(abandoned_id)
     run_id = store.reopen(resume_id) if resume_id else None
     if run_id is not None:
-        tracked = StageRun(store.client, run_id, epochs_logged=store.epochs_logged(run_id))
+        tracked = StageRun(store.client, run_id, store.epochs_logged(run_id), cfg.tracking.log_models)
     else:
         parent = store.study_run_id(meta)
-        tags = {"mlflow.parentRunId": parent, **run_tags(stage)}
-        run_id = store.client.create_run(store.experiment_id, run_name=run_name, tags=tags).info.run_id
-        tracked = StageRun(store.client, run_id)
+        all_tags = {"mlflow.parentRunId": parent, STUDY_TAG: study_hash(cfg, meta), **run_tags(stage, tags)}
+        run_id = store.client.create_run(store.experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        tracked = StageRun(store.client, run_id, log_models=cfg.tracking.log_models)
     try:
         if run_id != resume_id:  # a resumed run has its params and inputs already
             tracked.log_params({**config_params(cfg), **(params or {})})
-            store.client.log_inputs(run_id, datasets=[_dataset_entity(meta)])
+            store.client.log_inputs(run_id, datasets=_dataset_entities(meta))
         yield tracked
     except BaseException:
         store.client.set_terminated(run_id, status="FAILED")
