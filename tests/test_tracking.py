@@ -115,6 +115,7 @@ def _writer(root: str, name: str, epochs: int, barrier) -> None:
         run.log_metrics({"wall_time_s": 1.0}, step=epochs)
 
 
+@pytest.mark.slow  # four processes start MLflow: about 20 s
 def test_four_concurrent_writers_lose_nothing(clean_env, tmp_path):
     clean_env.setenv("DVC_ROOT", str(tmp_path))
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "parallel"}})

@@ -105,5 +105,17 @@ def test_comparison_table_rows():
         "| 0.7 | emp | 82.00 | 0.467 | +2.00 [+1.75, +2.25] | random | +2.00 [+1.75, +2.25] | beats random |" in table
     )
     metrics = report.dvc_metrics(rows)
-    assert metrics["emp-0.7"]["vs_random"] == pytest.approx(0.02)
-    assert metrics["emp-0.7"]["vs_random_low"] == pytest.approx(0.017516, abs=1e-6)
+    emp, random = metrics["pruned70"]["emp"], metrics["pruned70"]["random"]
+    assert emp["vs_random"] == pytest.approx(0.02)
+    # t(0.975, 2) = 4.3027; the paired differences 0.02, 0.021, 0.019 have sd 0.001: 0.02 -/+ 4.3027 * 0.001 / sqrt(3)
+    assert emp["vs_random_low"] == pytest.approx(0.017516, abs=1e-6)
+    assert emp["vs_random_high"] == pytest.approx(0.022484, abs=1e-6)
+    assert (random["vs_random"], random["vs_random_low"], random["vs_random_high"]) == (0.0, 0.0, 0.0)
+    assert emp["best_other"] == "random" and random["best_other"] == "emp"
+    assert random["vs_best_other"] == pytest.approx(-0.02)
+    assert emp.keys() == random.keys()  # stable keys: every method has every field
+    assert metrics["full"] == {"test_acc": pytest.approx(0.85), "test_acc_std": 0.0}
+    assert report.rate_key(0.7) == "pruned70" and report.rate_key(0.875) == "pruned87_5"
+    headline = report.headline_metrics(rows)
+    assert headline["best_method"] == "emp" and headline["emp_vs_random"] == pytest.approx(0.02)
+    assert headline["emp_vs_best_other_low"] == pytest.approx(0.017516, abs=1e-6) and headline["rate"] == 0.7

@@ -209,10 +209,12 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
             prefix = "encoder."
             encoder = {k[len(prefix) :]: v for k, v in result.model_state.items() if k.startswith(prefix)}
             save_torch(out / "encoder.pt", encoder)
-            run.log_model(_loaded(build_encoder(cfg.model.arch, ds.in_channels)[0], encoder), "encoder")
+            run.log_model(
+                _loaded(build_encoder(cfg.model.arch, ds.in_channels)[0], encoder), "encoder", meta["image_shape"]
+            )
         elif spec.method == "full":  # the full-data reference model of its seed
             model = build_model(cfg.model.arch, ds.in_channels, ds.num_classes)
-            run.log_model(_loaded(model, result.model_state), "model")
+            run.log_model(_loaded(model, result.model_state), "model", meta["image_shape"])
         title = f"{grid.name} {out.name}: {meta['name']}, {cfg.model.arch}"
         figures = {
             "curves.png": plots.training_curves(

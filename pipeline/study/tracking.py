@@ -254,8 +254,7 @@ class Store:
         """The parent run of the study with these params on this prepared dataset: found by their
         hash, else created (and left running until aggregate finishes it)."""
         key = study_hash(self.cfg, meta)
-        query = f"tags.{PARENT_TAG} = 'true' and tags.`{STUDY_TAG}` = '{key}'"
-        found = self.client.search_runs([self.experiment_id], query, max_results=1, order_by=["start_time ASC"])
+        found = self._study_runs(key)
         if found:
             return found[0].info.run_id
         run = self.client.create_run(
@@ -266,7 +265,17 @@ class Store:
         # Every param of the study (what its hash digests), and the dataset it ran on.
         StageRun(self.client, run.info.run_id).log_params({**flatten(self.cfg), **_meta_params(meta)})
         self.client.log_inputs(run.info.run_id, datasets=_dataset_entities(meta))
-        return run.info.run_id
+        # Parallel stages (queued experiments) may create the study at once: the oldest one stays.
+        first = self._study_runs(key)[0].info.run_id
+        if first != run.info.run_id:
+            self.client.delete_run(run.info.run_id)
+        return first
+
+    def _study_runs(self, key: str) -> list:
+        """The parent runs of the study `key`, oldest first (ties by run id)."""
+        query = f"tags.{PARENT_TAG} = 'true' and tags.`{STUDY_TAG}` = '{key}'"
+        found = self.client.search_runs([self.experiment_id], query, max_results=100)
+        return sorted(found, key=lambda r: (r.info.start_time, r.info.run_id))
 
     def finish_study(self, meta: dict, metrics: dict[str, float], artifacts: list[Path]) -> str:
         """The study's headline metrics and its report on the parent run, which ends now (its
@@ -326,20 +335,29 @@ class StageRun:
     def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
 
-    def log_model(self, model: Any, name: str) -> None:
-        """`model` (a torch module) as an MLflow model of this run (mlflow.pytorch), unless
-        tracking.log_models is off. Its requirements are given, not inferred (inference imports
-        every module the model's code might need, seconds per stage)."""
+    def log_model(self, model: Any, name: str, input_shape: list[int]) -> None:
+        """`model` (a torch module on the CPU) as an MLflow model of this run, unless
+        tracking.log_models is off: in the safe graph format (pt2), traced on one zero input of
+        `input_shape` (C, H, W), which also gives its signature. Its requirements are given, not
+        inferred (inference imports every module the model's code might need, seconds per stage)."""
         if not self.log_models:
             return
         import mlflow
         import mlflow.pytorch
+        import numpy as np
         import torch
 
         mlflow.set_tracking_uri(tracking_uri())
+        example = np.zeros((1, *input_shape), dtype=np.float32)
         with warnings.catch_warnings(), mlflow.start_run(run_id=self.run_id):
-            warnings.simplefilter("ignore")  # MLflow's notes on pickled models and missing signatures
-            mlflow.pytorch.log_model(model, name=name, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+            warnings.simplefilter("ignore")  # torch.export's notes on specialised dimensions
+            mlflow.pytorch.log_model(
+                model,
+                name=name,
+                serialization_format="pt2",
+                input_example=example,
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            )
 
 
 @contextlib.contextmanager
