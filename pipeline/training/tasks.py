@@ -97,7 +97,11 @@ class SupervisedTask(Task):
         per_sample = F.cross_entropy(
             logits.float(), self.train_y[idx], reduction="none", label_smoothing=self.label_smoothing
         )
-        return per_sample, {"memory": prediction_entropy(logits.detach())}
+        return per_sample, self.sample_signals(logits.detach())
+
+    def sample_signals(self, logits: torch.Tensor) -> Signals:
+        """The per-sample signals of a batch's (detached) logits, one per name in `signals`."""
+        return {"memory": prediction_entropy(logits)}
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         return predict(self.model, images, self.inputs, self.runtime.eval_batch_size, self.runtime.autocast)

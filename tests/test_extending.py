@@ -1,0 +1,77 @@
+"""Extending the library touches one place per part (README, "Extending it"): a dataset is one
+function and one registration; a per-sample signal is declared by the task that produces it and
+read by the method that uses it, with no change to the statistics table or the loop."""
+
+import pytest
+import torch
+from conftest import tiny_config
+
+from pipeline.core import data, pruning
+from pipeline.core.errors import ConfigError
+from pipeline.core.pruning import MethodSpec
+from pipeline.core.pruning.base import PruningMethod, Selection, top_k
+from pipeline.study import config
+from pipeline.study.cells import SUPERVISED
+from pipeline.training import loop
+from pipeline.training.runtime import Runtime
+from pipeline.training.tasks import SupervisedTask
+
+
+@pytest.fixture
+def registered():
+    """The registries as they were, after the test (the dicts themselves stay: config reads them)."""
+    saved = [(registry, dict(registry)) for registry in (data.REGISTRY, pruning.REGISTRY)]
+    yield
+    for registry, before in saved:
+        registry.clear()
+        registry.update(before)
+
+
+def test_a_dataset_is_one_function_and_one_registration(registered):
+    @data.register("small_digits")
+    def small_digits(root):
+        return data.load_digits().subset(200, seed=0, test_size=100)
+
+    cfg = config.from_dict({"data": {"dataset": "small_digits"}})  # validation reads the registry
+    ds = data.load_dataset(cfg.data.dataset, cfg.data.root)
+    assert len(ds) == 200 and ds.test_x.shape[0] == 100
+    with pytest.raises(ConfigError, match="did you mean 'small_digits'"):
+        config.from_dict({"data": {"dataset": "small_digit"}})
+
+
+class MarginTask(SupervisedTask):
+    """The supervised task with one more signal: the margin between the top two logits."""
+
+    signals = ("memory", "margin")
+
+    def sample_signals(self, logits):
+        top2 = logits.float().topk(2, dim=1).values
+        return {**super().sample_signals(logits), "margin": top2[:, 0] - top2[:, 1]}
+
+
+class LowestMargin(PruningMethod):
+    """Keeps the K samples the model separates least (a method reading the new signal)."""
+
+    name = "lowest_margin"
+    reads = ("margin",)
+
+    def select(self, draw, stats, gen):
+        return Selection(top_k(-stats.signal("margin"), self.k))
+
+
+def test_a_signal_is_declared_by_its_task_and_read_by_its_method(registered, digits):
+    pruning.REGISTRY["lowest_margin"] = LowestMargin
+    cfg = tiny_config(epochs=3, warmup_epochs=2, crop_padding=0)
+    task = MarginTask(digits, Runtime(cfg.train), cfg.model.arch, cfg.train, seed=0)
+    checkpoint = loop.warmup(task, cfg.train, seed=0)
+    assert set(checkpoint["stats"]) >= {"memory", "margin"}  # the table kept the new signal unasked
+    margins = checkpoint["stats"]["margin"]
+    spec = MethodSpec("lowest_margin", "lowest_margin", LowestMargin.Options())
+    task = MarginTask(digits, Runtime(cfg.train), cfg.model.arch, cfg.train, seed=0)
+    result = loop.pruned_run(task, cfg.train, checkpoint, spec, 0.7, seed=0, keep_selections=True)
+    k = pruning.keep_count(0.7, len(digits))
+    assert torch.equal(result.selections[0], top_k(-margins, k))  # selected from the warm-up's margins
+    # A task that does not produce the signal is refused, in one line, before any training.
+    plain = SUPERVISED.task(cfg, digits, seed=0)
+    with pytest.raises(ConfigError, match="reads the per-sample signal.s. margin, which this task does not produce"):
+        loop.pruned_run(plain, cfg.train, SUPERVISED.warmup(cfg, digits), spec, 0.7, seed=0)
