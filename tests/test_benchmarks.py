@@ -72,3 +72,39 @@ def test_benchmark_refuses_a_missing_device_in_one_line(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and "cuda" in done.stderr
     assert not (tmp_path / "benchmarks.json").exists()
+
+
+def test_gpu_check_runs_on_cpu_and_reports_both_cells(tmp_path):
+    # The GPU readiness check with a GPU preset's settings, shrunk to run here: on CPU, AMP and
+    # channels-last are off whatever the preset says (they apply on CUDA only).
+    out = tmp_path / "gpu_check.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/gpu_check.py",
+            "--device",
+            "cpu",
+            "--arch",
+            "small_cnn",
+            "--samples",
+            "256",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["params"] == "params/gpu_cifar10_resnet18.yaml" and report["arch"] == "small_cnn"
+    for name in ("train", "pretrain"):
+        cell = report[name]
+        assert cell["device"] == "cpu" and cell["amp"] is False and cell["channels_last"] is False
+        warm, pruned = cell["epochs"]
+        assert warm["kept"] == 256 and pruned["kept"] == pruning.keep_count(0.7, 256)  # EMP at 70%
+        for epoch in (warm, pruned):
+            assert epoch["samples_per_s"] == pytest.approx(epoch["kept"] / epoch["train_s"])
+            assert 0 < epoch["train_share"] <= 1 and epoch["wall_s"] >= epoch["train_s"]
+        assert f"gpu_check {name} on cpu" in done.stderr
