@@ -248,11 +248,12 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
     assert ran == new_cells | {"aggregate"}
     after = client.search_runs([experiment.experiment_id], max_results=100)
-    added = sorted(
-        r.info.run_name
+    new_runs = [
+        r
         for r in after
         if r.info.run_id not in {b.info.run_id for b in before} and r.data.tags.get("study_parent") != "true"
-    )
+    ]
+    added = sorted(r.info.run_name for r in new_runs)
     assert added == ["aggregate", "downstream flexrand-0.5", "downstream static_random-0.5"] + sorted(
         f"{m}-0.5-{s}" for m in ("emp", "random") for s in SEEDS
     )
@@ -261,7 +262,7 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     [new] = [r for r in after if r.data.tags.get("study_parent") == "true" and r.info.run_id != old.info.run_id]
     assert new.data.tags["study.params_hash"] != old.data.tags["study.params_hash"]
     assert new.data.params["study.rates"] == "[0.3, 0.7, 0.5]"
-    assert all(r.data.tags.get("mlflow.parentRunId") == new.info.run_id for r in after if r.info.run_name in added)
+    assert all(r.data.tags.get("mlflow.parentRunId") == new.info.run_id for r in new_runs)
     assert all(
         r.data.tags.get("mlflow.parentRunId") == old.info.run_id for r in before if r.info.run_id != old.info.run_id
     )

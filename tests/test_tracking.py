@@ -172,3 +172,18 @@ def test_an_unreachable_tracking_server_is_refused_in_one_line(clean_env):
     clean_env.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     with pytest.raises(UserError, match=r"MLFLOW_TRACKING_URI = http://127.0.0.1:9 is unreachable"):
         tracking.check_store()
+
+
+def test_logging_a_model_leaves_the_environment_as_it_was(clean_env, tmp_path):
+    # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI: left set, it would send every later
+    # stage process of the same session (a notebook, a test run) to this store.
+    import torch
+
+    clean_env.setenv("DVC_ROOT", str(tmp_path))
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "models"}})
+    with tracking.stage_run(cfg, META, "full@0", "full-0.0-0") as run:
+        run.log_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), "model", [1, 8, 8])
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    client = MlflowClient(tracking.tracking_uri())
+    [model] = client.search_logged_models([client.get_experiment_by_name("models").experiment_id])
+    assert model.name == "model" and model.source_run_id == run.run_id

@@ -99,8 +99,9 @@ def _git_tags() -> dict[str, str]:
 def source_tags() -> dict[str, str]:
     """MLflow's system tags for where a run comes from: the commit, the script, the user."""
     script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
-    root = repo_root()
-    name = str(script.relative_to(root)) if script and script.is_relative_to(root) else (str(script or "") or "python")
+    # Relative to the working copy the stage runs in (a DVC experiment's temporary copy included).
+    base = next((b for b in (Path.cwd().resolve(), repo_root()) if script and script.is_relative_to(b)), None)
+    name = str(script.relative_to(base)) if base else (str(script) if script else "python")
     tags = {"mlflow.source.name": name, "mlflow.source.type": "LOCAL", "mlflow.user": _user()}
     git = _git_tags()
     if "git.commit" in git:
@@ -118,9 +119,8 @@ def _user() -> str:
 def study_hash(cfg: Config, meta: dict) -> str:
     """The study's identity: a digest of every param (all sections) and of the prepared dataset."""
     params = {k: str(v) for k, v in flatten(cfg).items()}
-    return hashlib.sha256(json.dumps({"params": params, "dataset": meta["md5"]}, sort_keys=True).encode()).hexdigest()[
-        :10
-    ]
+    digest = hashlib.sha256(json.dumps({"params": params, "dataset": meta["md5"]}, sort_keys=True).encode())
+    return digest.hexdigest()[:10]
 
 
 @functools.cache
@@ -212,11 +212,48 @@ class RetryingClient:
         return call
 
 
+@contextlib.contextmanager
+def _creating_store() -> Iterator[None]:
+    """Hold a lock beside a SQLite store while a client opens it: the first client creates and
+    migrates its tables, and two doing so at once (queued experiments starting together) fail."""
+    uri = tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri[len("sqlite:///") :])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + "-init.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def _fluent_store(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (mlflow.pytorch.log_model) pointed at `uri` for the block only:
+    mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in the environment, which would send
+    every later stage process of the same Python session to this store."""
+    import mlflow
+
+    saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved_uri)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
 class Store:
     """The configured store and experiment (created by the prepare stage, found by the others)."""
 
     def __init__(self, cfg: Config):
-        self.client = RetryingClient(MlflowClient(tracking_uri()))
+        with _creating_store():
+            self.client = RetryingClient(MlflowClient(tracking_uri()))
         name = cfg.tracking.experiment
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
@@ -347,9 +384,8 @@ class StageRun:
         import numpy as np
         import torch
 
-        mlflow.set_tracking_uri(tracking_uri())
         example = np.zeros((1, *input_shape), dtype=np.float32)
-        with warnings.catch_warnings(), mlflow.start_run(run_id=self.run_id):
+        with _fluent_store(tracking_uri()), warnings.catch_warnings(), mlflow.start_run(run_id=self.run_id):
             warnings.simplefilter("ignore")  # torch.export's notes on specialised dimensions
             mlflow.pytorch.log_model(
                 model,
