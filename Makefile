@@ -14,6 +14,7 @@ demo: setup
 	@echo "      dvc exp apply <name> (its reports into the workspace), make study (the default study)"
 
 study: setup
+	python scripts/prune_lock.py
 	dvc repro
 	python scripts/readme.py
 

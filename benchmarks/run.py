@@ -15,6 +15,9 @@ each repeat, so a drift in the machine's speed hits both sides alike.
   selection_ms            one epoch's selection per method at N = 60,000 and N = 1,281,167
   pruned_time_over_ideal  an epoch at rate s / ((1 - s) x a full-data epoch), s in {0.3, 0.5, 0.7}
   ssl_loop_vs_bare        loop_vs_bare for SimCLR steps
+  study_overhead          the fixed cost of a training stage (its process start to its first
+                          training step, plus its last step to exit) in a real `dvc repro` of a
+                          small fixed grid, and where the wall time went (benchmarks/overhead.py)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import input_path
+import overhead
 import selection
 import torch
 from loops import BareLoop, RealLoop
@@ -53,16 +57,19 @@ class Size:
     ssl_train: int  # training images of the SimCLR loops
     input_images: int  # images per input-path epoch
     repeats: int
+    study_grid: str  # the grid study_overhead runs through `dvc repro` (benchmarks/overhead.py)
 
 
 # Many short repeats rather than a few long ones: on a shared machine an epoch's time can be off
 # by 20% either way, and the median of many interleaved repeats is what stays put.
 SIZES = {
-    "full": Size(train=8000, ssl_train=4096, input_images=30000, repeats=15),
-    "quick": Size(train=4000, ssl_train=2048, input_images=8000, repeats=5),
+    "full": Size(train=8000, ssl_train=4096, input_images=30000, repeats=15, study_grid="small"),
+    "quick": Size(train=4000, ssl_train=2048, input_images=8000, repeats=5, study_grid="small"),
     # Seconds, for the test that runs this script end to end: its numbers mean nothing.
-    "smoke": Size(train=256, ssl_train=256, input_images=512, repeats=1),
+    "smoke": Size(train=256, ssl_train=256, input_images=512, repeats=1, study_grid="tiny"),
 }
+STAGE_FIXED_GOAL_S = 1.5
+WORK_SHARE_GOAL = 0.75  # of the default study's `dvc repro` (benchmarks/overhead.py --grid default)
 COMMAND_FLAGS = {"full": "", "quick": " --quick", "smoke": " --size smoke"}
 
 
@@ -199,6 +206,40 @@ def selection_times(device, repeats: int, fashion_mnist_epoch_s: float) -> dict:
     }
 
 
+def study_overhead(grid: str) -> dict:
+    result = overhead.measure(grid)
+    fixed = result["fixed_cost_s"]
+    return {"study_overhead": figure(fixed, f"<= {STAGE_FIXED_GOAL_S} s", fixed <= STAGE_FIXED_GOAL_S, **result)}
+
+
+def overhead_section(fig: dict) -> list[str]:
+    """This run's small grid beside the results kept in reports/overhead (before and after a change)."""
+    results = {f"{fig['grid']} grid, this run": fig, **overhead.recorded()}
+    lines = [
+        "",
+        "## study_overhead",
+        "",
+        f"Where the wall time of a real `dvc repro` goes (benchmarks/overhead.py: a copy of the working tree, "
+        f"every stage timed by pipeline/core/timing.py). *Fixed cost*: a training stage's process start to its "
+        f"first training step plus its last step to its exit (goal <= {STAGE_FIXED_GOAL_S} s). *Training + "
+        f"evaluation*: training steps, evaluation passes and DLC's scoring passes as a share of the wall time "
+        f"(goal >= {WORK_SHARE_GOAL:.0%} for the default study). Phases are summed over all stages; *DVC and process "
+        f"exit* is the wall time outside the stages' processes. Columns other than the first are kept results "
+        f"(`python benchmarks/overhead.py --grid <grid> --label <label>`), each from its own date and code:",
+        "",
+        *overhead.table(results),
+    ]
+    for name, r in overhead.recorded().items():
+        if r["grid"] == "default":
+            met = "met" if r["work_share"] >= WORK_SHARE_GOAL else "NOT met"
+            lines.append("")
+            lines.append(
+                f"{name} ({r['date']}): training + evaluation {r['work_share']:.0%} of {r['wall_s'] / 60:.1f} min "
+                f"({met}); fixed cost of a stage {r['fixed_cost_s']:.2f} s."
+            )
+    return lines
+
+
 def machine(device: torch.device) -> dict:
     cpu = platform.processor()
     try:
@@ -299,6 +340,13 @@ def markdown(result: dict) -> str:
     ]
     for n, fig in f["selection_ms"].items():
         lines.append(f"| {int(n):,} | " + " | ".join(f"{fig['per_method'][k]:.2f}" for k in methods) + " |")
+    so = f["study_overhead"]
+    row(
+        f"study_overhead: fixed cost of a training stage ({so['grid']} grid, {so['stages']} stages, "
+        f"training + evaluation {so['work_share']:.0%} of {so['wall_s']:.0f} s)",
+        so,
+        "{:.2f} s",
+    )
     lines += [
         "",
         f"Supervised loops ran on {s['train']:,} training images, SimCLR loops on {s['ssl_train']:,} (batch "
@@ -307,6 +355,7 @@ def markdown(result: dict) -> str:
         f"{f['fashion_mnist_epoch_s']:.1f} s here. Times cover selection, training steps, statistics, the "
         f"progress line and MLflow logging; the per-epoch test evaluation is a fixed cost outside them "
         f"({f['evaluation_s']:.2f} s for 1,000 test images).",
+        *overhead_section(so),
         "",
     ]
     return "\n".join(lines)
@@ -344,6 +393,8 @@ def main() -> None:
         figures.update(input_speed(in_cfg, load(in_cfg), device, size.repeats, scratch))
     print("benchmark: selection at N = 60,000 and 1,281,167", file=sys.stderr)
     figures.update(selection_times(device, size.repeats, figures["fashion_mnist_epoch_s"]))
+    print(f"benchmark: study_overhead, `dvc repro` of the {size.study_grid} grid in a copy", file=sys.stderr)
+    figures.update(study_overhead(size.study_grid))
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(device),

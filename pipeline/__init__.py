@@ -9,6 +9,13 @@
 Imports go downwards only (pyproject.toml's import-linter contracts).
 """
 
-from .training.pruner import Pruner, WithIndex
-
 __all__ = ["Pruner", "WithIndex"]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so that `import pipeline.launch` (a stage's first step) stays light.
+    if name in __all__:
+        from .training import pruner
+
+        return getattr(pruner, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

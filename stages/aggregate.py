@@ -4,6 +4,8 @@ the headline figures and report on the study's parent run. README.md is not writ
 
 from __future__ import annotations
 
+import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
+
 from pipeline.core.errors import exit_on_user_error
 from pipeline.core.io import load_torch, read_json, write_json, write_text
 from pipeline.study import paths, plots, report, tracking, verdict
@@ -124,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _stage.run(main)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
+
 from pipeline.core.errors import exit_on_user_error
 from pipeline.study import probing
 from pipeline.study.cli import parse_stage_args
@@ -14,4 +16,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _stage.run(main)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
+
 from pipeline.core import data
 from pipeline.core.errors import exit_on_user_error
 from pipeline.core.io import write_json
@@ -30,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _stage.run(main)

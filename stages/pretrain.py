@@ -3,6 +3,8 @@ pre-training warm-up; writes the encoder that linear_eval probes."""
 
 from __future__ import annotations
 
+import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
+
 from pipeline.core.errors import exit_on_user_error
 from pipeline.study import cells
 from pipeline.study.cli import add_cell_arguments, parse_stage_args
@@ -15,4 +17,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _stage.run(main)

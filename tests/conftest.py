@@ -13,6 +13,10 @@ from pipeline.core import data
 from pipeline.study import config
 from pipeline.study.cells import SUPERVISED
 
+# Stages that DVC runs in the tests hand their work to a warm server (pipeline/launch.py): one
+# that goes away soon after the last of them.
+os.environ.setdefault("PRUNING_WARM_IDLE_S", "20")
+
 
 @pytest.fixture(autouse=True)
 def _fixed_threads():

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import timing
 from .errors import DataError
 from .io import file_md5, save_torch
 
@@ -283,6 +284,7 @@ def _torchvision_download(name: str, root: Path) -> bool:
         return False
 
 
+@timing.timed("data")
 def load_dataset(
     name: str,
     root: str | Path = "data/raw",
@@ -298,6 +300,7 @@ def load_dataset(
 # --- the prepared, materialised form the pipeline's stages share ----------------------------
 
 
+@timing.timed("outputs")
 def save_prepared(ds: ImageDataset, path: str | Path) -> str:
     """Write the dataset atomically as one torch file; return its md5 (the dataset's digest)."""
     save_torch(
@@ -314,6 +317,7 @@ def save_prepared(ds: ImageDataset, path: str | Path) -> str:
     return file_md5(path)
 
 
+@timing.timed("data")
 def load_prepared(path: str | Path) -> ImageDataset:
     path = Path(path)
     if not path.is_file():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..core import data
+from ..core import data, timing
 from ..core.errors import UserError
 from ..core.io import file_md5, load_torch, save_torch, write_json
 from ..core.models import build_encoder, build_model
@@ -146,20 +146,20 @@ def run_warmup(cfg: Config, grid: Grid, seed: int) -> None:
         W = checkpoint["epoch"]
         run.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
         curves = out / "curves.png"
-        plots.save(
-            plots.training_curves(checkpoint["history"], W, f"{stage}: {meta['name']}, {cfg.model.arch}", grid.metric),
-            curves,
-        )
+        with timing.phase("plots"):
+            title = f"{stage}: {meta['name']}, {cfg.model.arch}"
+            plots.save(plots.training_curves(checkpoint["history"], W, title, grid.metric), curves)
         run.log_artifact(curves)
-        save_torch(grid.checkpoint(seed), checkpoint)
-        write_json(
-            out / "metrics.json",
-            {
-                grid.metric: checkpoint["history"][-1][grid.metric],
-                "wall_time_s": checkpoint["wall_time_s"],
-                "epochs": W,
-            },
-        )
+        with timing.phase("outputs"):
+            save_torch(grid.checkpoint(seed), checkpoint)
+            write_json(
+                out / "metrics.json",
+                {
+                    grid.metric: checkpoint["history"][-1][grid.metric],
+                    "wall_time_s": checkpoint["wall_time_s"],
+                    "epochs": W,
+                },
+            )
 
 
 def _loaded(module: torch.nn.Module, state: dict) -> torch.nn.Module:
@@ -174,7 +174,8 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
         raise UserError(f"--rate {rate} is invalid: expected a number in [0, 1)")
     ds = data.load_prepared(paths.DATASET_FILE)
     meta = paths.prepared_meta()
-    checkpoint = load_torch(grid.checkpoint(seed), grid.warmup_stage_name(seed))
+    with timing.phase("checkpoints"):
+        checkpoint = load_torch(grid.checkpoint(seed), grid.warmup_stage_name(seed))
     out = grid.cell_dir(method, rate, seed)
     epochs = getattr(cfg, grid.name).epochs
     # The DVC stage this cell is (DVC_STAGE says so when DVC runs it; this is the fallback, named
@@ -202,13 +203,15 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
         final = result.final_metrics()
         # The evaluation metric's last per-epoch value (step E) already is the final one.
         run.log_metrics({k: v for k, v in final.items() if k != grid.metric}, step=epochs)
-        write_json(out / "history.json", result.history)
-        save_torch(out / "visits.pt", result.visits)
-        write_json(out / "lfl.json", result.lfl)
+        with timing.phase("outputs"):
+            write_json(out / "history.json", result.history)
+            save_torch(out / "visits.pt", result.visits)
+            write_json(out / "lfl.json", result.lfl)
         if grid.keep_encoder:
             prefix = "encoder."
             encoder = {k[len(prefix) :]: v for k, v in result.model_state.items() if k.startswith(prefix)}
-            save_torch(out / "encoder.pt", encoder)
+            with timing.phase("outputs"):
+                save_torch(out / "encoder.pt", encoder)
             run.log_model(
                 _loaded(build_encoder(cfg.model.arch, ds.in_channels)[0], encoder), "encoder", meta["image_shape"]
             )
@@ -216,16 +219,18 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
             model = build_model(cfg.model.arch, ds.in_channels, ds.num_classes)
             run.log_model(_loaded(model, result.model_state), "model", meta["image_shape"])
         title = f"{grid.name} {out.name}: {meta['name']}, {cfg.model.arch}"
-        figures = {
-            "curves.png": plots.training_curves(
-                checkpoint["history"] + result.history, checkpoint["epoch"], title, grid.metric
-            ),
-            "visits.png": plots.visit_histograms(
-                {out.name: result.visits.numpy()}, epochs, "epochs each sample was trained"
-            ),
-        }
-        for name, fig in figures.items():
-            plots.save(fig, out / name)
+        with timing.phase("plots"):
+            figures = {
+                "curves.png": plots.training_curves(
+                    checkpoint["history"] + result.history, checkpoint["epoch"], title, grid.metric
+                ),
+                "visits.png": plots.visit_histograms(
+                    {out.name: result.visits.numpy()}, epochs, "epochs each sample was trained"
+                ),
+            }
+            for name, fig in figures.items():
+                plots.save(fig, out / name)
+        for name in figures:
             run.log_artifact(out / name)
         # Written last: its presence marks a finished cell.
         write_json(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from ..core import timing
 from ..core.io import check_writable
 from . import config, paths, tracking
 
@@ -14,6 +15,14 @@ def parse_stage_args(
 ) -> tuple[argparse.Namespace, config.Config]:
     """Parse `--params` (default params.yaml) plus a stage's own arguments; load and validate the
     params; check that outputs and the MLflow store can be written."""
+    timing.mark("ready")  # the stage's imports are done
+    with timing.phase("config"):
+        return _parse(doc, add_arguments)
+
+
+def _parse(
+    doc: str, add_arguments: Callable[[argparse.ArgumentParser], None] | None
+) -> tuple[argparse.Namespace, config.Config]:
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--params", default="params.yaml", help="the params file (default: params.yaml)")
     if add_arguments is not None:

@@ -9,11 +9,12 @@ vote gives a second, fitting-free accuracy.
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
 
-from ..core import data
+from ..core import data, timing
 from ..core.augment import InputPipeline
 from ..core.data import ImageDataset
 from ..core.dlc import dlc_scores, dlc_top_k, flexrand
@@ -40,17 +41,38 @@ def load_encoder(cfg: Config, ds: ImageDataset, method: str, rate: float, seed: 
 
 def encoder_features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen features of the training and test images, on the configured device."""
+    with timing.phase("eval"):
+        return _features(cfg, ds, encoder)
+
+
+def _features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     device = resolve_device(cfg.train.device)
-    encoder = encoder.to(device)
-    plain = InputPipeline(*ds.channel_stats(), device)
+    encoder, plain = _placed(cfg, ds, encoder, device)
     extract = lambda x: frozen_features(encoder, x.to(device), plain, cfg.train.eval_batch_size).cpu()
     return extract(ds.train_x), extract(ds.test_x)
+
+
+def _placed(
+    cfg: Config, ds: ImageDataset, encoder: torch.nn.Module, device: torch.device
+) -> tuple[torch.nn.Module, InputPipeline]:
+    """The encoder on `device` and the un-augmented input path, both in train.channels_last's layout."""
+    encoder = encoder.to(device)
+    if cfg.train.channels_last:
+        encoder = encoder.to(memory_format=torch.channels_last)
+    return encoder, InputPipeline(*ds.channel_stats(), device, channels_last=cfg.train.channels_last)
 
 
 def probe(
     train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int
 ) -> dict[str, float]:
     """Linear-probe and kNN test accuracy of frozen features."""
+    with timing.phase("eval"):
+        return _probe(train_feats, train_y, test_feats, test_y, seed)
+
+
+def _probe(
+    train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int
+) -> dict[str, float]:
     return {
         "linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, test_y, seed=seed),
         "knn_acc": knn_accuracy(train_feats, train_y, test_feats, test_y),
@@ -92,15 +114,18 @@ def run_dlc(cfg: Config) -> None:
     with tracking.stage_run(cfg, meta, "dlc", "dlc", params, tags={"task": "downstream", "seed": seed}) as run:
         t0 = time.perf_counter()
         encoder = load_encoder(cfg, ds, "full", 0.0, seed)
-        train_feats, test_feats = encoder_features(cfg, ds, encoder)
+        train_feats, test_feats = encoder_features(cfg, ds, copy.deepcopy(encoder))
         device = resolve_device(cfg.train.device)
+        # The masked passes in the default layout: masking ranks the weights in their flat order.
         plain = InputPipeline(*ds.channel_stats(), device)
         images = ds.train_x.to(device)
         features = lambda masked: frozen_features(masked, images, plain, cfg.train.eval_batch_size)
-        scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
+        with timing.phase("scoring"):
+            scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
         wall = time.perf_counter() - t0
         run.log_metrics({"wall_time_s": wall, "dlc_mean": float(scores.mean()), "dlc_std": float(scores.std())})
-        save_torch(DLC_FILE, {"scores": scores, "train_features": train_feats, "test_features": test_feats})
+        with timing.phase("outputs"):
+            save_torch(DLC_FILE, {"scores": scores, "train_features": train_feats, "test_features": test_feats})
     print(f"dlc: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
 
 

@@ -38,6 +38,7 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ..core import timing
 from ..core.errors import UserError
 from ..core.io import check_writable
 from ..core.schema import flatten
@@ -199,6 +200,7 @@ class RetryingClient:
             return attr
 
         @functools.wraps(attr)
+        @timing.timed("mlflow")
         def call(*args, **kwargs):
             for attempt in range(self._attempts):
                 try:
@@ -251,6 +253,7 @@ def _fluent_store(uri: str) -> Iterator[None]:
 class Store:
     """The configured store and experiment (created by the prepare stage, found by the others)."""
 
+    @timing.timed("mlflow")
     def __init__(self, cfg: Config):
         with _creating_store():
             self.client = RetryingClient(MlflowClient(tracking_uri()))
@@ -372,6 +375,7 @@ class StageRun:
     def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
 
+    @timing.timed("model_export")
     def log_model(self, model: Any, name: str, input_shape: list[int]) -> None:
         """`model` (a torch module on the CPU) as an MLflow model of this run, unless
         tracking.log_models is off: in the safe graph format (pt2), traced on one zero input of

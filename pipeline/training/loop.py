@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..core import pruning
+from ..core import pruning, timing
 from ..core.errors import UserError
 from ..core.pruning import MethodSpec
 from ..core.seeding import generator
@@ -195,11 +195,16 @@ class EpochLoop:
         selections = []
         for epoch in range(start, end):
             t0 = time.perf_counter()
-            selection = plan.select(epoch, stats)
-            train_loss = self.train_epoch(epoch, selection, stats, seed, progress)
-            self.runtime.synchronize()
+            with timing.phase("selection"):
+                selection = plan.select(epoch, stats)
+            timing.mark("first_step", first=True)
+            with timing.phase("train"):
+                train_loss = self.train_epoch(epoch, selection, stats, seed, progress)
+                self.runtime.synchronize()
+            timing.mark("last_step")
             train_s = time.perf_counter() - t0
-            metrics = self.task.evaluate() if self.evaluate else {}
+            with timing.phase("eval"):
+                metrics = self.task.evaluate() if self.evaluate else {}
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -286,7 +291,8 @@ def warmup(
         checkpoint=_checkpointer(res, t0),
     )
     if schedule.init_stats == "eval_pass":
-        loop.score_all(stats, W - 1)
+        with timing.phase("scoring"):
+            loop.score_all(stats, W - 1)
     return {
         "epoch": W,
         "seed": seed,

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from ..core import timing
 from ..core.io import save_torch
 
 
@@ -64,6 +65,7 @@ class Resume:
         if self.main:
             print(f"resume: {message}", file=sys.stderr)
 
+    @timing.timed("checkpoints")
     def _load(self) -> dict | None:
         if not self.path.is_file():
             return None
@@ -78,10 +80,12 @@ class Resume:
             return None
         return state
 
+    @timing.timed("checkpoints")
     def save(self, state: dict) -> None:
         if self.main:
             save_torch(self.path, {**state, "key": self.key, "run_id": self.run_id})
 
+    @timing.timed("checkpoints")
     def clear(self) -> None:
         if self.main:
             shutil.rmtree(self.folder, ignore_errors=True)
