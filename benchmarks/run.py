@@ -221,7 +221,7 @@ def overhead_section(fig: dict) -> list[str]:
         "",
         f"Where the wall time of a real `dvc repro` goes (benchmarks/overhead.py: a copy of the working tree, "
         f"every stage timed by pipeline/core/timing.py). *Fixed cost*: a training stage's process start to its "
-        f"first training step plus its last step to its exit (goal <= {STAGE_FIXED_GOAL_S} s). *Training + "
+        f"first training step plus the end of its last epoch to its exit (goal <= {STAGE_FIXED_GOAL_S} s). *Training + "
         f"evaluation*: training steps, evaluation passes and DLC's scoring passes as a share of the wall time "
         f"(goal >= {WORK_SHARE_GOAL:.0%} for the default study). Phases are summed over all stages; *DVC and process "
         f"exit* is the wall time outside the stages' processes. Columns other than the first are kept results "

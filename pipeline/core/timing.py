@@ -3,7 +3,8 @@
 Off (each call a no-op check) unless PRUNING_TIMINGS names a file; benchmarks/overhead.py sets it
 for every stage of a `dvc repro` and adds the lines up. A phase is timed exclusively: time spent
 in a phase opened inside another counts for the inner one only, so the phases of a process add
-up to at most its wall time. Marks are instants: the first and the last training step.
+up to at most its wall time. Marks are instants: the first and the last training step, the end
+of the last epoch (its evaluation included).
 
 Phases used by the study: config, data, mlflow, model_export, checkpoints, outputs, plots,
 selection, train, eval, scoring; the time before the stage's own code starts is `imports`.

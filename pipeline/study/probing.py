@@ -116,10 +116,13 @@ def run_dlc(cfg: Config) -> None:
         encoder = load_encoder(cfg, ds, "full", 0.0, seed)
         train_feats, test_feats = encoder_features(cfg, ds, copy.deepcopy(encoder))
         device = resolve_device(cfg.train.device)
-        # The masked passes in the default layout: masking ranks the weights in their flat order.
-        plain = InputPipeline(*ds.channel_stats(), device)
+        # Masking ranks the weights in their flat (default-layout) order; each level's forward
+        # passes run on a channels-last copy when train.channels_last says so.
+        channels_last = cfg.train.channels_last
+        plain = InputPipeline(*ds.channel_stats(), device, channels_last=channels_last)
+        layout = lambda m: copy.deepcopy(m).to(memory_format=torch.channels_last) if channels_last else m
         images = ds.train_x.to(device)
-        features = lambda masked: frozen_features(masked, images, plain, cfg.train.eval_batch_size)
+        features = lambda masked: frozen_features(layout(masked), images, plain, cfg.train.eval_batch_size)
         with timing.phase("scoring"):
             scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
         wall = time.perf_counter() - t0

@@ -205,6 +205,7 @@ class EpochLoop:
             train_s = time.perf_counter() - t0
             with timing.phase("eval"):
                 metrics = self.task.evaluate() if self.evaluate else {}
+            timing.mark("epochs_done")  # the last epoch's, evaluation included
             row = {
                 "epoch": epoch,
                 "train_loss": train_loss,
