@@ -1,8 +1,8 @@
 """Performance benchmark: does the training loop run close to the hardware's limit, and does
 pruning save real time?
 
-    python benchmarks/run.py            # the full version (about 10 minutes on a 2-core CPU)
-    python benchmarks/run.py --quick    # a short version (about 2 minutes)
+    python benchmarks/run.py            # the full version (about 13 minutes on a 2-core CPU)
+    python benchmarks/run.py --quick    # a short version (about 5 minutes)
 
 Runs on the GPU when there is one (--device to choose), on Fashion-MNIST with small_cnn and
 params.yaml's training settings, and writes reports/benchmarks.json and reports/benchmarks.md.
@@ -16,8 +16,9 @@ each repeat, so a drift in the machine's speed hits both sides alike.
   pruned_time_over_ideal  an epoch at rate s / ((1 - s) x a full-data epoch), s in {0.3, 0.5, 0.7}
   ssl_loop_vs_bare        loop_vs_bare for SimCLR steps
   study_overhead          the fixed cost of a training stage (its process start to its first
-                          training step, plus its last step to exit) in a real `dvc repro` of a
-                          small fixed grid, and where the wall time went (benchmarks/overhead.py)
+                          training step, plus the end of its last epoch to its exit) in a real
+                          `dvc repro` of a small fixed grid (13 stages, about 2.5 minutes on 2
+                          cores), and where the wall time went (benchmarks/overhead.py)
 """
 
 from __future__ import annotations

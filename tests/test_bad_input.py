@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline import launch
 from pipeline.study import config
 
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
@@ -29,12 +30,22 @@ CELL = ("--method", "emp", "--rate", "0.5", "--seed", "0")
 
 
 def run_script(script: str, *args: str) -> None:
-    argv = sys.argv
+    """A stage's script in this process. Its `_stage.run(main)` ends the process it runs in
+    (pipeline/launch.py; tests/test_launch.py checks that in real processes): here its exit status
+    is raised as SystemExit instead, and a status of 0 returns."""
+    argv, path, finish = sys.argv, list(sys.path), launch.finish
     sys.argv = [script, *args]
+    sys.path.insert(0, str(ROOT / "stages"))  # where `import _stage` finds it
+    launch.finish = _exit_status
     try:
         runpy.run_path(str(ROOT / "stages" / script), run_name="__main__")
     finally:
-        sys.argv = argv
+        sys.argv, sys.path[:], launch.finish = argv, path, finish
+
+
+def _exit_status(code: int) -> None:
+    if code:
+        raise SystemExit(code)
 
 
 def merged(base: dict, override: dict) -> dict:
