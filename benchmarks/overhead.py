@@ -252,7 +252,7 @@ def table(results: dict[str, dict]) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(fmt(key(results[k])) for k in labels) + " |")
 
     seconds = lambda v: f"{v:.1f} s"
-    share = lambda v: f"{100 * v:.0f}%"
+    share = lambda v: f"{100 * v:.1f}%"
     row("`dvc repro` wall time", seconds, lambda r: r["wall_s"])
     row("training + evaluation share", share, lambda r: r["work_share"])
     row("fixed cost of a training stage (median)", lambda v: f"{v:.2f} s", lambda r: r["fixed_cost_s"])

@@ -48,6 +48,13 @@ def test_benchmark_measures_and_reports_every_figure(tmp_path):
         op, bound = fig["goal"].split(" (")[0].split()
         assert fig["met"] == OPERATORS[op](fig["value"], float(bound))
 
+    # study_overhead: a real `dvc repro` of the tiny grid (12 stages), every stage timed.
+    so = f["study_overhead"]
+    assert so["grid"] == "tiny" and so["stages"] == len(so["per_stage"]) == 12
+    assert so["value"] == so["fixed_cost_s"] > 0 and so["met"] == (so["value"] <= 1.5)
+    assert 0 < so["work_share"] < 1 and so["wall_s"] > so["in_stages_s"] > 0
+    assert {s["stage"] for s in so["per_stage"]} >= {"prepare", "warmup@0", "train@random-0.7-0", "aggregate"}
+
     md = (tmp_path / "benchmarks.md").read_text()
     assert "`python benchmarks/run.py --size smoke`" in md
     for name in (
@@ -57,6 +64,7 @@ def test_benchmark_measures_and_reports_every_figure(tmp_path):
         "selection_ms at N = 1,281,167",
         "pruned_time_over_ideal, s = 0.7",
         "ssl_loop_vs_bare",
+        "study_overhead",
     ):
         assert f"| {name}" in md, name
     # The real loop logged each of its epochs to MLflow and printed a progress line per epoch.

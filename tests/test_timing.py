@@ -89,4 +89,4 @@ def test_summary_by_hand():
     assert s["fixed_cost_s"] == 4.5 and s["before_first_step_s"] == 3.5 and s["after_last_step_s"] == 1.0
     assert s["stages"] == 2
     table = "\n".join(overhead.table({"x": s}))
-    assert "| `dvc repro` wall time | 20.0 s |" in table and "| training + evaluation share | 40% |" in table
+    assert "| `dvc repro` wall time | 20.0 s |" in table and "| training + evaluation share | 40.0% |" in table
