@@ -148,15 +148,25 @@ def stage_figures(rec: dict) -> dict:
         out["after_last_step_s"] = m["exit"] - m.get("epochs_done", m["last_step"])
         out["fixed_s"] = out["before_first_step_s"] + out["after_last_step_s"]
     # All of the stage that is not work, per-epoch logging and checkpoints included.
-    out["overhead_s"] = wall - sum(phases.get(p, 0.0) for p in (*WORK, "selection"))
+    out["overhead_s"] = overhead_s(out)
     return out
+
+
+def training_stages(stages: list[dict]) -> list[dict]:
+    """The stages that train (warm-ups and grid cells), as stage_figures made them."""
+    return [s for s in stages if s["stage"].split("@")[0] in TRAINING_STAGES and "fixed_s" in s]
+
+
+def overhead_s(stage: dict) -> float:
+    """A stage's wall time less its work and selection: per-epoch logging and checkpoints included."""
+    return stage["wall_s"] - sum(stage["phases"].get(p, 0.0) for p in (*WORK, "selection"))
 
 
 def summarise(records: list[dict], wall: float, dvc: dict) -> dict:
     stages = [stage_figures(r) for r in records]
     totals = {p: sum(s["phases"].get(p, 0.0) for s in stages) for p in PHASES}
     in_stages = sum(s["wall_s"] for s in stages)
-    training = [s for s in stages if s["stage"].split("@")[0] in TRAINING_STAGES and "fixed_s" in s]
+    training = training_stages(stages)
     median = lambda key: statistics.median(s[key] for s in training) if training else float("nan")
     fixed_phases = {
         p: statistics.median(s["phases"].get(p, 0.0) for s in training) if training else 0.0 for p in PHASES
@@ -180,20 +190,26 @@ def summarise(records: list[dict], wall: float, dvc: dict) -> dict:
     }
 
 
+def timed_study(repo: Path, scratch: Path, grid: str) -> dict:
+    """As `make study` does in `repo` (prune dvc.lock, `dvc repro`), every stage timed; the figures."""
+    timings = scratch / "timings.jsonl"
+    env = environment(timings, repo)
+    if (repo / "scripts" / "prune_lock.py").is_file():
+        subprocess.run([sys.executable, "scripts/prune_lock.py"], cwd=repo, env=env, check=True)
+    print(f"overhead: dvc repro of the {grid} grid in {repo}", file=sys.stderr)
+    wall = timed_repro(repo, env)
+    records = [json.loads(line) for line in timings.read_text().splitlines()] if timings.exists() else []
+    dvc = dvc_per_stage(scratch, environment(None))
+    date = datetime.datetime.now().isoformat(timespec="seconds")
+    return {"grid": grid, "date": date, **summarise(records, wall, dvc)}
+
+
 def measure_here() -> dict:
     """`make study`'s `dvc repro` in this checkout itself (params.yaml as it is), timed; its outputs,
     dvc.lock and reports stay, as after `make study`."""
     scratch = Path(tempfile.mkdtemp(prefix="overhead-"))
     try:
-        timings = scratch / "timings.jsonl"
-        env = environment(timings, ROOT)
-        subprocess.run([sys.executable, "scripts/prune_lock.py"], cwd=ROOT, env=env, check=True)
-        print(f"overhead: dvc repro in {ROOT}", file=sys.stderr)
-        wall = timed_repro(ROOT, env)
-        records = [json.loads(line) for line in timings.read_text().splitlines()] if timings.exists() else []
-        dvc = dvc_per_stage(scratch, environment(None))
-        date = datetime.datetime.now().isoformat(timespec="seconds")
-        return {"grid": "default", "date": date, "where": "this checkout", **summarise(records, wall, dvc)}
+        return {**timed_study(ROOT, scratch, "default"), "where": "this checkout"}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -208,19 +224,7 @@ def measure(grid: str = "small", keep: Path | None = None) -> dict:
         if GRIDS[grid]:
             params = merged(yaml.safe_load((repo / "params.yaml").read_text()), GRIDS[grid])
             (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        timings = scratch / "timings.jsonl"
-        env = environment(timings, repo)
-        if (repo / "scripts" / "prune_lock.py").is_file():  # as `make study` does
-            subprocess.run([sys.executable, "scripts/prune_lock.py"], cwd=repo, env=env, check=True)
-        print(f"overhead: dvc repro of the {grid} grid in {repo}", file=sys.stderr)
-        wall = timed_repro(repo, env)
-        records = [json.loads(line) for line in timings.read_text().splitlines()]
-        dvc = dvc_per_stage(scratch, environment(None))
-        return {
-            "grid": grid,
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            **summarise(records, wall, dvc),
-        }
+        return timed_study(repo, scratch, grid)
     finally:
         if keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -234,13 +238,8 @@ def recorded() -> dict[str, dict]:
 
 def _overhead(result: dict) -> float:
     """stage_overhead_s for a result kept before that figure existed, from its per-stage phases."""
-    return summarise_stages(result["per_stage"])
-
-
-def summarise_stages(stages: list[dict]) -> float:
-    training = [s for s in stages if s["stage"].split("@")[0] in TRAINING_STAGES and "fixed_s" in s]
-    values = [s["wall_s"] - sum(s["phases"].get(p, 0.0) for p in (*WORK, "selection")) for s in training]
-    return statistics.median(values) if values else float("nan")
+    training = training_stages(result["per_stage"])
+    return statistics.median(overhead_s(s) for s in training) if training else float("nan")
 
 
 def table(results: dict[str, dict]) -> list[str]:
