@@ -4,6 +4,7 @@ export PATH := $(CURDIR)/$(VENV):$(PATH)
 
 .PHONY: setup demo study preset readme test check bench ui
 
+# NLU=1 / NLU=0 force the NLU part's install on or off; by default it follows params.yaml.
 setup:
 	bash scripts/setup.sh
 
@@ -19,14 +20,17 @@ study: setup
 	python scripts/readme.py
 
 # A preset of params/ as a DVC experiment (params.yaml untouched): make preset P=cpu_headline
-preset: setup
+preset:
+	PARAMS=params/$(P).yaml bash scripts/setup.sh
 	python scripts/preset.py $(P)
 
 # README.md's results block from reports/results.md (no stage writes README.md).
 readme: setup
 	python scripts/readme.py
 
-test: setup
+# The tests cover the NLU part too (a tiny model, and the real MiniLM and files): NLU=1.
+test:
+	NLU=1 bash scripts/setup.sh
 	python -m pytest
 
 # Seconds, not minutes: lint, format, the layers, and the tests not marked slow.

@@ -57,6 +57,9 @@ PRELOAD = (
     "mlflow.store.tracking.sqlalchemy_store",
     "mlflow.pytorch",
     "matplotlib.pyplot",
+    # The NLU stages' language models, where the NLU extra is installed (skipped where it is not).
+    "transformers",
+    "transformers.models.bert.modeling_bert",
 )
 IDLE_S = 120.0  # PRUNING_WARM_IDLE_S overrides it
 SWITCH_ENV = "PRUNING_WARM"  # 0: every stage in a process of its own

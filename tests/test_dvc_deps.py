@@ -141,10 +141,25 @@ def test_dvc_outs_are_the_paths_the_code_writes():
         "dlc": paths.DLC_FILE.parent,
         "downstream": paths.DOWNSTREAM_DIR / paths.downstream_name("${item.selector}", r),
     }
+    from pipeline.study.cells import nlu_grid
+
+    d = "${item.dataset}"
+    grid = nlu_grid(d)
+    expected.update(
+        nlu_prepare=grid.data_file.parent,
+        nlu_warmup=grid.warmup_dir(s),
+        nlu_full=grid.cell_dir("full", "0.0", s),
+        nlu_train=grid.cell_dir(m, r, s),
+    )
+    assert grid.meta_file.parent == grid.data_file.parent
     declared = stages()
-    assert set(declared) == {*expected, "aggregate"}
+    assert set(declared) == {*expected, "aggregate", "nlu_report"}
     for name, path in expected.items():
         assert declared[name]["outs"] == [str(path)], name
+    report = paths.NLU_REPORTS_DIR / d
+    outs = [next(iter(o)) for o in declared["nlu_report"]["outs"]]
+    assert outs == [str(report / "results.md"), str(report / "accuracy_vs_saving.png")]
+    assert [next(iter(o)) for o in declared["nlu_report"]["metrics"]] == [str(report / "metrics.json")]
     outs = [next(iter(o)) for o in declared["aggregate"]["outs"]]
     assert outs == [str(paths.REPORTS_DIR / "results.md"), str(paths.PLOTS_DIR)]
     assert [next(iter(o)) for o in declared["aggregate"]["metrics"]] == [str(paths.REPORTS_DIR / "metrics.json")]

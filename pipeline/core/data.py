@@ -99,29 +99,33 @@ class ImageDataset:
 
     def subset(self, size: int | None, seed: int, test_size: int | None = None) -> ImageDataset:
         """Seeded, class-stratified subsets: `size` training and `test_size` test samples (None: all)."""
-        train_x, train_y = _stratified(self.train_x, self.train_y, size, seed, "train_size", self.name)
-        test_x, test_y = _stratified(self.test_x, self.test_y, test_size, seed, "test_size", self.name)
+        train_x, train_y = _stratified(self.train_x, self.train_y, size, seed, "data.train_size", self.name)
+        test_x, test_y = _stratified(self.test_x, self.test_y, test_size, seed, "data.test_size", self.name)
         return replace(self, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
 
 
 def _stratified(
     x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int, key: str, name: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    keep = stratified_indices(y, size, seed, key, name)
+    return x[keep], y[keep]
+
+
+def stratified_indices(y: torch.Tensor, size: int | None, seed: int, key: str, name: str) -> torch.Tensor:
+    """Sorted indices of a seeded, class-stratified subset of `size` labels (None or all: every index);
+    `key` names the params entry a bad size came from (data.train_size, nlu.test_size, ...)."""
     n, classes = len(y), int(y.max()) + 1
     if size is None or size == n:
-        return x, y
-    split = key.split("_")[0]
+        return torch.arange(n)
+    split = key.rsplit(".", 1)[-1].split("_")[0]
     if size > n:
-        raise DataError(
-            f"data.{key} = {size} is larger than the {n} {split} samples of {name}: lower it or set it to null"
-        )
+        raise DataError(f"{key} = {size} is larger than the {n} {split} samples of {name}: lower it or set it to null")
     if size < classes:
-        raise DataError(f"data.{key} = {size} is smaller than the {classes} classes: raise it")
+        raise DataError(f"{key} = {size} is smaller than the {classes} classes: raise it")
     from sklearn.model_selection import train_test_split
 
     keep, _ = train_test_split(np.arange(n), train_size=size, stratify=y.numpy(), random_state=seed)
-    keep = torch.from_numpy(np.sort(keep))
-    return x[keep], y[keep]
+    return torch.from_numpy(np.sort(keep))
 
 
 def _dataset(name, train_x, train_y, test_x, test_y, classes) -> ImageDataset:

@@ -25,15 +25,18 @@ def spec(
     check: Check | None = None,
     allowed: str | None = None,
     choices: Callable[[], Sequence[str]] | None = None,
+    empty_ok: bool = False,
     **kw,
 ) -> Any:
     """A dataclass field with a validity check and a description of what is allowed; `choices`
-    (for names) lists the valid ones when an error is raised, for a typo hint."""
+    (for names) lists the valid ones when an error is raised, for a typo hint; `empty_ok`: a list
+    field may be empty (lists must have an item otherwise)."""
     if isinstance(default, (list, dict)):
         kw["default_factory"] = lambda d=default: type(d)(d)
     else:
         kw["default"] = default
-    return dataclasses.field(metadata={"check": check, "allowed": allowed, "choices": choices}, **kw)
+    meta = {"check": check, "allowed": allowed, "choices": choices, "empty_ok": empty_ok}
+    return dataclasses.field(metadata=meta, **kw)
 
 
 # Reusable checks, each paired with the phrase that explains it.
@@ -137,6 +140,9 @@ def build(cls: type, mapping: Any, where: str = "") -> Any:
         if f.name not in mapping:
             continue
         key = where + f.name
+        if mapping[f.name] == [] and f.metadata.get("empty_ok"):
+            values[f.name] = []
+            continue
         value = _coerce(mapping[f.name], hints[f.name], key)
         check = f.metadata.get("check")
         if check is not None and value is not None:

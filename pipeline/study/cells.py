@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..core import data, timing
+from ..core import data, text, timing
 from ..core.errors import UserError
 from ..core.io import file_md5, load_torch, save_torch, write_json
 from ..core.models import build_encoder, build_model
 from ..core.schema import flatten
 from ..training import distributed, loop, resume
 from ..training.runtime import Runtime
-from ..training.tasks import SimCLRTask, SupervisedTask, Task
+from ..training.tasks import SimCLRTask, SupervisedTask, Task, TextTask
 from . import paths, plots, tracking
 from .config import Config
 
@@ -33,14 +33,26 @@ class Grid:
     warmups_dir: Path  # one warm-up per seed, in a folder named by the seed
     cells_dir: Path
     keep_encoder: bool  # pre-trained encoders are the product: linear_eval and dlc read them
+    arch_of: Callable[[Config], str] = lambda cfg: cfg.model.arch  # the model params name
+    data_file: Path = paths.DATASET_FILE  # the prepared dataset, its metadata, and their stage
+    meta_file: Path = paths.DATASET_META
+    prepare_stage: str = "prepare"
+    dataset: str | None = None  # NLU: the dataset the grid's stages are a matrix over
 
     @property
     def warmup_stage(self) -> str:
         return self.task_class.warmup_stage
 
-    def task(self, cfg: Config, ds: data.ImageDataset, seed: int, device: torch.device | None = None) -> Task:
+    def load_data(self) -> data.ImageDataset | text.TextDataset:
+        load = text.load_prepared if self.task_class is TextTask else data.load_prepared
+        return load(self.data_file)
+
+    def meta(self) -> dict:
+        return paths.prepared_meta(self.meta_file, self.prepare_stage)
+
+    def task(self, cfg: Config, ds, seed: int, device: torch.device | None = None) -> Task:
         """This grid's task for a run of seed `seed`, on the device train.device names (or `device`)."""
-        return self.task_class(ds, Runtime(cfg.train, device), cfg.model.arch, getattr(cfg, self.name), seed)
+        return self.task_class(ds, Runtime(cfg.train, device), self.arch_of(cfg), getattr(cfg, self.name), seed)
 
     def warmup(
         self,
@@ -91,9 +103,28 @@ class Grid:
         return self.warmup_dir(seed) / "checkpoint.pt"
 
     def warmup_stage_name(self, seed: int) -> str:
-        """As dvc.yaml names it: a matrix over seeds for supervised training (warmup@0), one stage
-        for pre-training, whose grid has one seed (pretrain_warmup)."""
+        """As dvc.yaml names it: a matrix over seeds for supervised training (warmup@0) and over
+        dataset x seed for NLU (nlu_warmup@trec6-0); one stage for pre-training, whose grid has one
+        seed (pretrain_warmup)."""
+        if self.dataset is not None:
+            return f"{self.warmup_stage}@{self.dataset}-{seed}"
         return f"{self.warmup_stage}@{seed}" if self is SUPERVISED else self.warmup_stage
+
+    def cell_stage_name(self, method: str, base_method: str, rate: float, seed: int) -> str:
+        """The DVC stage a cell is, as dvc.yaml's matrices name them (DVC_STAGE says so when DVC
+        runs it; this is the fallback): train@m-r-s, full@s, pretrain@m-r, pretrain_full,
+        nlu_train@d-m-r-s, nlu_full@d-s."""
+        cell = paths.cell_name(method, rate, seed)
+        if self.dataset is not None:
+            return f"nlu_full@{self.dataset}-{seed}" if base_method == "full" else f"nlu_train@{self.dataset}-{cell}"
+        if self is SUPERVISED:
+            return f"full@{seed}" if base_method == "full" else f"train@{cell}"
+        return "pretrain_full" if base_method == "full" else f"pretrain@{method}-{rate}"
+
+    def run_name(self, cell: str) -> str:
+        if self.dataset is not None:
+            return f"nlu {self.dataset} {cell}"
+        return cell if self is SUPERVISED else f"{self.name} {cell}"
 
     @property
     def metric(self) -> str:
@@ -107,9 +138,28 @@ SUPERVISED = Grid("train", "supervised", SupervisedTask, paths.WARMUP_DIR, paths
 SSL = Grid("pretrain", "ssl", SimCLRTask, paths.PRETRAIN_WARMUP_DIR, paths.PRETRAIN_DIR, keep_encoder=True)
 
 
+def nlu_grid(dataset: str) -> Grid:
+    """The NLU grid of one dataset: its own prepared tokens, warm-ups and cells."""
+    folder = paths.NLU_OUTPUTS_DIR / dataset
+    return Grid(
+        "nlu",
+        "nlu",
+        TextTask,
+        folder / "warmup",
+        folder / "train",
+        keep_encoder=False,
+        arch_of=lambda cfg: cfg.nlu.model,
+        data_file=paths.nlu_dataset_file(dataset),
+        meta_file=paths.nlu_meta_file(dataset),
+        prepare_stage=f"nlu_prepare@{dataset}",
+        dataset=dataset,
+    )
+
+
 def _run_params(cfg: Config, grid: Grid) -> dict:
     """The params a run of `grid` depends on (its resume checkpoints are keyed by them)."""
-    return {**tracking.config_params(cfg), **flatten(getattr(cfg, grid.name), f"{grid.name}.")}
+    shared = tracking.config_params(cfg, images=grid.dataset is None)
+    return {**shared, **flatten(getattr(cfg, grid.name), f"{grid.name}.")}
 
 
 @contextlib.contextmanager
@@ -124,7 +174,10 @@ def _resumable_run(
     key = resume.fingerprint(params={**_run_params(cfg, grid), **(params or {})}, dataset=meta["md5"], **inputs)
     res = resume.Resume(stage, key, paths.RESUME_DIR, main=world.is_main)
     if world.is_main:
-        tags = {"task": grid.tag, **{k: params[k] for k in ("method", "rate", "seed") if k in (params or {})}}
+        tags = {
+            "task": grid.tag,
+            **{k: params[k] for k in ("dataset", "method", "rate", "seed") if k in (params or {})},
+        }
         with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id, tags) as run:
             res.run_id = run.run_id
             yield res, run
@@ -135,11 +188,12 @@ def _resumable_run(
 
 def run_warmup(cfg: Config, grid: Grid, seed: int) -> None:
     """The warm-up of seed `seed`: W full-data epochs that every pruned run of that seed forks from."""
-    ds = data.load_prepared(paths.DATASET_FILE)
-    meta = paths.prepared_meta()
+    ds = grid.load_data()
+    meta = grid.meta()
     stage = grid.warmup_stage_name(seed)
     out = grid.warmup_dir(seed)
-    with _resumable_run(cfg, grid, meta, stage, stage, {"seed": seed}) as (res, run):
+    params = {"seed": seed} if grid.dataset is None else {"dataset": grid.dataset, "seed": seed}
+    with _resumable_run(cfg, grid, meta, stage, stage, params) as (res, run):
         checkpoint = grid.warmup(cfg, ds, seed, on_epoch=run.log_epoch if run else None, res=res)
         if run is None:
             return
@@ -147,7 +201,7 @@ def run_warmup(cfg: Config, grid: Grid, seed: int) -> None:
         run.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
         curves = out / "curves.png"
         with timing.phase("plots"):
-            title = f"{stage}: {meta['name']}, {cfg.model.arch}"
+            title = f"{stage}: {meta['name']}, {grid.arch_of(cfg)}"
             plots.save(plots.training_curves(checkpoint["history"], W, title, grid.metric), curves)
         run.log_artifact(curves)
         with timing.phase("outputs"):
@@ -172,19 +226,15 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
     spec = cfg.method(method)
     if not 0.0 <= rate < 1.0:
         raise UserError(f"--rate {rate} is invalid: expected a number in [0, 1)")
-    ds = data.load_prepared(paths.DATASET_FILE)
-    meta = paths.prepared_meta()
+    ds = grid.load_data()
+    meta = grid.meta()
     with timing.phase("checkpoints"):
         checkpoint = load_torch(grid.checkpoint(seed), grid.warmup_stage_name(seed))
     out = grid.cell_dir(method, rate, seed)
     epochs = getattr(cfg, grid.name).epochs
-    # The DVC stage this cell is (DVC_STAGE says so when DVC runs it; this is the fallback, named
-    # as dvc.yaml's matrices name them: train@m-r-s, full@s, pretrain@m-r, pretrain_full).
-    if grid is SUPERVISED:
-        stage = f"full@{seed}" if spec.method == "full" else f"train@{out.name}"
-    else:
-        stage = "pretrain_full" if spec.method == "full" else f"pretrain@{method}-{rate}"
+    stage = grid.cell_stage_name(method, spec.method, rate, seed)
     params = {
+        **({} if grid.dataset is None else {"dataset": grid.dataset}),
         "method": method,
         "base_method": spec.method,
         "rate": rate,
@@ -193,7 +243,7 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
     }
     if grid is SSL:
         params.update(flatten(cfg.pretrain, "pretrain."))
-    run_name = out.name if grid is SUPERVISED else f"{grid.name} {out.name}"
+    run_name = grid.run_name(out.name)
     with _resumable_run(cfg, grid, meta, stage, run_name, params, warmup=file_md5(grid.checkpoint(seed))) as (res, run):
         result = grid.pruned_run(
             cfg, ds, checkpoint, method, rate, seed, on_epoch=run.log_epoch if run else None, res=res
@@ -215,10 +265,10 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
             run.log_model(
                 _loaded(build_encoder(cfg.model.arch, ds.in_channels)[0], encoder), "encoder", meta["image_shape"]
             )
-        elif spec.method == "full":  # the full-data reference model of its seed
+        elif grid is SUPERVISED and spec.method == "full":  # the full-data reference model of its seed
             model = build_model(cfg.model.arch, ds.in_channels, ds.num_classes)
             run.log_model(_loaded(model, result.model_state), "model", meta["image_shape"])
-        title = f"{grid.name} {out.name}: {meta['name']}, {cfg.model.arch}"
+        title = f"{grid.run_name(out.name)}: {meta['name']}, {grid.arch_of(cfg)}"
         with timing.phase("plots"):
             figures = {
                 "curves.png": plots.training_curves(

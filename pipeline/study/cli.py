@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from ..core import timing
+from ..core.errors import ConfigError
 from ..core.io import check_writable
 from . import config, paths, tracking
 
@@ -29,6 +30,11 @@ def _parse(
         add_arguments(parser)
     args = parser.parse_args()
     cfg = config.load(args.params)
+    if getattr(args, "dataset", None) is not None and args.dataset not in cfg.study.nlu_datasets:
+        raise ConfigError(
+            f"--dataset {args.dataset} is not in study.nlu_datasets ({', '.join(cfg.study.nlu_datasets) or 'empty'}): "
+            f"add it there"
+        )
     preflight()
     return args, cfg
 
@@ -60,3 +66,7 @@ def add_cell_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", required=True, help="a name under `methods` in params.yaml")
     parser.add_argument("--rate", type=float, required=True, help="the pruning rate s in [0, 1)")
     add_seed_argument(parser)
+
+
+def add_dataset_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="an NLU dataset named in study.nlu_datasets")

@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
-from ..core import data, models, pruning
+from ..core import data, models, pruning, text
 from ..core.errors import ConfigError
 from ..core.pruning import MethodSpec
 from ..core.schema import build, check_keys, in_range, one_of, positive, registered, spec
-from ..training.settings import PretrainConfig, TrainConfig
+from ..training.settings import NLUConfig, PretrainConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,13 @@ class StudyConfig:
     ssl_methods: list[str] = spec(["random", "rs2", "epsilon_greedy", "infobatch", "emp"])
     ssl_rates: list[float] = spec([0.7], **in_range(0.0, 1.0, hi_open=True))
     selectors: list[str] = spec(list(SELECTORS), **one_of(*SELECTORS))
+    # NLU fine-tuning (the nlu section): datasets x methods x rates x seeds; no datasets, no NLU part.
+    nlu_datasets: list[str] = spec([], empty_ok=True, **registered(text.REGISTRY))
+    nlu_methods: list[str] = spec(
+        ["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"]
+    )
+    nlu_rates: list[float] = spec([0.3, 0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
+    nlu_seeds: list[int] = spec([0, 1, 2])
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class Config:
     study: StudyConfig = field(default_factory=StudyConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
+    nlu: NLUConfig = field(default_factory=NLUConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
@@ -103,6 +111,7 @@ SECTIONS = {
     "study": StudyConfig,
     "pretrain": PretrainConfig,
     "downstream": DownstreamConfig,
+    "nlu": NLUConfig,
     "tracking": TrackingConfig,
 }
 
@@ -141,7 +150,7 @@ def from_dict(raw: Any) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(
             "params.yaml must be a mapping of sections "
-            "(data, model, train, methods, study, pretrain, downstream, tracking)"
+            "(data, model, train, methods, study, pretrain, downstream, nlu, tracking)"
         )
     check_keys(raw, [*SECTIONS, "methods"], "")
     if isinstance(raw.get("train"), dict) and "seed" in raw["train"]:
@@ -156,13 +165,19 @@ def from_dict(raw: Any) -> Config:
 
 
 def _check_consistency(cfg: Config) -> None:
-    for section, sched in (("train", cfg.train), ("pretrain", cfg.pretrain)):
+    for section, sched in (("train", cfg.train), ("pretrain", cfg.pretrain), ("nlu", cfg.nlu)):
         if sched.warmup_epochs >= sched.epochs:
             raise ConfigError(
                 f"{section}.warmup_epochs = {sched.warmup_epochs} is invalid: it must be less than "
                 f"{section}.epochs = {sched.epochs}, so that pruned epochs remain"
             )
-    for where, names in (("study.methods", cfg.study.methods), ("study.ssl_methods", cfg.study.ssl_methods)):
+    grids = (
+        ("study.methods", cfg.study.methods),
+        ("study.ssl_methods", cfg.study.ssl_methods),
+        # the NLU grid's names matter only where it runs
+        ("study.nlu_methods", cfg.study.nlu_methods if cfg.study.nlu_datasets else []),
+    )
+    for where, names in grids:
         for name in names:
             if name in cfg.methods and cfg.methods[name].method == "full":
                 raise ConfigError(

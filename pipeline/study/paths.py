@@ -19,6 +19,9 @@ PRETRAIN_DIR = OUTPUTS_DIR / "pretrain"
 LINEAR_EVAL_DIR = OUTPUTS_DIR / "linear_eval"
 DOWNSTREAM_DIR = OUTPUTS_DIR / "downstream"
 DLC_FILE = DOWNSTREAM_DIR / "dlc" / "dlc.pt"
+NLU_DATA_DIR = Path("data/nlu")  # one tokenised dataset per folder, named by the dataset
+NLU_OUTPUTS_DIR = OUTPUTS_DIR / "nlu"  # <dataset>/warmup/<seed>, <dataset>/train/<cell>
+NLU_REPORTS_DIR = Path("reports/nlu")  # <dataset>/results.md, metrics.json, accuracy_vs_saving.png
 RESUME_DIR = Path("resume")  # outside DVC's outs on purpose: DVC deletes a stage's outs before rerunning it
 REPORTS_DIR = Path("reports")
 RESULTS_FILE = REPORTS_DIR / "results.md"
@@ -37,8 +40,16 @@ def downstream_name(selector: str, rate: float) -> str:
     return f"{selector}-{rate}"
 
 
-def prepared_meta() -> dict:
-    """The prepared dataset's name, sizes and md5 (written by the prepare stage)."""
-    if not DATASET_META.is_file():
-        raise UserError(f"{DATASET_META} not found: run the prepare stage first (dvc repro prepare)")
-    return read_json(DATASET_META)
+def nlu_dataset_file(dataset: str) -> Path:
+    return NLU_DATA_DIR / dataset / "dataset.pt"
+
+
+def nlu_meta_file(dataset: str) -> Path:
+    return NLU_DATA_DIR / dataset / "meta.json"
+
+
+def prepared_meta(path: Path = DATASET_META, made_by: str = "prepare") -> dict:
+    """A prepared dataset's name, sizes and md5 (written by the prepare or nlu_prepare stage)."""
+    if not path.is_file():
+        raise UserError(f"{path} not found: run the {made_by} stage first (dvc repro {made_by})")
+    return read_json(path)

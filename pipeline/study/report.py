@@ -37,8 +37,12 @@ Cell = tuple[str, float, int]
 def expected_cells(cfg: Config) -> list[Cell]:
     """(method, rate, seed) of every supervised cell the params ask for: the reference first, then the grid."""
     cells = [("full", 0.0, seed) for seed in cfg.study.seeds]
-    cells += [(m, r, s) for m in cfg.study.methods for r in cfg.study.rates for s in cfg.study.seeds]
-    return cells
+    return cells + grid_cells(cfg.study.methods, cfg.study.rates, cfg.study.seeds)
+
+
+def grid_cells(methods: list[str], rates: list[float], seeds: list[int]) -> list[Cell]:
+    """methods x rates x seeds, in the order of the tables."""
+    return [(m, r, s) for m in methods for r in rates for s in seeds]
 
 
 def expected_ssl_cells(cfg: Config) -> list[Cell]:

@@ -151,10 +151,11 @@ def run_tags(stage: str, extra: dict[str, Any] | None = None) -> dict[str, str]:
 
 
 def dataset_input(meta: dict, split: str = "train") -> MetaDataset:
-    """One split of the prepared dataset as an MLflow dataset (its digest: the file's md5 and the split)."""
+    """One split of a prepared dataset as an MLflow dataset (its digest: the file's md5 and the
+    split); meta's `file` names it, the image dataset's by default."""
     with warnings.catch_warnings():  # MLflow registers the local-file source twice and warns about it
         warnings.simplefilter("ignore", UserWarning)
-        source = resolve_dataset_source(str(repo_root() / DATASET_FILE))
+        source = resolve_dataset_source(str(repo_root() / meta.get("file", DATASET_FILE)))
     size = meta[f"{split}_size"]
     digest = hashlib.md5(f"{meta['md5']}:{split}".encode()).hexdigest()[:16]
     return MetaDataset(source, name=f"{meta['name']}-{split}-{size}", digest=digest)
@@ -329,11 +330,12 @@ class Store:
 
 
 def _meta_params(meta: dict) -> dict[str, Any]:
+    shape = {"image_shape": "x".join(map(str, meta["image_shape"]))} if "image_shape" in meta else {}
     return {
         "dataset": meta["name"],
         "train_size": meta["train_size"],
         "test_size": meta["test_size"],
-        "image_shape": "x".join(map(str, meta["image_shape"])),
+        **shape,
         "dataset_md5": meta["md5"],
     }
 
@@ -438,8 +440,15 @@ def stage_run(
     store.client.set_terminated(run_id, status="FINISHED")
 
 
-def config_params(cfg: Config) -> dict[str, Any]:
-    """The sections every run shares, flattened (data.dataset, train.lr, ...)."""
+DEVICE_KEYS = ("device", "amp", "channels_last", "compile", "eval_batch_size")  # of train: every stage's
+
+
+def config_params(cfg: Config, images: bool = True) -> dict[str, Any]:
+    """The sections every run shares, flattened (data.dataset, train.lr, ...); for a run on text
+    (`images` False), of train only its device settings."""
+    if not images:
+        device = {f"train.{k}": getattr(cfg.train, k) for k in DEVICE_KEYS}
+        return {**device, **flatten(cfg.tracking, "tracking.")}
     return {
         **flatten(cfg.data, "data."),
         **flatten(cfg.model, "model."),

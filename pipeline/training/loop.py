@@ -43,6 +43,24 @@ def lr_at(cfg: ScheduleConfig, t: float) -> float:
     return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * t / cfg.epochs))
 
 
+def optimizer(model: torch.nn.Module, cfg: ScheduleConfig) -> torch.optim.Optimizer:
+    """The schedule's optimizer over the model's trainable parameters. AdamW decays the weight
+    matrices only, not biases and normalisation weights (the usual transformer recipe)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        decay = [p for p in params if p.dim() > 1]
+        rest = [p for p in params if p.dim() <= 1]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.SGD(
+        params,
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        nesterov=cfg.nesterov and cfg.momentum > 0,
+        weight_decay=cfg.weight_decay,
+    )
+
+
 def weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     """The batch loss: the mean of the per-sample losses, each times its selection weight."""
     return per_sample.mean() if weights is None else (per_sample * weights).mean()
@@ -84,13 +102,7 @@ class EpochLoop:
         self.world = task.runtime.world
         self.evaluate = evaluate
         self.total_epochs = schedule.epochs if total_epochs == -1 else total_epochs
-        self.optimizer = torch.optim.SGD(
-            task.model.parameters(),
-            lr=schedule.lr,
-            momentum=schedule.momentum,
-            nesterov=schedule.nesterov and schedule.momentum > 0,
-            weight_decay=schedule.weight_decay,
-        )
+        self.optimizer = optimizer(task.model, schedule)
 
     def state_dict(self) -> dict:
         return {"model": self.task.model.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -119,11 +131,14 @@ class EpochLoop:
         world, device = self.world, self.runtime.device
         self.task.model.train()
         order = torch.randperm(len(selection), generator=generator(seed, "order", epoch)).to(device)
+        bs = self.t.batch_size
+        arranged = self.task.arrange(selection.indices[order], bs, generator(seed, "batches", epoch))
+        if arranged is not None:
+            order = order[arranged.to(order.device)]
         indices = selection.indices[order]
         weights = None if selection.weights is None else selection.weights[order]
         # Each rank augments its own shard from a stream of its own.
         aug_gen = generator(seed, "augment", epoch, *([world.rank] if world.size > 1 else []), device=device)
-        bs = self.t.batch_size
         steps = math.ceil(len(indices) / bs)
         if steps > 1 and len(indices) - (steps - 1) * bs < world.size:
             steps -= 1  # a last batch too small to give every rank a sample joins the one before

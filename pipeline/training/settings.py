@@ -1,16 +1,17 @@
-"""The settings a training run reads (params.yaml's `train` and `pretrain` sections): its
+"""The settings a training run reads (params.yaml's `train`, `pretrain` and `nlu` sections): its
 schedule, its device settings and each task's own. Validated by pipeline.core.schema."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core import text_models
 from ..core.schema import in_range, non_negative, one_of, positive, spec
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """What every training loop reads: epochs, batch size, SGD and its learning-rate schedule."""
+    """What every training loop reads: epochs, batch size, the optimizer and its learning-rate schedule."""
 
     epochs: int = spec(10, **positive())  # E: total epochs, warm-up included
     warmup_epochs: int = spec(2, **positive())  # W: full-data epochs shared by every run
@@ -18,6 +19,9 @@ class ScheduleConfig:
     lr: float = spec(0.05, **positive())
     lr_schedule: str = spec("cosine", **one_of("cosine", "constant"))
     lr_warmup_epochs: float = spec(0.0, **non_negative())  # linear ramp at the very start
+    # SGD (momentum, nesterov), or AdamW (decoupled weight decay; momentum and nesterov unused),
+    # the usual choice for fine-tuning a transformer.
+    optimizer: str = spec("sgd", **one_of("sgd", "adamw"))
     momentum: float = spec(0.9, **in_range(0.0, 1.0, hi_open=True))
     nesterov: bool = True
     weight_decay: float = spec(5e-4, **non_negative())
@@ -56,3 +60,32 @@ class PretrainConfig(ScheduleConfig):
     hidden: int = spec(512, **positive())  # projection head widths
     projection_dim: int = spec(128, **positive())
     seed: int = 0  # the pre-training grid's one seed (its warm-up's, and every cell's)
+
+
+def _text_model(name: str) -> bool:
+    return name in text_models.REGISTRY or (name.startswith(text_models.HF_PREFIX) and len(name) > 3)
+
+
+@dataclass(frozen=True)
+class NLUConfig(ScheduleConfig):
+    """Fine-tuning a text classifier (its grid: study.nlu_datasets x nlu_methods x nlu_rates x
+    nlu_seeds). Defaults: all-MiniLM-L6-v2 with AdamW, the usual fine-tuning recipe."""
+
+    model: str = spec(
+        "minilm",
+        check=_text_model,
+        allowed="one of " + ", ".join(text_models.REGISTRY) + " or hf:<hub id or folder>",
+    )
+    max_length: int = spec(128, **positive())  # tokens per text (longer ones are cut)
+    train_size: int | None = spec(None, **positive())  # seeded class-stratified subset of each dataset
+    test_size: int | None = spec(None, **positive())
+    subset_seed: int = 0  # also seeds rotten_tomatoes' split by movie
+    epochs: int = spec(3, **positive())
+    warmup_epochs: int = spec(1, **positive())
+    batch_size: int = spec(32, **positive())
+    optimizer: str = spec("adamw", **one_of("sgd", "adamw"))
+    lr: float = spec(5e-5, **positive())
+    lr_warmup_epochs: float = spec(0.1, **non_negative())
+    nesterov: bool = False
+    weight_decay: float = spec(0.01, **non_negative())
+    label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))

@@ -3,7 +3,7 @@ signals of a training forward pass, and the per-epoch evaluation. The epoch loop
 (pipeline/training/loop.py) drives any task the same way.
 
 A task declares `signals`, the per-sample values beside the loss that each forward pass
-produces (here both tasks produce `memory`, EMP's memory term). Adding a signal: compute it in
+produces (here every task produces `memory`, EMP's memory term). Adding a signal: compute it in
 the task's `losses` and name it in `signals`; a pruning method reads it by name
 (`PruningMethod.reads`, `stats.signal(name)`). Nothing in the loop or the table changes.
 """
@@ -22,9 +22,11 @@ from ..core.evaluate import accuracy, frozen_features, knn_accuracy, predict, pr
 from ..core.models import build_encoder, build_model
 from ..core.seeding import derive_seed, generator
 from ..core.ssl import ProjectionHead, nt_xent, ssl_memory
+from ..core.text import TextDataset
+from ..core.text_models import get as text_model
 from .distributed import World
 from .runtime import Runtime
-from .settings import PretrainConfig, TrainConfig
+from .settings import NLUConfig, PretrainConfig, TrainConfig
 
 Signals = dict[str, torch.Tensor]
 
@@ -56,6 +58,12 @@ class Task:
 
     def selection_labels(self) -> torch.Tensor | None:
         """The labels class-stratified selection may use (None: the task has none to offer)."""
+        return None
+
+    def arrange(self, indices: torch.Tensor, batch_size: int, gen: torch.Generator) -> torch.Tensor | None:
+        """How the epoch's shuffled `indices` form batches: a permutation of their positions, the
+        batches being consecutive runs of `batch_size` (None: as they come). The samples trained
+        are the same either way; only which go together changes."""
         return None
 
     def score_generator(self) -> torch.Generator | None:
@@ -197,3 +205,81 @@ class SimCLRTask(Task):
         return {
             "knn_acc": knn_accuracy(self.features(self.train_x), self.train_y, self.features(self.test_x), self.test_y)
         }
+
+
+class TextTask(Task):
+    """Text classification, a pre-trained language model fine-tuned (or a small one trained from
+    scratch): cross-entropy per sample; memory = entropy of the prediction, as for images.
+
+    The token ids stay on the device as one padded tensor; a batch is cut to its longest text,
+    so a batch of short questions costs what short questions cost."""
+
+    section = "nlu"
+    warmup_stage = "nlu_warmup"
+    metrics = ("test_acc",)
+    signals = ("memory",)
+
+    def __init__(self, data: TextDataset, runtime: Runtime, arch: str, settings: NLUConfig, seed: int = 0):
+        self.runtime = runtime
+        self.label_smoothing = settings.label_smoothing
+        self._init_seed(seed)
+        model = text_model(arch).build(data.vocab_size, data.num_classes, data.train_ids.shape[1])
+        self.model, self.net = runtime.place(model)
+        self.train_ids, self.train_len = runtime.to_device(data.train_ids), runtime.to_device(data.train_len)
+        self.train_y = runtime.to_device(data.train_y)
+        # The test set in order of length: evaluation batches then hold texts of similar length.
+        order = data.test_len.argsort(stable=True)
+        self.test_ids, self.test_len = runtime.to_device(data.test_ids[order]), runtime.to_device(data.test_len[order])
+        self.test_y = runtime.to_device(data.test_y[order])
+        self.num_samples = len(data)
+
+    @staticmethod
+    def batch(ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids cut to the batch's longest text, and the mask of real tokens."""
+        width = int(lengths.max())
+        mask = torch.arange(width, device=ids.device) < lengths[:, None]
+        return ids[:, :width], mask
+
+    def losses(self, idx, gen, sharded=False):
+        with self.runtime.autocast():
+            logits = self.net(*self.batch(self.train_ids[idx], self.train_len[idx]))
+        per_sample = F.cross_entropy(
+            logits.float(), self.train_y[idx], reduction="none", label_smoothing=self.label_smoothing
+        )
+        return per_sample, {"memory": prediction_entropy(logits.detach())}
+
+    @torch.no_grad()
+    def logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            out, bs = [], self.runtime.eval_batch_size
+            for start in range(0, ids.shape[0], bs):
+                with self.runtime.autocast():
+                    out.append(self.model(*self.batch(ids[start : start + bs], lengths[start : start + bs])).float())
+            return torch.cat(out)
+        finally:
+            self.model.train(was_training)
+
+    def evaluate(self):
+        return {"test_acc": accuracy(self.logits(self.test_ids, self.test_len), self.test_y)}
+
+    GROUP = 50  # batches per length group
+
+    def arrange(self, indices, batch_size, gen):
+        """Batches of texts of similar length (grouping by length, as transformers' Trainer can):
+        the shuffled order is cut into groups of GROUP batches, each sorted by length, and the full
+        batches are shuffled, so a batch pads little while which texts meet stays random. On
+        review snippets this halves the tokens a batch pads to."""
+        n = len(indices)
+        lengths = self.train_len[indices].cpu()
+        group = torch.arange(n) // (self.GROUP * batch_size)
+        key = group * (int(lengths.max()) + 1) + lengths.max() - lengths  # by group, longest first
+        by_length = key.argsort(stable=True)
+        full = n // batch_size  # the last, partial batch stays last (the loop may join it to the one before)
+        shuffled = torch.randperm(full, generator=gen)
+        batches = by_length[: full * batch_size].view(full, batch_size)[shuffled].reshape(-1)
+        return torch.cat([batches, by_length[full * batch_size :]])
+
+    def selection_labels(self):
+        return self.train_y

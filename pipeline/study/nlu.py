@@ -1,0 +1,97 @@
+"""The NLU part of the study, per dataset: tokenise the corpus once (nlu_prepare) and report its
+grid (nlu_report). Its warm-ups and cells are the shared grid stages (pipeline/study/cells.py,
+`nlu_grid`): the same loop, methods, statistics and outputs as the image grids."""
+
+from __future__ import annotations
+
+from ..core import text, text_models, timing
+from ..core.io import write_json, write_text
+from . import paths, plots, report, tracking, verdict
+from .cells import nlu_grid
+from .config import Config
+
+
+def prepare(cfg: Config, dataset: str) -> dict:
+    """Read the corpus, tokenise it for nlu.model, keep the configured subsets, write the tensors
+    and their metadata; create the dataset's study run in MLflow. Returns the metadata."""
+    n = cfg.nlu
+    corpus = text.load_corpus(dataset, cfg.data.root, n.subset_seed)
+    with timing.phase("data"):
+        tokenised = text_models.get(n.model).tokenised(corpus.train_texts, n.max_length)
+        ds = text.tokenize(corpus, tokenised.tokenizer, tokenised.pad_id, tokenised.vocab_size)
+    ds = ds.subset(n.train_size, n.subset_seed, n.test_size)
+    file = paths.nlu_dataset_file(dataset)
+    md5 = text.save_prepared(ds, file)
+    meta = {
+        "name": dataset,
+        "train_size": len(ds),
+        "test_size": int(ds.test_y.shape[0]),
+        "classes": list(ds.classes),
+        "model": n.model,
+        "max_length": n.max_length,
+        "mean_tokens": round(float(ds.train_len.float().mean()), 2),
+        "truncated": int((ds.train_len >= n.max_length).sum()),  # training texts cut at max_length
+        "file": str(file),
+        "md5": md5,
+    }
+    write_json(paths.nlu_meta_file(dataset), meta)
+    tracking.create_study(cfg, meta)
+    return meta
+
+
+def expected_cells(cfg: Config) -> list[report.Cell]:
+    """Every NLU cell of one dataset the params ask for: the full-data references first."""
+    s = cfg.study
+    return [("full", 0.0, seed) for seed in s.nlu_seeds] + report.grid_cells(s.nlu_methods, s.nlu_rates, s.nlu_seeds)
+
+
+def section(cfg: Config, meta: dict, rows: list[report.Row]) -> str:
+    """The Markdown report of one dataset's grid: the verdict, the table, the paired comparisons."""
+    n, seeds = cfg.nlu, len(cfg.study.nlu_seeds)
+    return (
+        f"### NLU: {meta['name']}, fine-tuning `{n.model}`\n\n"
+        f"**Verdict.** {report.headline(rows, seeds)}\n\n"
+        f"{meta['train_size']} training / {meta['test_size']} test texts ({meta['mean_tokens']:g} tokens on "
+        f"average, at most {n.max_length}), {n.epochs} epochs of which the first {n.warmup_epochs} "
+        f"{'is' if n.warmup_epochs == 1 else 'are'} a full-data warm-up run once per seed; {n.optimizer}, lr {n.lr:g}, "
+        f"batch {n.batch_size}; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}. Columns as in the "
+        f"supervised table.\n\n"
+        + report.markdown_table(rows)
+        + f"\nSeed-paired differences in accuracy points (95% CI, Student t); a method beats another only "
+        f"where the interval excludes 0; no verdict under {verdict.MIN_SEEDS} seeds.\n\n"
+        + report.comparison_table(rows)
+    )
+
+
+def write_report(cfg: Config, dataset: str) -> str:
+    """reports/nlu/<dataset>/: results.md, metrics.json (DVC metrics) and the accuracy-against-saving
+    plot; an MLflow run with them, and the dataset's study run finished. Returns the Markdown."""
+    grid = nlu_grid(dataset)
+    meta = grid.meta()
+    rows = report.collect(expected_cells(cfg), lambda m, r, s: grid.cell_dir(m, r, s) / "metrics.json")
+    text_md = section(cfg, meta, rows)
+    folder = paths.NLU_REPORTS_DIR / dataset
+    write_text(folder / "results.md", text_md)
+    figure = folder / "accuracy_vs_saving.png"
+    title = f"NLU {dataset}, {cfg.nlu.model}, {cfg.nlu.epochs} epochs"
+    plots.save(
+        plots.accuracy_vs_saving(
+            report.saving_series(rows), (rows[0].mean("test_acc"), rows[0].std("test_acc")), title
+        ),
+        figure,
+    )
+    metrics = {"headline": report.headline_metrics(rows), **report.dvc_metrics(rows)}
+    write_json(folder / "metrics.json", metrics)
+    study = cfg.study
+    params = {"dataset": dataset, **{f"study.{k}": ",".join(map(str, getattr(study, k))) for k in NLU_GRID_KEYS}}
+    files = [folder / "results.md", figure]
+    stage = f"nlu_report@{dataset}"
+    with tracking.stage_run(cfg, meta, stage, stage, params, tags={"task": "report", "dataset": dataset}) as run:
+        run.log_metrics(report.numeric_leaves(metrics))
+        for path in files:
+            run.log_artifact(path)
+    tracking.Store(cfg).finish_study(meta, report.numeric_leaves(metrics["headline"]), files)
+    return text_md
+
+
+NLU_GRID_KEYS = ("nlu_methods", "nlu_rates", "nlu_seeds")
