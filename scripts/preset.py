@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from pipeline.core.errors import UserError, exit_on_user_error
 from pipeline.study import config
@@ -37,6 +36,9 @@ def literal(value: Any) -> str:
         return "[" + ",".join(literal(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ",".join(f"{k}:{literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, float):
+        # Hydra's exponents take no leading zero: repr's 2e-05 must read 2e-5.
+        return re.sub(r"e([+-]?)0+(\d)", r"e\1\2", repr(value))
     return repr(value)
 
 
@@ -70,7 +72,7 @@ def main() -> None:
             + ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
         )
     config.load(path)  # a preset with a bad value is refused here, before DVC starts anything
-    sets = overrides(yaml.safe_load(Path("params.yaml").read_text()), yaml.safe_load(path.read_text()))
+    sets = overrides(config.read_yaml(Path("params.yaml").read_text()), config.read_yaml(path.read_text()))
     if args.only_print:
         print("\n".join(sets))
         return

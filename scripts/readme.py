@@ -1,13 +1,33 @@
-"""Copy the study's results (reports/results.md, written by the aggregate stage) into README.md's
-results block: `make readme`, which `make study` runs after `dvc repro`. No stage writes README.md."""
+"""Copy the study's results into README.md: `make readme`, which `make study` runs after `dvc repro`.
+No stage writes README.md.
+
+- The results block: reports/results.md (the aggregate stage's), then the report of each NLU
+  dataset in params.yaml's study.nlu_datasets (reports/nlu/<dataset>/, the nlu_report stages').
+- The NLU preset block: the committed run of params/nlu_cpu.yaml (reports/presets/nlu_cpu/), when
+  it is there."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.core.errors import UserError, exit_on_user_error
 from pipeline.core.io import write_text
-from pipeline.study import paths, report
+from pipeline.study import config, paths, report
 
 FIGURE = "![Test accuracy against achieved saving](reports/plots/accuracy_vs_saving.png)"
+NLU_PRESET = Path("reports/presets/nlu_cpu")
+
+
+def nlu_reports(folder: Path, datasets: list[str]) -> str:
+    """Each dataset's results.md in `folder`/<dataset>/ with its plot, one after the other."""
+    parts = []
+    for dataset in datasets:
+        results = folder / dataset / "results.md"
+        if not results.is_file():
+            raise UserError(f"{results} not found: run the study first (make study, or dvc repro)")
+        figure = f"![{dataset}: test accuracy against achieved saving]({folder / dataset / 'accuracy_vs_saving.png'})"
+        parts.append(f"{results.read_text().strip()}\n\n{figure}\n")
+    return "\n".join(parts)
 
 
 @exit_on_user_error
@@ -15,8 +35,21 @@ def main() -> None:
     if not paths.RESULTS_FILE.is_file():
         raise UserError(f"{paths.RESULTS_FILE} not found: run the study first (make study, or dvc repro)")
     results = paths.RESULTS_FILE.read_text().removeprefix("# Results\n").strip()
-    write_text(paths.README, report.replace_block(paths.README.read_text(), f"{results}\n\n{FIGURE}\n"))
-    print(f"readme: {paths.README}'s results block now holds {paths.RESULTS_FILE}")
+    block = f"{results}\n\n{FIGURE}\n"
+    nlu = config.load().study.nlu_datasets
+    if nlu:
+        block += "\n" + nlu_reports(paths.NLU_REPORTS_DIR, nlu)
+    text = report.replace_block(paths.README.read_text(), block)
+    preset = sorted(p.name for p in NLU_PRESET.iterdir() if (p / "results.md").is_file()) if NLU_PRESET.is_dir() else []
+    if preset:
+        text = report.replace_block(
+            text, nlu_reports(NLU_PRESET, preset), report.NLU_PRESET_BEGIN, report.NLU_PRESET_END
+        )
+    write_text(paths.README, text)
+    done = (
+        f"{paths.RESULTS_FILE}" + "".join(f", reports/nlu/{d}/" for d in nlu) + (f", {NLU_PRESET}/" if preset else "")
+    )
+    print(f"readme: {paths.README}'s results now hold {done}")
 
 
 if __name__ == "__main__":

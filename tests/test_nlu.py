@@ -107,6 +107,7 @@ def test_trec_reader_takes_the_standard_split(tmp_path):
     corpus = text.read_trec(file)
     assert (len(corpus.train_texts), len(corpus.test_texts)) == (5452, 500)
     assert corpus.test_texts[0] == "What is 5452 ?" and corpus.test_y[0] == 5452 % 6
+    assert corpus.classes[0] == "DESC" and corpus.classes[2] == "ABBR"  # the file's numbering
 
 
 def test_a_corrupt_or_wrong_file_is_one_line(tmp_path):
@@ -160,8 +161,12 @@ def test_tokenised_dataset_subset_and_prepared_round_trip(tmp_path):
     # every position past a text's length is padding
     width = ds.train_ids.shape[1]
     assert (ds.train_ids[torch.arange(width)[None] >= ds.train_len[:, None]] == ds.pad_id).all()
-    sub = ds.subset(100, seed=0, test_size=40)
-    assert len(sub) == 100 and sub.train_y.sum() == 50 and sub.test_y.shape[0] == 40  # stratified
+    corpus = toy_corpus().subset(100, seed=0, test_size=40)
+    assert len(corpus.train_texts) == 100 and sum(corpus.train_y) == 50 and len(corpus.test_y) == 40  # stratified
+    assert corpus.train_texts[0] in toy_corpus().train_texts and corpus.subset(None, 0).train_y == corpus.train_y
+    with pytest.raises(DataError, match="nlu.train_size = 999 is larger than the 100 train samples"):
+        corpus.subset(999, seed=0)
+    sub = small_dataset()
     md5 = text.save_prepared(sub, tmp_path / "d.pt")
     back = text.load_prepared(tmp_path / "d.pt")
     assert len(md5) == 32 and torch.equal(back.train_ids, sub.train_ids) and back.classes == sub.classes
@@ -206,6 +211,9 @@ def test_one_pruned_epoch_trains_the_kept_share_and_records_the_memory_term():
     assert [row["kept"] for row in result.history] == [160]  # one pruned epoch at rate 0.5
     assert result.achieved_saving == pytest.approx(160 / (2 * 320))
     assert result.visits.sum() == 320 + 160 and 0.0 <= result.metrics["test_acc"] <= 1.0
+    tokens = ds.train_len.double()
+    kept_tokens = float((result.visits.double() * tokens).sum())
+    assert result.final_metrics()["achieved_token_saving"] == pytest.approx(1 - kept_tokens / (2 * float(tokens.sum())))
 
 
 def test_the_small_model_learns_the_toy_task():
@@ -310,7 +318,11 @@ def test_the_real_minilm_scores_a_batch_of_real_reviews():
     ids, lengths = text.pad(tok.tokenizer(rt.train_texts[:8]), tok.pad_id)
     assert tok.vocab_size == 30522 and (ids[:, 0] == 101).all()  # [CLS]
     classifier = model.build(tok.vocab_size, 2, 128).eval()
-    assert sum(p.numel() for p in classifier.parameters()) == 22_713_216 + 384 * 2 + 2
+    # the encoder less BERT's pooler (mean pooling never uses it), plus the classifier
+    assert sum(p.numel() for p in classifier.parameters()) == 22_713_216 - (384 * 384 + 384) + 384 * 2 + 2
+    assert classifier.encoder.pooler is None
+    with pytest.raises(ConfigError, match="nlu.max_length = 1000 is more than the 512 positions"):
+        model.tokenised(["a"], 1000)
     with torch.no_grad():
         logits = classifier(*TextTask.batch(ids, lengths))
     assert logits.shape == (8, 2) and torch.isfinite(logits).all()
@@ -328,4 +340,5 @@ def test_batches_group_texts_of_similar_length_and_keep_every_sample():
     spread = sum(int(b.max() - b.min()) for b in batches)
     random_spread = sum(int(b.max() - b.min()) for b in ds.train_len[indices].split(32)[:7])
     assert spread < random_spread / 2
-    assert perm[224:].tolist() == ds.train_len[indices].argsort(descending=True, stable=True)[224:].tolist()
+    assert perm[224:].tolist() == list(range(224, 250))  # the partial batch: the shuffled order's last texts
+    assert task.arrange(indices[:20], 32, torch.Generator()) is None  # no full batch: as they come

@@ -58,11 +58,12 @@ def test_a_preset_runs_as_dvc_overrides_of_params_yaml(path, tmp_path):
     from dvc.utils.hydra import apply_overrides
 
     preset = runpy.run_path(str(ROOT / "scripts" / "preset.py"))
-    sets = preset["overrides"](yaml.safe_load((ROOT / "params.yaml").read_text()), yaml.safe_load(path.read_text()))
+    sets = preset["overrides"](config.read_yaml((ROOT / "params.yaml").read_text()), config.read_yaml(path.read_text()))
     target = tmp_path / "params.yaml"
     target.write_text((ROOT / "params.yaml").read_text())
     apply_overrides(target, sets)
-    assert yaml.safe_load(target.read_text()) == yaml.safe_load(path.read_text())
+    # read as the study reads params (DVC writes 2e-5 as 2e-05, a number in YAML 1.2 only)
+    assert config.read_yaml(target.read_text()) == config.read_yaml(path.read_text())
 
 
 def test_an_unknown_preset_is_one_line():
@@ -71,3 +72,22 @@ def test_an_unknown_preset_is_one_line():
     )
     assert done.returncode != 0 and "no preset 'smok'" in done.stderr and "smoke" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_nlu_presets_run_both_cpu_datasets_and_sst2_with_bert():
+    cpu = config.load(ROOT / "params" / "nlu_cpu.yaml")
+    assert cpu.study.nlu_datasets == ["rotten_tomatoes", "trec6"] and cpu.nlu.model == "minilm"
+    assert cpu.study.nlu_rates == [0.3, 0.5, 0.7] and cpu.study.nlu_seeds == [0, 1, 2]
+    assert set(cpu.study.nlu_methods) == {
+        "random",
+        "rs2",
+        "static_random",
+        "epsilon_greedy",
+        "ucb",
+        "infobatch",
+        "seta",
+        "emp",
+    }
+    gpu = config.load(ROOT / "params" / "gpu_sst2_bert_base.yaml")
+    assert (gpu.study.nlu_datasets, gpu.nlu.model, gpu.nlu.optimizer) == (["sst2"], "bert_base", "adamw")
+    assert config.load(ROOT / "params.yaml").study.nlu_datasets == []  # the default study leaves NLU out

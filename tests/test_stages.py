@@ -64,3 +64,28 @@ def test_a_diverging_run_fails_its_mlflow_run_and_writes_no_results(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("nan").experiment_id], "tags.`dvc.stage` = 'warmup@0'")
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_nlu_stages_refuse_bad_input_cleanly(tmp_path):
+    pytest.importorskip("datasets")
+    params = {"study": {"nlu_datasets": ["sst2"]}, "nlu": {"model": "small_transformer"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    # a dataset the params do not list
+    proc = run_stage(tmp_path, "nlu_prepare.py", "--dataset", "trec6")
+    assert proc.returncode == 2 and "--dataset trec6 is not in study.nlu_datasets (sst2)" in proc.stderr
+    # SST-2 with neither local files nor the network
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "nlu_prepare.py"), "--dataset", "sst2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "SST-2 could not be loaded" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "data" / "nlu").exists()
+    # a warm-up before its dataset is prepared names the stage to run
+    proc = run_stage(tmp_path, "nlu_warmup.py", "--dataset", "sst2", "--seed", "0")
+    assert proc.returncode == 2 and "run the nlu_prepare@sst2 stage first" in proc.stderr

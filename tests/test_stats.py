@@ -102,3 +102,10 @@ def test_achieved_saving_arithmetic():
     # N=100, E=10: 2 warm-up epochs of 100 and 8 pruned epochs of 30 -> 440 of 1000 sample-steps
     assert achieved_saving(2 * 100 + 8 * 30, 100, 10) == pytest.approx(0.56)
     assert achieved_saving(1000, 100, 10) == 0.0
+
+
+def test_cost_saving_weights_each_visit_by_its_samples_cost():
+    from pipeline.core.stats import cost_saving
+
+    # 3 samples costing 1, 2 and 5 tokens over 2 epochs (full: 16 tokens); trained 2, 1 and 0 times: 1*2 + 2*1 = 4
+    assert cost_saving(torch.tensor([2, 1, 0]), torch.tensor([1, 2, 5]), epochs=2) == pytest.approx(1 - 4 / 16)

@@ -141,3 +141,10 @@ def lfl_diagnostics(visits: torch.Tensor, warmup_epochs: int) -> dict:
 def achieved_saving(trained_sample_steps: int, num_samples: int, epochs: int) -> float:
     """1 - (sample-steps trained) / (sample-steps of the full-data run with the same epochs)."""
     return 1.0 - trained_sample_steps / (num_samples * epochs)
+
+
+def cost_saving(visits: torch.Tensor, costs: torch.Tensor, epochs: int) -> float:
+    """achieved_saving with each sample weighted by its cost (a text's tokens): 1 - the cost of
+    the samples trained / the cost of the full-data run with the same epochs."""
+    costs = costs.double()
+    return 1.0 - float((visits.double() * costs).sum() / (epochs * costs.sum()))

@@ -15,7 +15,6 @@ Adding a model: one `TextModel` registered under its name (`register`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +130,7 @@ def _transformers():
             "the nlu models need the `transformers` library: pip install -e '.[nlu]' (or make setup)"
         ) from None
     transformers.logging.set_verbosity_error()  # its load reports list the new classifier as "missing"
+    transformers.logging.disable_progress_bar()  # a bar per weight load, in every stage's log
     return transformers
 
 
@@ -138,9 +138,7 @@ def pretrained(source: Callable[[], str], pooling: str, offline: bool, describe:
     """A TextModel whose encoder and tokenizer `transformers` loads from source() (a folder or hub id)."""
 
     def load_kwargs() -> dict:
-        if offline:
-            os.environ["HF_HUB_OFFLINE"] = "1"  # a local folder: never ask the hub
-        return {"local_files_only": True} if offline else {}
+        return {"local_files_only": True} if offline else {}  # a local folder: never ask the hub
 
     def tokenised(texts: list[str], max_length: int) -> Tokenised:
         tf = _transformers()
@@ -148,6 +146,12 @@ def pretrained(source: Callable[[], str], pooling: str, offline: bool, describe:
             tok = tf.AutoTokenizer.from_pretrained(source(), **load_kwargs())
         except (OSError, ValueError) as err:
             raise DataError(f"the tokenizer of {describe} could not be loaded: {err}".splitlines()[0]) from None
+
+        positions = getattr(tok, "model_max_length", None)
+        if positions is not None and positions < 1_000_000 and max_length > positions:  # (1e30: not known)
+            raise ConfigError(
+                f"nlu.max_length = {max_length} is more than the {positions} positions of {describe}: lower it"
+            )
 
         def encode(batch: list[str]) -> list[list[int]]:
             return tok(batch, truncation=True, max_length=max_length)["input_ids"]
@@ -160,6 +164,9 @@ def pretrained(source: Callable[[], str], pooling: str, offline: bool, describe:
             encoder = tf.AutoModel.from_pretrained(source(), **load_kwargs())
         except (OSError, ValueError) as err:
             raise DataError(f"the weights of {describe} could not be loaded: {err}".splitlines()[0]) from None
+        if pooling == "mean" and getattr(encoder, "pooler", None) is not None:
+            # BERT's [CLS] pooler would be weights no loss reaches, which DDP refuses: drop it.
+            encoder.pooler = None
         return PretrainedClassifier(encoder, num_classes, pooling)
 
     return TextModel(tokenised, build, describe)

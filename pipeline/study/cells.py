@@ -44,20 +44,23 @@ class Grid:
         return self.task_class.warmup_stage
 
     def load_data(self) -> data.ImageDataset | text.TextDataset:
-        load = text.load_prepared if self.task_class is TextTask else data.load_prepared
-        return load(self.data_file)
+        if self.task_class is TextTask:
+            return text.load_prepared(self.data_file, self.prepare_stage)
+        return data.load_prepared(self.data_file)
 
     def meta(self) -> dict:
         return paths.prepared_meta(self.meta_file, self.prepare_stage)
 
-    def task(self, cfg: Config, ds, seed: int, device: torch.device | None = None) -> Task:
+    def task(
+        self, cfg: Config, ds: data.ImageDataset | text.TextDataset, seed: int, device: torch.device | None = None
+    ) -> Task:
         """This grid's task for a run of seed `seed`, on the device train.device names (or `device`)."""
         return self.task_class(ds, Runtime(cfg.train, device), self.arch_of(cfg), getattr(cfg, self.name), seed)
 
     def warmup(
         self,
         cfg: Config,
-        ds: data.ImageDataset,
+        ds: data.ImageDataset | text.TextDataset,
         seed: int = 0,
         device: torch.device | None = None,
         on_epoch: loop.EpochCallback | None = None,
@@ -70,7 +73,7 @@ class Grid:
     def pruned_run(
         self,
         cfg: Config,
-        ds: data.ImageDataset,
+        ds: data.ImageDataset | text.TextDataset,
         checkpoint: dict,
         method: str,
         rate: float,
@@ -178,7 +181,8 @@ def _resumable_run(
             "task": grid.tag,
             **{k: params[k] for k in ("dataset", "method", "rate", "seed") if k in (params or {})},
         }
-        with tracking.stage_run(cfg, meta, stage, run_name, params, res.run_id, res.stale_run_id, tags) as run:
+        logged = {**flatten(getattr(cfg, grid.name), f"{grid.name}."), **(params or {})}  # the schedule too
+        with tracking.stage_run(cfg, meta, stage, run_name, logged, res.run_id, res.stale_run_id, tags) as run:
             res.run_id = run.run_id
             yield res, run
     else:
@@ -241,8 +245,6 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
         "seed": seed,
         **flatten(spec.options, "options."),
     }
-    if grid is SSL:
-        params.update(flatten(cfg.pretrain, "pretrain."))
     run_name = grid.run_name(out.name)
     with _resumable_run(cfg, grid, meta, stage, run_name, params, warmup=file_md5(grid.checkpoint(seed))) as (res, run):
         result = grid.pruned_run(

@@ -191,6 +191,25 @@ def _check_consistency(cfg: Config) -> None:
                 )
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats as YAML 1.2 does: `2e-05` is a number (YAML 1.1 wants
+    a dot, 2.0e-05), which matters because DVC writes small floats that way (`dvc exp run -S`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str) -> Any:
+    """A params file's mapping (see _Loader)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def load(path: str | Path = "params.yaml") -> Config:
     path = Path(path)
     try:
@@ -198,7 +217,7 @@ def load(path: str | Path = "params.yaml") -> Config:
     except FileNotFoundError:
         raise ConfigError(f"{path} not found: run from the repository root or pass the params file") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = read_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

@@ -15,14 +15,14 @@ def prepare(cfg: Config, dataset: str) -> dict:
     """Read the corpus, tokenise it for nlu.model, keep the configured subsets, write the tensors
     and their metadata; create the dataset's study run in MLflow. Returns the metadata."""
     n = cfg.nlu
-    corpus = text.load_corpus(dataset, cfg.data.root, n.subset_seed)
+    corpus = text.load_corpus(dataset, cfg.data.root, n.subset_seed).subset(n.train_size, n.subset_seed, n.test_size)
     with timing.phase("data"):
         tokenised = text_models.get(n.model).tokenised(corpus.train_texts, n.max_length)
         ds = text.tokenize(corpus, tokenised.tokenizer, tokenised.pad_id, tokenised.vocab_size)
-    ds = ds.subset(n.train_size, n.subset_seed, n.test_size)
     file = paths.nlu_dataset_file(dataset)
     md5 = text.save_prepared(ds, file)
     meta = {
+        "task": "nlu",
         "name": dataset,
         "train_size": len(ds),
         "test_size": int(ds.test_y.shape[0]),
@@ -30,7 +30,7 @@ def prepare(cfg: Config, dataset: str) -> dict:
         "model": n.model,
         "max_length": n.max_length,
         "mean_tokens": round(float(ds.train_len.float().mean()), 2),
-        "truncated": int((ds.train_len >= n.max_length).sum()),  # training texts cut at max_length
+        "at_max_length": int((ds.train_len >= n.max_length).sum()),  # training texts that reach it (most cut)
         "file": str(file),
         "md5": md5,
     }
@@ -55,8 +55,9 @@ def section(cfg: Config, meta: dict, rows: list[report.Row]) -> str:
         f"average, at most {n.max_length}), {n.epochs} epochs of which the first {n.warmup_epochs} "
         f"{'is' if n.warmup_epochs == 1 else 'are'} a full-data warm-up run once per seed; {n.optimizer}, lr {n.lr:g}, "
         f"batch {n.batch_size}; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}. Columns as in the "
-        f"supervised table.\n\n"
-        + report.markdown_table(rows)
+        f"supervised table; *token saving*: the achieved saving with each text weighted by its tokens, "
+        f"what its cost scales with.\n\n"
+        + report.markdown_table(rows, report.NLU_COLUMNS)
         + f"\nSeed-paired differences in accuracy points (95% CI, Student t); a method beats another only "
         f"where the interval excludes 0; no verdict under {verdict.MIN_SEEDS} seeds.\n\n"
         + report.comparison_table(rows)

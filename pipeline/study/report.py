@@ -14,6 +14,10 @@ from .config import Config
 
 README_BEGIN = "<!-- results:begin (written by `make readme` from reports/results.md; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
+NLU_PRESET_BEGIN = (
+    "<!-- nlu-results:begin (written by `make readme` from reports/presets/nlu_cpu/; do not edit by hand) -->"
+)
+NLU_PRESET_END = "<!-- nlu-results:end -->"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,11 @@ SUPERVISED_COLUMNS: list[Column] = [
     ("wall time (s)", "wall_time_s", "f1"),
     ("LFL Gini", "lfl_gini", "f3"),
     ("seen <= 1x", "lfl_seen_at_most_once", "f3"),
+]
+NLU_COLUMNS: list[Column] = [
+    *SUPERVISED_COLUMNS[:3],
+    ("token saving", "achieved_token_saving", "f3"),  # what a text's cost scales with
+    *SUPERVISED_COLUMNS[3:],
 ]
 SSL_COLUMNS: list[Column] = [
     ("linear acc (%)", "linear_acc", "pct"),
@@ -266,13 +275,14 @@ def curves(rows: list[Row], histories: Callable[[str, float, int], list[dict]], 
     return points
 
 
-def replace_block(text: str, block: str) -> str:
-    """Put `block` between the README's results markers; the rest of the text stays as it is."""
+def replace_block(text: str, block: str, begin: str = README_BEGIN, end: str = README_END) -> str:
+    """Put `block` between the README's markers `begin` and `end` (the results block by default);
+    the rest of the text stays as it is."""
     try:  # the begin marker is found by its start, so that a reworded comment still matches
-        head, rest = text.split(README_BEGIN.split(" (")[0], 1)
-        _, tail = rest.split("-->", 1)[1].split(README_END, 1)
+        head, rest = text.split(begin.split(" (")[0], 1)
+        _, tail = rest.split("-->", 1)[1].split(end, 1)
     except ValueError:
         raise UserError(
-            f"README.md has no results markers: add the lines {README_BEGIN} and {README_END} where the results belong"
+            f"README.md has no results markers: add the lines {begin} and {end} where the results belong"
         ) from None
-    return f"{head}{README_BEGIN}\n{block.strip()}\n{README_END}{tail}"
+    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"

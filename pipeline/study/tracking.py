@@ -117,9 +117,29 @@ def _user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
+NLU_GRID = ("study.nlu_datasets", "study.nlu_methods", "study.nlu_rates", "study.nlu_seeds")
+
+
+def on_text(meta: dict) -> bool:
+    """Whether a prepared dataset's metadata is an NLU dataset's (nlu_prepare marks it)."""
+    return meta.get("task") == "nlu"
+
+
+def study_params(cfg: Config, meta: dict) -> dict[str, Any]:
+    """The params a study run belongs to, flattened: for an NLU dataset the NLU part's (the nlu
+    section, its grid, the methods, train's device settings, tracking), for the image study all
+    the others, so that editing one part never starts a new study run for the other."""
+    flat = flatten(cfg)
+    nlu = lambda k: k.startswith("nlu.") or k in NLU_GRID
+    if on_text(meta):
+        device = {f"train.{k}" for k in DEVICE_KEYS}
+        return {k: v for k, v in flat.items() if nlu(k) or k in device or k.startswith(("methods.", "tracking."))}
+    return {k: v for k, v in flat.items() if not nlu(k)}
+
+
 def study_hash(cfg: Config, meta: dict) -> str:
-    """The study's identity: a digest of every param (all sections) and of the prepared dataset."""
-    params = {k: str(v) for k, v in flatten(cfg).items()}
+    """The study's identity: a digest of its params (study_params) and of the prepared dataset."""
+    params = {k: str(v) for k, v in study_params(cfg, meta).items()}
     digest = hashlib.sha256(json.dumps({"params": params, "dataset": meta["md5"]}, sort_keys=True).encode())
     return digest.hexdigest()[:10]
 
@@ -304,7 +324,7 @@ class Store:
             tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], STUDY_TAG: key, "task": "study", **source_tags()},
         )
         # Every param of the study (what its hash digests), and the dataset it ran on.
-        StageRun(self.client, run.info.run_id).log_params({**flatten(self.cfg), **_meta_params(meta)})
+        StageRun(self.client, run.info.run_id).log_params({**study_params(self.cfg, meta), **_meta_params(meta)})
         self.client.log_inputs(run.info.run_id, datasets=_dataset_entities(meta))
         # Parallel stages (queued experiments) may create the study at once: the oldest one stays.
         first = self._study_runs(key)[0].info.run_id
@@ -431,7 +451,7 @@ def stage_run(
         tracked = StageRun(store.client, run_id, log_models=cfg.tracking.log_models)
     try:
         if run_id != resume_id:  # a resumed run has its params and inputs already
-            tracked.log_params({**config_params(cfg), **(params or {})})
+            tracked.log_params({**config_params(cfg, images=not on_text(meta)), **(params or {})})
             store.client.log_inputs(run_id, datasets=_dataset_entities(meta))
         yield tracked
     except BaseException:

@@ -21,7 +21,7 @@ from ..core import pruning, timing
 from ..core.errors import UserError
 from ..core.pruning import MethodSpec
 from ..core.seeding import generator
-from ..core.stats import SampleStats, achieved_saving, lfl_diagnostics
+from ..core.stats import SampleStats, achieved_saving, cost_saving, lfl_diagnostics
 from . import resume
 from .progress import EpochProgress
 from .settings import ScheduleConfig
@@ -78,10 +78,12 @@ class RunResult:
     model_state: dict = field(repr=False)
     stats: dict = field(repr=False)  # the statistics table at the end (SampleStats.state_dict)
     selections: list[torch.Tensor] = field(default_factory=list, repr=False)
+    token_saving: float | None = None  # achieved saving weighted by tokens (tasks on text)
 
     def final_metrics(self) -> dict:
         return {
             **self.metrics,
+            **({} if self.token_saving is None else {"achieved_token_saving": self.token_saving}),
             "achieved_saving": self.achieved_saving,
             "wall_time_s": self.wall_time_s,
             "train_time_s": self.train_time_s,
@@ -369,4 +371,5 @@ def pruned_run(
         model_state={k: v.detach().cpu() for k, v in task.model.state_dict().items()},
         stats=stats.state_dict(),
         selections=selections,
+        token_saving=None if task.sample_cost is None else cost_saving(visits, task.sample_cost.cpu(), E),
     )

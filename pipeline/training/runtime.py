@@ -53,9 +53,12 @@ class Runtime:
         self.compile = settings.compile
         self.eval_batch_size = settings.eval_batch_size
 
-    def place(self, model: nn.Module, compiled: list[nn.Module] | None = None) -> tuple[nn.Module, nn.Module]:
+    def place(
+        self, model: nn.Module, compiled: list[nn.Module] | None = None, dynamic: bool | None = False
+    ) -> tuple[nn.Module, nn.Module]:
         """The model on the device (channels-last on CUDA; `compiled`, default the model itself,
-        compiled when train.compile says so), and the module the training forward passes go
+        compiled when train.compile says so; `dynamic` as torch.compile's, None for inputs whose
+        shapes vary, such as text batches cut to their longest text), and the module the training forward passes go
         through: under torchrun, DistributedDataParallel, which averages the gradients over the
         ranks during backward; otherwise the model itself."""
         model = model.to(self.device)
@@ -64,7 +67,7 @@ class Runtime:
         if self.compile:
             # In place (Module.compile), so state_dict keys and checkpoints stay as without it.
             for module in compiled or [model]:
-                module.compile(dynamic=False)
+                module.compile(dynamic=dynamic)
         net = (
             model
             if self.world.size == 1

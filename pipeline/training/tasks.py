@@ -44,6 +44,9 @@ class Task:
     model: nn.Module
     net: nn.Module
     num_samples: int
+    # What training a sample costs, when samples differ (a text's tokens): the run then also reports
+    # the saving weighted by it. None: every sample costs the same.
+    sample_cost: torch.Tensor | None = None
 
     def losses(
         self, idx: torch.Tensor, gen: torch.Generator | None, sharded: bool = False
@@ -223,8 +226,9 @@ class TextTask(Task):
         self.runtime = runtime
         self.label_smoothing = settings.label_smoothing
         self._init_seed(seed)
-        model = text_model(arch).build(data.vocab_size, data.num_classes, data.train_ids.shape[1])
-        self.model, self.net = runtime.place(model)
+        model = text_model(arch).build(data.vocab_size, data.num_classes, settings.max_length)
+        # Batches vary in length: under train.compile, shapes are traced as dynamic after the first.
+        self.model, self.net = runtime.place(model, dynamic=None)
         self.train_ids, self.train_len = runtime.to_device(data.train_ids), runtime.to_device(data.train_len)
         self.train_y = runtime.to_device(data.train_y)
         # The test set in order of length: evaluation batches then hold texts of similar length.
@@ -232,6 +236,7 @@ class TextTask(Task):
         self.test_ids, self.test_len = runtime.to_device(data.test_ids[order]), runtime.to_device(data.test_len[order])
         self.test_y = runtime.to_device(data.test_y[order])
         self.num_samples = len(data)
+        self.sample_cost = data.train_len
 
     @staticmethod
     def batch(ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,18 +273,22 @@ class TextTask(Task):
 
     def arrange(self, indices, batch_size, gen):
         """Batches of texts of similar length (grouping by length, as transformers' Trainer can):
-        the shuffled order is cut into groups of GROUP batches, each sorted by length, and the full
-        batches are shuffled, so a batch pads little while which texts meet stays random. On
-        review snippets this halves the tokens a batch pads to."""
-        n = len(indices)
-        lengths = self.train_len[indices].cpu()
-        group = torch.arange(n) // (self.GROUP * batch_size)
-        key = group * (int(lengths.max()) + 1) + lengths.max() - lengths  # by group, longest first
+        the shuffled order's full batches are cut into groups of GROUP batches, each sorted by
+        length, and the batches shuffled, so a batch pads little while which texts meet stays
+        random. The last, partial batch (which the loop may join to the one before) keeps the
+        shuffled order's last texts: not the shortest, whose losses would then weigh more in a
+        smaller batch. On review snippets this halves the tokens a batch pads to."""
+        full = len(indices) // batch_size
+        if full == 0:
+            return None
+        head = full * batch_size
+        lengths = self.train_len[indices[:head]].cpu()
+        group = torch.arange(head) // (self.GROUP * batch_size)
+        key = group * (int(lengths.max()) + 1) - lengths  # by group, longest first
         by_length = key.argsort(stable=True)
-        full = n // batch_size  # the last, partial batch stays last (the loop may join it to the one before)
         shuffled = torch.randperm(full, generator=gen)
-        batches = by_length[: full * batch_size].view(full, batch_size)[shuffled].reshape(-1)
-        return torch.cat([batches, by_length[full * batch_size :]])
+        batches = by_length.view(full, batch_size)[shuffled].reshape(-1)
+        return torch.cat([batches, torch.arange(head, len(indices))])
 
     def selection_labels(self):
         return self.train_y
