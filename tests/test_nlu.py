@@ -342,3 +342,14 @@ def test_batches_group_texts_of_similar_length_and_keep_every_sample():
     assert spread < random_spread / 2
     assert perm[224:].tolist() == list(range(224, 250))  # the partial batch: the shuffled order's last texts
     assert task.arrange(indices[:20], 32, torch.Generator()) is None  # no full batch: as they come
+
+
+def test_the_padding_benchmark_counts_batch_tokens_by_hand():
+    import runpy
+
+    bench = runpy.run_path(str(__import__("pathlib").Path(__file__).parents[1] / "benchmarks" / "text_batches.py"))
+    lengths = torch.tensor([3, 1, 2, 2])
+    # batches (3, 1) and (2, 2): each padded to its longest text, 3 * 2 + 2 * 2 tokens
+    assert bench["padded_tokens"](lengths, torch.arange(4), 2) == 10
+    assert bench["padded_tokens"](lengths, torch.tensor([0, 2, 1, 3]), 2) == 3 * 2 + 2 * 2
+    assert bench["padded_tokens"](lengths, torch.tensor([1, 2, 0, 3]), 2) == 2 * 2 + 3 * 2
