@@ -12,6 +12,7 @@ from pipeline.study import config
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "params").glob("*.yaml"))
+EVERY_METHOD = {"random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"}  # but full
 
 
 def keys(tree, prefix=""):
@@ -38,9 +39,7 @@ def test_presets_cover_the_headline_and_gpu_settings():
     # the beta ablation in the grid; beta = 0 is epsilon_greedy's cell (EMP at beta 0 selects what it selects)
     betas = sorted(s.options.beta for s in grid if s.method == "emp")
     assert betas == [-1.0, -0.5, 0.5, 1.0, 2.0]
-    assert {"random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"} <= set(
-        headline.study.methods
-    )
+    assert EVERY_METHOD <= set(headline.study.methods)
     c10 = config.load(ROOT / "params" / "gpu_cifar10_resnet18.yaml")
     assert (c10.data.dataset, c10.model.arch, c10.study.rates) == ("cifar10", "resnet18", [0.3, 0.5, 0.7])
     c100 = config.load(ROOT / "params" / "gpu_cifar100_resnet50.yaml")
@@ -78,16 +77,7 @@ def test_the_nlu_presets_run_both_cpu_datasets_and_sst2_with_bert():
     cpu = config.load(ROOT / "params" / "nlu_cpu.yaml")
     assert cpu.study.nlu_datasets == ["rotten_tomatoes", "trec6"] and cpu.nlu.model == "minilm"
     assert cpu.study.nlu_rates == [0.3, 0.5, 0.7] and cpu.study.nlu_seeds == [0, 1, 2]
-    assert set(cpu.study.nlu_methods) == {
-        "random",
-        "rs2",
-        "static_random",
-        "epsilon_greedy",
-        "ucb",
-        "infobatch",
-        "seta",
-        "emp",
-    }
+    assert set(cpu.study.nlu_methods) == EVERY_METHOD
     gpu = config.load(ROOT / "params" / "gpu_sst2_bert_base.yaml")
     assert (gpu.study.nlu_datasets, gpu.nlu.model, gpu.nlu.optimizer) == (["sst2"], "bert_base", "adamw")
     assert config.load(ROOT / "params.yaml").study.nlu_datasets == []  # the default study leaves NLU out
