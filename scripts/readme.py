@@ -1,6 +1,8 @@
 """Copy the study's results into README.md: `make readme`, which `make study` runs after `dvc repro`.
 No stage writes README.md.
 
+- The findings block, the README's opening: the accuracy-against-saving plot and the verdict at
+  equal cost (reports/findings.md), the aggregate stage's.
 - The results block: reports/results.md (the aggregate stage's), then the report of each NLU
   dataset in params.yaml's study.nlu_datasets (reports/nlu/<dataset>/, the nlu_report stages').
 - The NLU preset block: the committed run of params/nlu_cpu.yaml (reports/presets/nlu_cpu/), when
@@ -14,7 +16,7 @@ from pipeline.core.errors import UserError, exit_on_user_error
 from pipeline.core.io import write_text
 from pipeline.study import config, paths, report
 
-FIGURE = "![Test accuracy against achieved saving](reports/plots/accuracy_vs_saving.png)"
+FIGURE = "![Test accuracy against achieved saving, a line per method](reports/plots/accuracy_vs_saving.png)"
 NLU_PRESET = Path("reports/presets/nlu_cpu")
 
 
@@ -32,14 +34,16 @@ def nlu_reports(folder: Path, datasets: list[str]) -> str:
 
 @exit_on_user_error
 def main() -> None:
-    if not paths.RESULTS_FILE.is_file():
-        raise UserError(f"{paths.RESULTS_FILE} not found: run the study first (make study, or dvc repro)")
-    results = paths.RESULTS_FILE.read_text().removeprefix("# Results\n").strip()
-    block = f"{results}\n\n{FIGURE}\n"
+    for needed in (paths.RESULTS_FILE, paths.FINDINGS_FILE):
+        if not needed.is_file():
+            raise UserError(f"{needed} not found: run the study first (make study, or dvc repro)")
+    block = paths.RESULTS_FILE.read_text().removeprefix("# Results\n").strip() + "\n"
     nlu = config.load().study.nlu_datasets
     if nlu:
         block += "\n" + nlu_reports(paths.NLU_REPORTS_DIR, nlu)
-    text = report.replace_block(paths.README.read_text(), block)
+    findings = f"{FIGURE}\n\n{paths.FINDINGS_FILE.read_text().strip()}\n"
+    text = report.replace_block(paths.README.read_text(), findings, report.FINDINGS_BEGIN, report.FINDINGS_END)
+    text = report.replace_block(text, block)
     preset = sorted(p.name for p in NLU_PRESET.iterdir() if (p / "results.md").is_file()) if NLU_PRESET.is_dir() else []
     if preset:
         text = report.replace_block(
@@ -47,7 +51,9 @@ def main() -> None:
         )
     write_text(paths.README, text)
     done = (
-        f"{paths.RESULTS_FILE}" + "".join(f", reports/nlu/{d}/" for d in nlu) + (f", {NLU_PRESET}/" if preset else "")
+        f"{paths.FINDINGS_FILE}, {paths.RESULTS_FILE}"
+        + "".join(f", reports/nlu/{d}/" for d in nlu)
+        + (f", {NLU_PRESET}/" if preset else "")
     )
     print(f"readme: {paths.README}'s results now hold {done}")
 

@@ -65,7 +65,7 @@ def test_repro_writes_every_cell_and_the_report(study):
     report = (repo / "reports" / "results.md").read_text()
     for row in ("| full | 0 |", "| random | 0.3 |", "| random | 0.7 |", "| emp | 0.3 |", "| emp | 0.7 |"):
         assert row in report
-    assert json.loads((repo / "reports" / "metrics.json").read_text())["train"]["pruned70"]["emp"][
+    assert json.loads((repo / "reports" / "metrics.json").read_text())["train"]["rates"]["pruned70"]["emp"][
         "achieved_saving"
     ] == pytest.approx(emp["achieved_saving"])
     for row in ("| emp | 0.7 |", "| full | 0 |", "| all labels | 0 |", "| flexrand | 0.3 |", "| static_random | 0.7 |"):
@@ -91,23 +91,38 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     repo, _ = study
     shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json"))
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
-    # Stable keys: the same fields for every method at every rate, whatever the grid.
-    assert set(metrics["train"]) == {"full", "pruned30", "pruned70"}
-    fields = {"test_acc", "test_acc_std", "achieved_saving", "best_other"} | {
+    # Stable keys: the same fields for every method at every rate and budget, whatever the grid.
+    train = metrics["train"]
+    assert set(train) == {"full", "rates", "budgets"} and set(train["rates"]) == {"pruned30", "pruned70"}
+    for rate in ("pruned30", "pruned70"):
+        assert set(train["rates"][rate]) == {"random", "emp"}
+        assert all(
+            set(cell) == {"test_acc", "test_acc_std", "achieved_saving"} for cell in train["rates"][rate].values()
+        )
+    # the budgets are random's savings: 1 - (N + 3 K) / (E N) with K = round(0.7 N) = 943 and round(0.3 N) = 404
+    assert set(train["budgets"]) == {"saving22_5", "saving52_5"}
+    fields = {"reaches", "max_saving", "test_acc", "vs_random_holds"} | {
         f"{d}{end}" for d in ("vs_random", "vs_best_other") for end in ("", "_low", "_high")
     }
-    for rate in ("pruned30", "pruned70"):
-        assert set(metrics["train"][rate]) == {"random", "emp"}
-        assert all(set(cell) == fields for cell in metrics["train"][rate].values())
-    assert metrics["train"]["pruned70"]["random"]["vs_random"] == 0.0
-    emp = metrics["train"]["pruned70"]["emp"]
-    assert emp["vs_random_low"] <= emp["vs_random"] <= emp["vs_random_high"] and emp["best_other"] == "random"
+    for budget in train["budgets"].values():
+        assert set(budget["methods"]) == {"random", "emp"} and budget["best"] in ("random", "emp")
+        assert all(set(cell) == fields for cell in budget["methods"].values())
+    high = train["budgets"]["saving52_5"]
+    assert (high["rate"], high["saving"]) == (0.7, pytest.approx(1 - (N + 3 * 404) / (E * N)))
+    emp = high["methods"]["emp"]
+    assert emp["vs_random_low"] <= emp["vs_random"] <= emp["vs_random_high"] and emp["reaches"] is True
+    # emp saves exactly what random saves at each rate: its accuracy at a budget is its own cell's
+    assert emp["test_acc"] == pytest.approx(train["rates"]["pruned70"]["emp"]["test_acc"])
+    assert high["methods"]["random"]["vs_random"] is None
     headline = metrics["headline"]
     assert headline["rate"] == 0.7 and headline["emp_test_acc"] == emp["test_acc"]
     assert headline["emp_vs_random"] == emp["vs_random"] and headline["best_method"] in ("random", "emp")
-    assert set(metrics["pretrain"]) == {"full", "pruned70"}
-    assert set(metrics["downstream"]) == {"all_labels", "pruned30", "pruned70"}
-    assert set(metrics["downstream"]["pruned30"]) == {"flexrand", "static_random"}
+    # the SSL grid here has no random: no budgets to compare at, the raw table only
+    assert set(metrics["pretrain"]["rates"]) == {"pruned70"} and not metrics["pretrain"].get("budgets")
+    assert set(metrics["downstream"]["rates"]) == {"pruned30", "pruned70"}
+    assert set(metrics["downstream"]["rates"]["pruned30"]) == {"flexrand", "static_random"}
+    # downstream selections keep round((1 - b) n_c) a class: static_random's saving is the rate up to rounding
+    assert len(metrics["downstream"]["budgets"]) == 2
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
     assert set(plots) == {
         "reports/plots/accuracy_vs_saving.png",
@@ -138,9 +153,12 @@ def test_readme_results_block_is_the_generated_table(study):
     results = (repo / "reports" / "results.md").read_text()
     table = results.split("\n| method |", 1)[1].split("### SimCLR")[0]
     assert table.strip() in block
-    # the block opens with the generated verdict at the highest rate, over the three seeds
-    assert block.strip().startswith("**Verdict.** At pruning rate 0.7, over 3 seeds, ")
-    assert "95% CI" in block.split("\n")[1] and "#### Which method to trust" in results
+    # the README opens with the plot and the verdict at equal cost, one line per budget, over three seeds
+    findings = readme.split("<!-- findings:begin")[1].split("-->", 1)[1].split("<!-- findings:end -->")[0]
+    assert findings.strip().startswith("![Test accuracy against achieved saving")
+    assert "Supervised, digits, `small_cnn`, 4 epochs, 3 seeds:" in findings
+    assert findings.count("- Skipping ") == 2 and findings.index("22.5%") < findings.index("52.5%")
+    assert "| saving | method | accuracy (%) |" in block and "#### Every cell, at its nominal rate" in results
     for seed in SEEDS:  # one warm-up per seed, each its own
         assert (repo / "outputs" / "warmup" / str(seed) / "checkpoint.pt").is_file()
     assert "digits (1347 training / 450 test images)" in block

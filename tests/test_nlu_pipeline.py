@@ -55,13 +55,16 @@ def test_repro_of_the_nlu_part_writes_its_report(nlu_study):
             assert 0.0 <= metrics["test_acc"] <= 1.0 and "lfl_gini" in metrics
             assert metrics["achieved_saving"] == pytest.approx(0.0 if cell.startswith("full") else 1 / 3)
     results = (repo / "reports/nlu/sst2/results.md").read_text()
-    assert results.startswith("### NLU: sst2, fine-tuning `small_transformer`\n\n**Verdict.** At pruning rate 0.5")
-    assert "| emp | 0.5 |" in results and "| 0.5 | emp |" in results  # the table and the comparison
+    assert results.startswith("### NLU: sst2, fine-tuning `small_transformer`\n\n320 training / 120 test texts")
+    # the verdict at random's saving at 0.5 (1/3 of the work), then the raw table
+    assert "- Skipping 33.3% of the training (random's saving at rate 0.5): " in results
+    assert "| emp | 0.5 |" in results and "| 33.3% | emp |" in results
     assert (repo / "reports/nlu/sst2/accuracy_vs_saving.png").stat().st_size > 1000
     shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json"))
     metrics = next(iter(shown.values()))["data"]["reports/nlu/sst2/metrics.json"]["data"]
-    emp = metrics["pruned50"]["emp"]
+    emp = metrics["budgets"]["saving33_3"]["methods"]["emp"]
     assert emp["vs_random_low"] <= emp["vs_random"] <= emp["vs_random_high"]  # 3 seeds: an interval
+    assert emp["test_acc"] == pytest.approx(metrics["rates"]["pruned50"]["emp"]["test_acc"])
     assert metrics["headline"]["emp_vs_random"] == emp["vs_random"]
 
 
@@ -69,6 +72,7 @@ def test_the_readme_block_gets_the_nlu_report(nlu_study):
     repo, _ = nlu_study
     # aggregate did not run here: give readme.py an image report to start from
     (repo / "reports" / "results.md").write_text("# Results\n\n**Verdict.** images\n")
+    (repo / "reports" / "findings.md").write_text("- images\n")
     sh(repo, "python", "scripts/readme.py")
     block = (repo / "README.md").read_text().split("<!-- results:begin")[1].split("<!-- results:end -->")[0]
     assert "**Verdict.** images" in block and "### NLU: sst2" in block

@@ -27,7 +27,13 @@ def test_table_gives_mean_std_and_difference_to_full():
     # std of (0.90, 0.92) with n-1: 0.01414 -> 1.41 points; emp mean 88.5 - 91.0 = -2.50
     assert "| full | 0 | 91.00 ± 1.41 |  | 0.000 |" in table
     assert "| emp | 0.7 | 88.50 ± 0.71 | -2.50 | 0.500 | 10.0 | 12.0 | 0.250 | 0.500 | 2 |" in table
-    assert report.saving_series(rows) == {"emp": [(0.5, pytest.approx(0.885), pytest.approx(0.00707, abs=1e-5))]}
+    # each curve starts at the full-data point; bars: 95% t intervals, t(0.975, 1) = 12.7062 times sd / sqrt 2
+    assert report.saving_series(rows) == {
+        "emp": [
+            (0.0, pytest.approx(0.91), pytest.approx(12.7062 * 0.0141421 / 2**0.5, abs=1e-5)),
+            (0.5, pytest.approx(0.885), pytest.approx(12.7062 * 0.0070711 / 2**0.5, abs=1e-5)),
+        ]
+    }
 
 
 def test_readme_block_is_replaced_between_the_markers_only():

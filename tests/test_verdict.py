@@ -1,8 +1,9 @@
-"""Seed-paired differences, their 95% intervals and the verdicts they support, against hand values."""
+"""The verdict in words, the table and the metrics built from the equal-cost comparison, on hand values."""
 
+import matplotlib.pyplot as plt
 import pytest
 
-from pipeline.study import report, verdict
+from pipeline.study import plots, report, verdict
 
 
 def runs(accs, saving=0.467):
@@ -20,102 +21,122 @@ def runs(accs, saving=0.467):
     ]
 
 
-def test_paired_interval_by_hand():
-    # differences 0.02, 0.01, 0.04: mean 0.023333, sd 0.015275, t(0.975, 2) = 4.302653,
-    # half-width 4.302653 * 0.015275 / sqrt(3) = 0.037946 -> [-0.014613, 0.061279]: undecided
-    p = verdict.paired(runs([0.80, 0.82, 0.84]), runs([0.78, 0.81, 0.80]), "test_acc")
-    assert p.mean == pytest.approx(0.0233333, abs=1e-6)
-    assert (p.low, p.high) == (pytest.approx(-0.014613, abs=1e-5), pytest.approx(0.061279, abs=1e-5))
-    assert p.seeds == 3 and not p.decided
-    # differences 0.02, 0.021, 0.019: sd 0.001, half-width 0.0024842 -> [0.017516, 0.022484]: decided
-    q = verdict.paired(runs([0.82, 0.821, 0.819]), runs([0.80, 0.80, 0.80]), "test_acc")
-    assert (q.low, q.high) == (pytest.approx(0.017516, abs=1e-6), pytest.approx(0.022484, abs=1e-6))
-    assert q.decided
+FULL = report.Row("full", 0.0, runs([0.85] * 3, 0.0))
+RANDOM = report.Row("random", 0.7, runs([0.80, 0.80, 0.80]))
 
 
-def test_pairs_by_seed_not_by_position():
-    a = list(reversed(runs([0.80, 0.82, 0.84])))
-    assert verdict.paired(a, runs([0.78, 0.81, 0.80]), "test_acc").mean == pytest.approx(0.0233333, abs=1e-6)
-    # only shared seeds count
-    assert verdict.paired(runs([0.9, 0.9]), runs([0.8, 0.8, 0.8]), "test_acc").seeds == 2
-
-
-def test_no_verdict_under_three_seeds():
-    p = verdict.paired(runs([0.90, 0.91]), runs([0.80, 0.80]), "test_acc")
-    assert p.low is not None and p.low > 0 and not p.decided  # the interval excludes 0, yet 2 seeds
-    [c, _] = verdict.compare({"emp": runs([0.90, 0.91]), "random": runs([0.80, 0.80])}, 0.7, "test_acc")
-    assert c.verdict() == "no verdict (< 3 seeds)"
-
-
-def test_verdicts_and_best_other():
-    comps = {
-        c.method: c
-        for c in verdict.compare(
-            {
-                "random": runs([0.80, 0.80, 0.80]),
-                "emp": runs([0.82, 0.821, 0.819]),
-                "ucb": runs([0.79, 0.80, 0.795]),
-            },
-            0.7,
-            "test_acc",
-        )
-    }
-    assert comps["emp"].best_other == "random" and comps["emp"].verdict() == "beats random"
-    assert comps["random"].best_other == "emp" and comps["random"].verdict() == "below emp"
-    assert comps["ucb"].best_other == "emp" and comps["ucb"].verdict() == "≈ random, below emp"
-    assert comps["random"].vs_reference is None
-
-
-def test_headline_names_the_best_method_with_its_interval():
+def test_a_decided_winner():
     rows = [
-        report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
-        report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
+        FULL,
+        RANDOM,
         report.Row("emp", 0.7, runs([0.82, 0.821, 0.819])),
-        report.Row("infobatch", 0.7, runs([0.815, 0.81, 0.815], saving=0.3)),
+        report.Row("rs2", 0.7, runs([0.81, 0.80, 0.805])),
+        report.Row("infobatch", 0.7, runs([0.83, 0.83, 0.83], saving=0.24)),
     ]
-    text = report.headline(rows, 3)
+    [b] = report.budgets(rows)
+    text = verdict.sentence(b)
+    # emp - random: 0.02, 0.021, 0.019 -> sd 0.001, half 4.302653 * 0.001 / sqrt 3 = 0.0024842
+    # emp - rs2: 0.01, 0.021, 0.014 -> mean 0.015, sd 0.0055678, half 0.0138312
     assert text.startswith(
-        "At pruning rate 0.7, over 3 seeds, emp is the most accurate method (82.00%, achieved "
-        "saving 0.467): +2.00 points (95% CI +1.75 to +2.25) over random"
+        "Skipping 46.7% of the training (random's saving at rate 0.7): emp is the most accurate, 82.00% "
+        "(3.00 points below full data); against the runner-up rs2: +1.50 points, above (95% interval "
+        "+0.12 to +2.88); against random: +2.00 points, above (95% interval +1.75 to +2.25)."
     )
-    # the runner-up saves 0.167 less: said, since the comparison is not at equal cost
-    assert "over the runner-up infobatch, at +0.167 achieved saving against infobatch" in text
+    # rs2 - random: 0.01, 0, 0.005 -> t = 1.732, p = 1 - 1.732 / sqrt 5 = 0.23 > 0.05 (emp: p < 0.001 <= 0.05 / 2)
+    assert "After correcting for 2 comparisons: above random, emp (+2.00 points); the other 1 is inconclusive." in text
+    assert text.endswith("Not reaching this saving: infobatch (at most 24%).")
 
 
-def test_headline_says_when_nothing_beats_random():
+def test_nothing_distinguishable_from_random():
+    rows = [FULL, RANDOM, report.Row("emp", 0.7, runs([0.80, 0.82, 0.81]))]
+    [b] = report.budgets(rows)
+    # emp - random: 0, 0.02, 0.01 -> mean 0.01, sd 0.01, half 0.0248414: interval -1.48 to +3.48 points
+    assert verdict.sentence(b).endswith(
+        "No method is distinguishable from random: every interval against it lies within ±3.48 points."
+    )
+    assert "inconclusive: +1.00 (±2.48)" in verdict.table([b])
+
+
+def test_nothing_distinguishable_is_decided_from_every_methods_interval():
+    # The most accurate (emp) is inconclusive, but ucb is clearly below random: not "no method is
+    # distinguishable" (the old headline looked at the most accurate method alone).
     rows = [
-        report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
-        report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
-        report.Row("emp", 0.7, runs([0.80, 0.82, 0.81])),
+        FULL,
+        RANDOM,
+        report.Row("emp", 0.7, runs([0.80, 0.83, 0.81])),
+        report.Row("ucb", 0.7, runs([0.70, 0.701, 0.699])),
     ]
-    assert "no method is distinguishable from random: the most accurate, emp (81.00%)" in report.headline(rows, 3)
-    assert report.headline(rows[:2] + [report.Row("emp", 0.7, runs([0.8, 0.9]))], 2).startswith("No verdict")
-    rows[2] = report.Row("emp", 0.7, runs([0.70, 0.71, 0.69]))
-    assert "random is the most accurate method" in report.headline(rows, 3)
+    [b] = report.budgets(rows)
+    text = verdict.sentence(b)
+    assert "No method is distinguishable" not in text
+    assert "below random, ucb (-10.00 points); the other 1 is inconclusive." in text
+    # random itself the most accurate, one method below it: said, not "no method is distinguishable"
+    rows[2] = report.Row("emp", 0.7, runs([0.79, 0.78, 0.80]))
+    [b] = report.budgets(rows)
+    text = verdict.sentence(b)
+    assert "random is the most accurate" in text and "below random, ucb (-10.00 points)" in text
+    assert "No method is distinguishable" not in text
 
 
-def test_comparison_table_rows():
+def test_fewer_than_three_seeds_give_no_verdict():
     rows = [
-        report.Row("full", 0.0, runs([0.85] * 3, 0.0)),
-        report.Row("random", 0.7, runs([0.80, 0.80, 0.80])),
+        report.Row("full", 0.0, runs([0.85], 0.0)),
+        report.Row("random", 0.7, runs([0.80])),
+        report.Row("emp", 0.7, runs([0.90])),
+    ]
+    [b] = report.budgets(rows)
+    assert verdict.sentence(b) == (
+        "Skipping 46.7% of the training (random's saving at rate 0.7): emp is the most accurate, 90.00% "
+        "(5.00 points above full data). With 1 seed there is no verdict: a comparison needs at least 3 seeds "
+        "(add seeds to the grid)."
+    )
+    assert "| 46.7% | emp | 90.00 | +5.00 | +10.00 (1 seed) | random | +10.00 (1 seed) |" in verdict.table([b])
+    assert "90.00 (1 seed)" in report.markdown_table(rows) and "± 0.00" not in report.markdown_table(rows)
+
+
+def test_metrics_have_stable_keys_per_budget_and_method():
+    rows = [
+        FULL,
+        report.Row("random", 0.3, runs([0.84, 0.84, 0.84], saving=0.2)),
+        RANDOM,
+        report.Row("emp", 0.7, runs([0.82, 0.821, 0.819])),
+        report.Row("infobatch", 0.7, runs([0.83, 0.83, 0.83], saving=0.24)),
+    ]
+    budgets = report.budgets(rows)
+    metrics = report.dvc_metrics(rows, budgets)
+    assert sorted(metrics) == ["budgets", "full", "rates"] and sorted(metrics["budgets"]) == ["saving20", "saving46_7"]
+    high = metrics["budgets"]["saving46_7"]
+    assert (high["best"], high["runner_up"], high["rate"]) == ("emp", "random", 0.7)
+    emp, ib = high["methods"]["emp"], high["methods"]["infobatch"]
+    assert emp.keys() == ib.keys() == high["methods"]["random"].keys()
+    assert emp["vs_random_low"] == pytest.approx(0.017516, abs=1e-6) and emp["vs_random_holds"] == 1
+    assert ib["reaches"] is False and ib["test_acc"] is None and ib["max_saving"] == pytest.approx(0.24)
+    # emp has no cell at 0.3: its curve from (0, 0.85) to (0.467, 0.82) at 0.2 gives 0.85 - 0.03 * 0.2 / 0.467
+    low = metrics["budgets"]["saving20"]["methods"]
+    assert low["emp"]["test_acc"] == pytest.approx(0.85 - 0.03 * 0.2 / 0.467)
+    # infobatch at 0.2: 0.85 - 0.02 * 0.2 / 0.24
+    assert low["infobatch"]["test_acc"] == pytest.approx(0.85 - 0.02 * 0.2 / 0.24)
+    assert metrics["rates"]["pruned70"]["emp"]["achieved_saving"] == pytest.approx(0.467)
+    headline = report.headline_metrics(budgets)
+    assert headline["best_method"] == "emp" and headline["emp_vs_random"] == pytest.approx(0.02)
+    assert report.budget_key(0.2) == "saving20" and report.budget_key(0.46667) == "saving46_7"
+
+
+def test_plot_of_two_methods_at_two_rates_over_three_seeds(tmp_path):
+    rows = [
+        FULL,
+        report.Row("random", 0.3, runs([0.84, 0.83, 0.84], saving=0.2)),
+        RANDOM,
+        report.Row("emp", 0.3, runs([0.845, 0.84, 0.845], saving=0.2)),
         report.Row("emp", 0.7, runs([0.82, 0.821, 0.819])),
     ]
-    table = report.comparison_table(rows)
-    assert (
-        "| 0.7 | emp | 82.00 | 0.467 | +2.00 [+1.75, +2.25] | random | +2.00 [+1.75, +2.25] | beats random |" in table
-    )
-    metrics = report.dvc_metrics(rows)
-    emp, random = metrics["pruned70"]["emp"], metrics["pruned70"]["random"]
-    assert emp["vs_random"] == pytest.approx(0.02)
-    # t(0.975, 2) = 4.3027; the paired differences 0.02, 0.021, 0.019 have sd 0.001: 0.02 -/+ 4.3027 * 0.001 / sqrt(3)
-    assert emp["vs_random_low"] == pytest.approx(0.017516, abs=1e-6)
-    assert emp["vs_random_high"] == pytest.approx(0.022484, abs=1e-6)
-    assert (random["vs_random"], random["vs_random_low"], random["vs_random_high"]) == (0.0, 0.0, 0.0)
-    assert emp["best_other"] == "random" and random["best_other"] == "emp"
-    assert random["vs_best_other"] == pytest.approx(-0.02)
-    assert emp.keys() == random.keys()  # stable keys: every method has every field
-    assert metrics["full"] == {"test_acc": pytest.approx(0.85), "test_acc_std": 0.0}
-    assert report.rate_key(0.7) == "pruned70" and report.rate_key(0.875) == "pruned87_5"
-    headline = report.headline_metrics(rows)
-    assert headline["best_method"] == "emp" and headline["emp_vs_random"] == pytest.approx(0.02)
-    assert headline["emp_vs_best_other_low"] == pytest.approx(0.017516, abs=1e-6) and headline["rate"] == 0.7
+    budgets = report.budgets(rows)
+    fig = plots.accuracy_vs_saving(report.saving_series(rows), "test", [(b.saving, b.rate) for b in budgets])
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels.count("random") == 1 and labels.count("emp") == 1 and "full data" in labels
+    emp = next(line for line in fig.axes[0].get_lines() if line.get_label() == "emp")
+    assert len(emp.get_xdata()) == 3  # through (0, full) and both rates
+    assert emp.get_ydata()[2] == pytest.approx(82.0)
+    plots.save(fig, tmp_path / "accuracy_vs_saving.png")
+    assert (tmp_path / "accuracy_vs_saving.png").stat().st_size > 10_000
+    assert not plt.get_fignums()

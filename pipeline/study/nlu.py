@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..core import text, text_models, timing
 from ..core.io import write_json, write_text
-from . import paths, plots, report, tracking, verdict
+from . import equal_cost, paths, plots, report, tracking, verdict
 from .cells import nlu_grid
 from .config import Config
 
@@ -45,22 +45,21 @@ def expected_cells(cfg: Config) -> list[report.Cell]:
     return [("full", 0.0, seed) for seed in s.nlu_seeds] + report.grid_cells(s.nlu_methods, s.nlu_rates, s.nlu_seeds)
 
 
-def section(cfg: Config, meta: dict, rows: list[report.Row]) -> str:
-    """The Markdown report of one dataset's grid: the verdict, the table, the paired comparisons."""
+def section(cfg: Config, meta: dict, rows: list[report.Row], budgets: list[equal_cost.Budget]) -> str:
+    """The Markdown report of one dataset's grid: the verdict at equal cost with its table, then the
+    raw table per rate."""
     n, seeds = cfg.nlu, len(cfg.study.nlu_seeds)
     return (
         f"### NLU: {meta['name']}, fine-tuning `{n.model}`\n\n"
-        f"**Verdict.** {report.headline(rows, seeds)}\n\n"
         f"{meta['train_size']} training / {meta['test_size']} test texts ({meta['mean_tokens']:g} tokens on "
         f"average, at most {n.max_length}), {n.epochs} epochs of which the first {n.warmup_epochs} "
         f"{'is' if n.warmup_epochs == 1 else 'are'} a full-data warm-up run once per seed; {n.optimizer}, lr {n.lr:g}, "
         f"batch {n.batch_size}; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}. Columns as in the "
         f"supervised table; *token saving*: the achieved saving with each text weighted by its tokens, "
         f"what its cost scales with.\n\n"
+        + verdict.section(budgets)
+        + "\n#### Every cell, at its nominal rate\n\n"
         + report.markdown_table(rows, report.NLU_COLUMNS)
-        + f"\nSeed-paired differences in accuracy points (95% CI, Student t); a method beats another only "
-        f"where the interval excludes 0; no verdict under {verdict.MIN_SEEDS} seeds.\n\n"
-        + report.comparison_table(rows)
     )
 
 
@@ -70,18 +69,17 @@ def write_report(cfg: Config, dataset: str) -> str:
     grid = nlu_grid(dataset)
     meta = grid.meta()
     rows = report.collect(expected_cells(cfg), lambda m, r, s: grid.cell_dir(m, r, s) / "metrics.json")
-    text_md = section(cfg, meta, rows)
+    budgets = report.budgets(rows)
+    text_md = section(cfg, meta, rows, budgets)
     folder = paths.NLU_REPORTS_DIR / dataset
     write_text(folder / "results.md", text_md)
     figure = folder / "accuracy_vs_saving.png"
     title = f"NLU {dataset}, {cfg.nlu.model}, {cfg.nlu.epochs} epochs"
     plots.save(
-        plots.accuracy_vs_saving(
-            report.saving_series(rows), (rows[0].mean("test_acc"), rows[0].std("test_acc")), title
-        ),
+        plots.accuracy_vs_saving(report.saving_series(rows), title, [(b.saving, b.rate) for b in budgets]),
         figure,
     )
-    metrics = {"headline": report.headline_metrics(rows), **report.dvc_metrics(rows)}
+    metrics = {"headline": report.headline_metrics(budgets), **report.dvc_metrics(rows, budgets)}
     write_json(folder / "metrics.json", metrics)
     study = cfg.study
     params = {"dataset": dataset, **{f"study.{k}": ",".join(map(str, getattr(study, k))) for k in NLU_GRID_KEYS}}

@@ -25,6 +25,7 @@ NLU_REPORTS_DIR = Path("reports/nlu")  # <dataset>/results.md, metrics.json, acc
 RESUME_DIR = Path("resume")  # outside DVC's outs on purpose: DVC deletes a stage's outs before rerunning it
 REPORTS_DIR = Path("reports")
 RESULTS_FILE = REPORTS_DIR / "results.md"
+FINDINGS_FILE = REPORTS_DIR / "findings.md"  # the verdict lines at equal cost, the README's opening
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PLOTS_DIR = REPORTS_DIR / "plots"
 CURVES_FILE = PLOTS_DIR / "curves.json"  # per-epoch test accuracy and loss of every cell (DVC plots)

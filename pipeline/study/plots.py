@@ -59,32 +59,71 @@ def visit_histograms(visits: dict[str, np.ndarray], epochs: int, title: str) -> 
 
 
 def accuracy_vs_saving(
-    series: dict[str, list[tuple[float, float, float]]],
-    reference: tuple[float, float],
+    series: dict[str, list[tuple[float, float, float | None]]],
     title: str,
+    budgets: list[tuple[float, float]] = (),
     ylabel: str = "test accuracy (%)",
     reference_label: str = "full data",
+    reference: str = "random",
 ) -> Figure:
-    """Per method, (achieved saving, mean accuracy, std) points joined across rates; the full-data
-    reference as a band. Saving is on the x axis because methods remove different shares of work
+    """Per method, a line through (0, full data) and its per-rate means, with 95% interval bars over
+    the seeds; the full-data run's interval as a band; `reference` drawn heavier, underneath, so the
+    others read against it; the budgets (its savings, with its rates) as dotted verticals. Markers of
+    methods at the same saving are spread sideways a little so that none hides another (the axis
+    note says by how much). Saving is on the x axis because methods remove different shares of work
     at the same nominal rate."""
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
-    ref_mean, ref_std = reference
-    ax.axhspan(100 * (ref_mean - ref_std), 100 * (ref_mean + ref_std), color="0.85", zorder=0)
-    ax.axhline(100 * ref_mean, color="0.3", linestyle="--", label=reference_label)
-    markers = "osD^v<>ph*"
-    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
-    for i, (method, points) in enumerate(series.items()):
-        points = sorted(points)
-        x, y, err = (np.array(v) for v in zip(*points))
-        ax.errorbar(
-            x, 100 * y, yerr=100 * err, marker=markers[i % len(markers)], color=colours(i), capsize=3, label=method
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    first = next(iter(series.values()))[0]
+    _, full_mean, full_half = first
+    full_half = full_half or 0.0
+    ax.axhspan(100 * (full_mean - full_half), 100 * (full_mean + full_half), color="0.88", zorder=0)
+    ax.axhline(100 * full_mean, color="0.4", linestyle="--", linewidth=1, label=reference_label, zorder=1)
+    for saving, rate in budgets:
+        ax.axvline(saving, color="0.6", linestyle=":", linewidth=1, zorder=1)
+        ax.annotate(
+            f"{reference} @ {rate:g}",
+            (saving, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -2),
+            textcoords="offset points",
+            fontsize=7,
+            color="0.4",
+            va="top",
+            rotation=90,
         )
-    ax.set_xlabel("achieved saving (share of sample-steps not trained)")
+    span = max(p[0] for points in series.values() for p in points) or 1.0
+    step = 0.006 * span  # the sideways spread between neighbouring methods' markers
+    markers = "osD^v<>ph*XP"
+    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    others = [m for m in series if m != reference]
+    for i, method in enumerate(([reference] if reference in series else []) + others):
+        points = sorted(series[method])
+        shift = 0.0 if method == reference else (others.index(method) - (len(others) - 1) / 2) * step
+        x = np.array([p[0] + (shift if p[0] > 0 else 0.0) for p in points])
+        y = np.array([100 * p[1] for p in points])
+        err = np.array([100 * (p[2] or 0.0) for p in points])
+        style = (
+            {"color": "black", "linewidth": 2.2, "marker": "o", "markersize": 6, "zorder": 2}
+            if method == reference
+            else {
+                "color": colours(i),
+                "linewidth": 1.2,
+                "marker": markers[i % len(markers)],
+                "markersize": 5,
+                "markerfacecolor": "white",
+                "zorder": 3,
+            }
+        )
+        ax.errorbar(x[1:], y[1:], yerr=err[1:], linestyle="none", capsize=2, elinewidth=0.8, color=style["color"])
+        ax.plot(x, y, label=method, **style)
+    ax.set_xlabel(
+        "achieved saving (share of the full run's sample-steps not trained)"
+        + (f"\nmarkers at one saving are spread by {step:.3f} so that none hides another" if len(others) > 1 else "")
+    )
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=2, loc="lower left")
+    ax.set_title(title + "\nmeans over seeds with 95% intervals; grey band: full data's interval", fontsize=10)
     return fig
 
 

@@ -9,9 +9,13 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.io import read_json
-from . import verdict
+from . import equal_cost
 from .config import Config
 
+FINDINGS_BEGIN = (
+    "<!-- findings:begin (written by `make readme` from reports/findings.md and the plot; do not edit by hand) -->"
+)
+FINDINGS_END = "<!-- findings:end -->"
 README_BEGIN = "<!-- results:begin (written by `make readme` from reports/results.md; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
 NLU_PRESET_BEGIN = (
@@ -108,8 +112,9 @@ def markdown_table(rows: list[Row], columns: list[Column] = SUPERVISED_COLUMNS, 
     ref = rows[0]
 
     def cell(row: Row, key: str, kind: str) -> str:
-        if kind == "pct":
-            return f"{100 * row.mean(key):.2f} ± {100 * row.std(key):.2f}"
+        if kind == "pct":  # one seed has no spread to show: "1 seed", never "± 0.00"
+            spread = f" ± {100 * row.std(key):.2f}" if len(row.runs) > 1 else " (1 seed)"
+            return f"{100 * row.mean(key):.2f}{spread}"
         if kind == "delta":
             return "" if row is ref else f"{100 * (row.mean(key) - ref.mean(key)):+.2f}"
         return f"{row.mean(key):.{int(kind[1:])}f}"
@@ -124,55 +129,26 @@ def markdown_table(rows: list[Row], columns: list[Column] = SUPERVISED_COLUMNS, 
     return "\n".join(lines) + "\n"
 
 
-def _interval(p: verdict.Paired | None) -> str:
-    if p is None:
-        return ""
-    ci = "" if p.low is None else f" [{100 * p.low:+.2f}, {100 * p.high:+.2f}]"
-    return f"{100 * p.mean:+.2f}{ci}" + (" ‡" if p.unequal_saving else "")
-
-
-def comparisons(rows: list[Row], key: str = "test_acc") -> dict[float, list[verdict.Comparison]]:
-    """Per rate, every method's seed-paired comparison (the reference row, rows[0], left out)."""
-    by_rate: dict[float, dict[str, list[dict]]] = {}
-    for row in rows[1:]:
-        by_rate.setdefault(row.rate, {})[row.method] = row.runs
-    return {rate: verdict.compare(runs, rate, key) for rate, runs in by_rate.items()}
-
-
-def comparison_table(rows: list[Row], key: str = "test_acc") -> str:
-    """Per rate and method: accuracy, achieved saving, and the seed-paired differences to random and
-    to the best other method at that rate (points, 95% CI), with the verdict they support."""
-    saving = {(r.method, r.rate): r.mean("achieved_saving") for r in rows}
-    lines = [
-        "| rate | method | acc (%) | achieved saving | vs random, 95% CI | best other | vs best other, 95% CI "
-        "| verdict |",
-        "|---:|---|---:|---:|---:|---|---:|---|",
+def budgets(rows: list[Row], key: str = "test_acc", reference: str = equal_cost.REFERENCE) -> list[equal_cost.Budget]:
+    """The equal-cost comparison of the grid's rows (rows[0]: the full-data reference) at the
+    reference's budgets (see pipeline/study/equal_cost.py)."""
+    cells = [
+        equal_cost.Cell(row.method, row.rate, int(run["seed"]), run["achieved_saving"], run[key])
+        for row in rows[1:]
+        for run in row.runs
     ]
-    for rate, comps in comparisons(rows, key).items():
-        for c in sorted(comps, key=lambda c: -c.accuracy):
-            lines.append(
-                f"| {rate:g} | {c.method} | {100 * c.accuracy:.2f} | {saving[c.method, rate]:.3f} | "
-                f"{_interval(c.vs_reference)} | {c.best_other} | {_interval(c.vs_best_other)} | "
-                f"{c.verdict()} |"
-            )
-    return "\n".join(lines) + "\n"
+    full = {int(run["seed"]): run[key] for run in rows[0].runs}
+    return equal_cost.compare(cells, full, reference)
 
 
-def headline(rows: list[Row], seeds: int, key: str = "test_acc") -> str:
-    """The one-sentence verdict at the highest rate (see verdict.headline)."""
-    by_rate = comparisons(rows, key)
-    if not by_rate:
-        return verdict.headline([], {}, seeds)
-    top = max(by_rate)
-    saving = {r.method: r.mean("achieved_saving") for r in rows if r.rate == top}
-    return verdict.headline(by_rate[top], saving, seeds)
-
-
-def saving_series(rows: list[Row], key: str = "test_acc") -> dict[str, list[tuple[float, float, float]]]:
-    """Per method: (achieved saving, mean accuracy, std) at each rate, the reference row left out."""
-    series: dict[str, list[tuple[float, float, float]]] = {}
+def saving_series(rows: list[Row], key: str = "test_acc") -> dict[str, list[tuple[float, float, float | None]]]:
+    """Per method: (achieved saving, mean accuracy, half-width of its 95% interval over the seeds, or
+    None under 2 seeds) at each rate, the full-data row first as the saving-0 point of every curve."""
+    full = (0.0, rows[0].mean(key), equal_cost.mean_interval([r[key] for r in rows[0].runs]))
+    series: dict[str, list[tuple[float, float, float | None]]] = {}
     for row in rows[1:]:
-        series.setdefault(row.method, []).append((row.mean("achieved_saving"), row.mean(key), row.std(key)))
+        half = equal_cost.mean_interval([r[key] for r in row.runs])
+        series.setdefault(row.method, [full]).append((row.mean("achieved_saving"), row.mean(key), half))
     return series
 
 
@@ -196,57 +172,71 @@ def rate_key(rate: float) -> str:
     return "pruned" + f"{100 * rate:g}".replace(".", "_")
 
 
-def _paired(name: str, p: verdict.Paired | None) -> dict:
-    """A seed-paired difference and its 95% interval (null where there is none: fewer than 2 seeds)."""
-    if p is None or p.low is None:
-        return {name: None if p is None else p.mean, f"{name}_low": None, f"{name}_high": None}
-    return {name: p.mean, f"{name}_low": p.low, f"{name}_high": p.high}
+def _difference(name: str, iv: equal_cost.Interval | None) -> dict:
+    """A seed-paired difference and its 95% interval under fixed names (null where there is none)."""
+    mean, low, high = (None, None, None) if iv is None else (iv.mean, iv.low, iv.high)
+    return {name: mean, f"{name}_low": low, f"{name}_high": high}
 
 
-def dvc_metrics(rows: list[Row], key: str = "test_acc") -> dict:
-    """Stable keys for `dvc metrics diff` and `dvc exp show`: the reference row under "full", then
-    per rate (pruned70, ...) and method the same fields for every method: mean and std of `key`,
-    achieved saving, the seed-paired difference to random and to the best other method with their
-    95% intervals (random's difference to itself is 0), and which method the best other is."""
+def budget_key(saving: float) -> str:
+    """A budget as a metrics key without a dot (DVC nests metrics keys at dots): 0.4667 -> saving46_7."""
+    return "saving" + f"{100 * saving:.1f}".removesuffix(".0").replace(".", "_")
+
+
+def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "test_acc") -> dict:
+    """Stable keys for `dvc metrics diff` and `dvc exp show`: the full-data row under "full"; under
+    "rates", per nominal rate (pruned70, ...) and method the raw mean, std and achieved saving; under
+    "budgets", per budget (saving46_7, ...) its saving, rate, best method and runner-up, and for every method the same
+    fields: whether it reaches the budget, its accuracy there, its seed-paired differences to the
+    reference and to the best other method with their 95% intervals, and whether the difference to
+    the reference holds after Holm's correction (above: 1, below: -1, neither: 0)."""
     ref = rows[0]
     out: dict = {ref.method.replace(" ", "_"): {key: ref.mean(key), f"{key}_std": ref.std(key)}}
-    row_of = {(r.method, r.rate): r for r in rows[1:]}
-    for rate, comps in comparisons(rows, key).items():
-        cells = {}
-        for c in comps:
-            r = row_of[c.method, rate]
-            vs_random = c.vs_reference
-            if c.method == verdict.REFERENCE:
-                vs_random = verdict.Paired(0.0, 0.0, 0.0, len(r.runs), 0.0)
-            cells[c.method] = {
-                key: r.mean(key),
-                f"{key}_std": r.std(key),
-                "achieved_saving": r.mean("achieved_saving"),
-                **_paired("vs_random", vs_random),
-                **_paired("vs_best_other", c.vs_best_other),
-                "best_other": c.best_other,
+    rates: dict = {}
+    for row in rows[1:]:
+        rates.setdefault(rate_key(row.rate), {})[row.method] = {
+            key: row.mean(key),
+            f"{key}_std": row.std(key),
+            "achieved_saving": row.mean("achieved_saving"),
+        }
+    at_saving: dict = {}
+    for b in budgets:
+        methods = {}
+        for s in b.standings:
+            holds = 1 if s.method in b.above else -1 if s.method in b.below else 0
+            methods[s.method] = {
+                "reaches": s.reaches,
+                "max_saving": s.max_saving,
+                key: s.accuracy,
+                **_difference(f"vs_{b.reference}", s.vs_reference),
+                **_difference("vs_best_other", s.vs_best),
+                f"vs_{b.reference}_holds": holds if s.reaches else None,
             }
-        out[rate_key(rate)] = cells
-    return out
+        runner = b.runner_up
+        at_saving[budget_key(b.saving)] = {
+            "saving": b.saving,
+            "rate": b.rate,
+            "best": b.best.method if b.reached else None,
+            "runner_up": runner.method if runner else None,
+            "methods": methods,
+        }
+    return {**out, "rates": rates, "budgets": at_saving}
 
 
-def headline_metrics(rows: list[Row], key: str = "test_acc", central: str = "emp") -> dict:
-    """The verdict's figures at the highest rate, under names that do not depend on the grid: the
-    most accurate method and the central method (EMP), each against random and the best other."""
-    by_rate = comparisons(rows, key)
-    if not by_rate:
+def headline_metrics(budgets: list[equal_cost.Budget], key: str = "test_acc", central: str = "emp") -> dict:
+    """The verdict's figures at the largest budget, under names that do not depend on the grid: the
+    most accurate method and the central method (EMP), each against the reference and the best other."""
+    if not budgets or not budgets[-1].reached:
         return {}
-    top = max(by_rate)
-    comps = {c.method: c for c in by_rate[top]}
-    best = max(comps.values(), key=lambda c: c.accuracy)
-    out: dict = {"rate": top, "best_method": best.method, f"best_{key}": best.accuracy}
-    out.update({f"best_{k}": v for k, v in _paired("vs_random", best.vs_reference).items()})
-    if central in comps:
-        c = comps[central]
+    b = budgets[-1]
+    out: dict = {"saving": b.saving, "rate": b.rate, "best_method": b.best.method, f"best_{key}": b.best.accuracy}
+    vs = f"vs_{b.reference}"
+    out.update({f"best_{k}": v for k, v in _difference(vs, b.best.vs_reference).items()})
+    c = next((s for s in b.reached if s.method == central), None)
+    if c is not None:
         out[f"{central}_{key}"] = c.accuracy
-        out.update({f"{central}_{k}": v for k, v in _paired("vs_random", c.vs_reference).items()})
-        out.update({f"{central}_{k}": v for k, v in _paired("vs_best_other", c.vs_best_other).items()})
-        out[f"{central}_best_other"] = c.best_other
+        out.update({f"{central}_{k}": v for k, v in _difference(vs, c.vs_reference).items()})
+        out.update({f"{central}_{k}": v for k, v in _difference("vs_best_other", c.vs_best).items()})
     return out
 
 

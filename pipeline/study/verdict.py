@@ -1,151 +1,162 @@
-"""Which method wins, by how much, with what certainty: seed-paired differences with 95% intervals.
+"""The equal-cost comparison in words: per budget, which method is most accurate, by how much, and
+how sure that is, in sentences a non-statistician reads correctly; and the table behind them.
 
-docs/methods.md, "Reporting a comparison": every method is compared with `random` and with the best
-other method at the same rate, by the differences of runs that share a seed (so the warm-up's
-variance, common to both, cancels); the interval is Student's t over those differences. A method
-"beats" another only where the interval excludes 0, and with fewer than MIN_SEEDS seeds no verdict
-is given at all.
+Wording rules (docs/methods.md, "Reporting a comparison"): a difference is "above"/"below" only
+where its 95% interval excludes 0, otherwise "inconclusive (±h)" with h the interval's half-width;
+no verdict under MIN_SEEDS seeds; one seed is "1 seed". The sentence about random corrects for
+the number of methods compared with it (Holm); the table's intervals are each at 95%.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-from dataclasses import dataclass
-
-from scipy.stats import t as student_t
-
-MIN_SEEDS = 3
-REFERENCE = "random"
-SAVING_TOLERANCE = 0.02  # savings further apart than this are not an equal-budget comparison
+from .equal_cost import MIN_SEEDS, Budget, Interval, Standing
 
 
-@dataclass(frozen=True)
-class Paired:
-    """Mean difference a - b over the seeds both ran, with its 95% interval (None under 2 seeds)."""
-
-    mean: float
-    low: float | None
-    high: float | None
-    seeds: int
-    saving_gap: float  # achieved saving of a minus that of b (mean over the shared seeds)
-
-    @property
-    def decided(self) -> bool:
-        """Enough seeds for a verdict, and an interval that excludes 0."""
-        return self.seeds >= MIN_SEEDS and self.low is not None and (self.low > 0 or self.high < 0)
-
-    @property
-    def unequal_saving(self) -> bool:
-        return abs(self.saving_gap) > SAVING_TOLERANCE
+def percent(share: float) -> str:
+    """0.4667 -> "46.7%", 0.2 -> "20%"."""
+    return f"{100 * share:.1f}".removesuffix(".0") + "%"
 
 
-def by_seed(runs: list[dict]) -> dict[int, dict]:
-    return {int(r["seed"]): r for r in runs}
+def seeds_words(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
 
 
-def paired(a: list[dict], b: list[dict], key: str, level: float = 0.95) -> Paired | None:
-    """a - b on `key` over the seeds present in both (None when they share none)."""
-    ra, rb = by_seed(a), by_seed(b)
-    shared = sorted(ra.keys() & rb.keys())
-    if not shared:
-        return None
-    diffs = [ra[s][key] - rb[s][key] for s in shared]
-    gap = statistics.fmean(ra[s]["achieved_saving"] - rb[s]["achieved_saving"] for s in shared)
-    mean = statistics.fmean(diffs)
-    if len(diffs) < 2:
-        return Paired(mean, None, None, 1, gap)
-    half = student_t.ppf(0.5 + level / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return Paired(mean, mean - half, mean + half, len(diffs), gap)
+def difference(iv: Interval) -> str:
+    """A seed-paired difference in accuracy points with what it supports."""
+    mean = f"{100 * iv.mean:+.2f} points"
+    if iv.half is None:
+        return f"{mean} ({seeds_words(iv.seeds)}, no interval)"
+    if iv.seeds < MIN_SEEDS:
+        return f"{mean} (±{100 * iv.half:.2f}, {seeds_words(iv.seeds)}: no verdict)"
+    if not iv.excludes_zero:
+        return f"{mean}, inconclusive (±{100 * iv.half:.2f})"
+    side = "above" if iv.mean > 0 else "below"
+    return f"{mean}, {side} (95% interval {100 * iv.low:+.2f} to {100 * iv.high:+.2f})"
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """One method at one rate, against random and against the best other method at that rate."""
-
-    method: str
-    rate: float
-    accuracy: float  # mean over seeds
-    vs_reference: Paired | None  # None for the reference itself
-    best_other: str
-    vs_best_other: Paired | None
-
-    def verdict(self) -> str:
-        """A few words: whether it beats (or loses to) random and the best other method."""
-        if self.vs_best_other is None or self.vs_best_other.seeds < MIN_SEEDS:
-            return f"no verdict (< {MIN_SEEDS} seeds)"
-        words = []
-        ref = self.vs_reference
-        if ref is not None:
-            words.append(("beats" if ref.mean > 0 else "below") + f" {REFERENCE}" if ref.decided else f"≈ {REFERENCE}")
-        other = self.vs_best_other
-        if self.best_other == REFERENCE and ref is not None:
-            pass  # already said
-        elif other.decided:
-            words.append(f"beats {self.best_other}" if other.mean > 0 else f"below {self.best_other}")
-        else:
-            words.append(f"≈ {self.best_other}")
-        return ", ".join(words)
+def _names(standings: list[Standing]) -> str:
+    return ", ".join(f"{s.method} (at most {percent(s.max_saving)})" for s in standings)
 
 
-def compare(runs: dict[str, list[dict]], rate: float, key: str) -> list[Comparison]:
-    """Every method's comparison at one rate; `runs` maps method -> its seeds' final metrics."""
-    means = {m: statistics.fmean(r[key] for r in rs) for m, rs in runs.items()}
-    out = []
-    for method, rs in runs.items():
-        others = {m: v for m, v in means.items() if m != method}
-        best = max(others, key=others.get) if others else method
-        ref = None if method == REFERENCE or REFERENCE not in runs else paired(rs, runs[REFERENCE], key)
-        out.append(Comparison(method, rate, means[method], ref, best, paired(rs, runs[best], key) if others else None))
-    return out
-
-
-def _points(p: Paired) -> str:
-    return f"{100 * p.mean:+.2f} points (95% CI {100 * p.low:+.2f} to {100 * p.high:+.2f})"
-
-
-def _saving_note(p: Paired, name: str) -> str:
-    return f", at {p.saving_gap:+.3f} achieved saving against {name}" if p.unequal_saving else ""
-
-
-def headline(comparisons: list[Comparison], saving: dict[str, float], seeds: int) -> str:
-    """One sentence for the README: at this rate, which method is best and by how much, with its
-    interval, or that no method is distinguishable from random."""
-    if not comparisons:
-        return "No supervised results yet."
-    rate = comparisons[0].rate
-    if seeds < MIN_SEEDS:
+def sentence(b: Budget) -> str:
+    """The verdict at one budget, in plain words."""
+    head = f"Skipping {percent(b.saving)} of the training ({b.reference}'s saving at rate {b.rate:g})"
+    missing = f" Not reaching this saving: {_names(b.unreached)}." if b.unreached else ""
+    if not b.reached:
+        return f"{head}: no method reaches this saving.{missing}"
+    best = b.best
+    gap = 100 * (best.accuracy - b.full)
+    text = (
+        f"{head}: {best.method} is the most accurate, {100 * best.accuracy:.2f}% "
+        f"({abs(gap):.2f} points {'below' if gap < 0 else 'above'} full data)"
+    )
+    if b.seeds < MIN_SEEDS:
         return (
-            f"No verdict: the study ran {seeds} seed{'s' if seeds != 1 else ''}, and a comparison needs at "
-            f"least {MIN_SEEDS} (set study.seeds)."
+            f"{text}. With {seeds_words(b.seeds)} there is no verdict: a comparison needs at least {MIN_SEEDS} "
+            f"seeds (add seeds to the grid).{missing}"
         )
-    best = max(comparisons, key=lambda c: c.accuracy)
-    start = f"At pruning rate {rate:g}, over {seeds} seeds, "
-    winners = [
-        c for c in comparisons if c.vs_reference is not None and c.vs_reference.decided and c.vs_reference.mean > 0
+    if b.runner_up is not None and best.vs_best is not None:
+        text += f"; against the runner-up {b.runner_up.method}: {difference(best.vs_best)}"
+    if best.vs_reference is not None and b.runner_up.method != b.reference:
+        text += f"; against {b.reference}: {difference(best.vs_reference)}"
+    return f"{text}. {_against_reference(b)}{missing}"
+
+
+def _against_reference(b: Budget) -> str:
+    """Which methods differ from the reference, decided from every method's interval with Holm's
+    correction over the methods compared with it."""
+    compared = [s for s in b.reached if s.vs_reference is not None]
+    if not compared:
+        return ""
+    if not b.above and not b.below:
+        reach = max(max(abs(s.vs_reference.low), abs(s.vs_reference.high)) for s in compared)
+        within = f"every interval against it lies within ±{100 * reach:.2f} points"
+        chance = [s.method for s in compared if s.vs_reference.excludes_zero]
+        if not chance:
+            return f"No method is distinguishable from {b.reference}: {within}."
+        return (
+            f"No method is distinguishable from {b.reference} once corrected for {len(compared)} comparisons "
+            f"({within}): taken alone, the interval of {', '.join(chance)} excludes 0, which chance alone "
+            f"does about once in 20 intervals."
+        )
+    parts = []
+    for side, names in (("above", b.above), ("below", b.below)):
+        listed = [s for s in compared if s.method in names]
+        if listed:
+            points = ", ".join(f"{s.method} ({100 * s.vs_reference.mean:+.2f} points)" for s in listed)
+            parts.append(f"{side} {b.reference}, {points}")
+    rest = len(compared) - len(b.above) - len(b.below)
+    if rest:
+        parts.append(f"the other {rest} {'is' if rest == 1 else 'are'} inconclusive")
+    family = f"{len(compared)} comparison" + ("" if len(compared) == 1 else "s")
+    return f"After correcting for {family}: " + "; ".join(parts) + "."
+
+
+def cell(iv: Interval | None) -> str:
+    """A difference in a table cell: "above: +1.94 (+0.87 to +3.01)", "inconclusive: +0.07 (±1.37)"."""
+    if iv is None:
+        return ""
+    mean = f"{100 * iv.mean:+.2f}"
+    if iv.half is None:
+        return f"{mean} (1 seed)"
+    if iv.seeds < MIN_SEEDS:
+        return f"{mean} (±{100 * iv.half:.2f}, {iv.seeds} seeds)"
+    if not iv.excludes_zero:
+        return f"inconclusive: {mean} (±{100 * iv.half:.2f})"
+    return f"{'above' if iv.mean > 0 else 'below'}: {mean} ({100 * iv.low:+.2f} to {100 * iv.high:+.2f})"
+
+
+def table(budgets: list[Budget]) -> str:
+    """Per budget, every method: its accuracy there, and its seed-paired differences to the reference
+    and to the most accurate other method (for the best: the runner-up); then those not reaching it."""
+    if not budgets:
+        return ""
+    ref = budgets[0].reference
+    lines = [
+        f"| saving | method | accuracy (%) | vs full | vs {ref}, points | best other | vs best other, points |",
+        "|---:|---|---:|---:|---|---|---|",
     ]
-    if best.method == REFERENCE or best.vs_reference is None:
-        runner = best.vs_best_other
-        return (
-            start + f"{REFERENCE} is the most accurate method ({100 * best.accuracy:.2f}%, achieved saving "
-            f"{saving[best.method]:.3f}); the runner-up, {best.best_other}, is "
-            f"{_points(_negate(runner))} against it"
-            + ("." if runner.decided else ", not distinguishable.")
-            + ("" if winners else " No method is distinguishable from random.")
-        )
-    ref, runner = best.vs_reference, best.vs_best_other
-    if not ref.decided:
-        return (
-            start + f"no method is distinguishable from {REFERENCE}: the most accurate, {best.method} "
-            f"({100 * best.accuracy:.2f}%), is {_points(ref)} against it{_saving_note(ref, REFERENCE)}."
-        )
+    for b in budgets:
+        for s in b.reached:
+            other = b.runner_up if s is b.best else b.best
+            lines.append(
+                f"| {percent(b.saving)} | {s.method} | {100 * s.accuracy:.2f} | {100 * (s.accuracy - b.full):+.2f} | "
+                f"{cell(s.vs_reference)} | {other.method if other else ''} | {cell(s.vs_best)} |"
+            )
+        for s in b.unreached:
+            lines.append(
+                f"| {percent(b.saving)} | {s.method} | does not reach (at most {percent(s.max_saving)}) | | | | |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def intervals(budgets: list[Budget]) -> int:
+    """How many intervals the table holds."""
+    return sum((s.vs_reference is not None) + (s.vs_best is not None) for b in budgets for s in b.reached)
+
+
+def section(budgets: list[Budget], what: str = "test accuracy") -> str:
+    """The verdict lines, then the table with what it holds and how to read it."""
+    if not budgets:
+        return "No equal-cost comparison: the grid has no `random` cells to take budgets from.\n"
+    b0 = budgets[0]
+    n = intervals(budgets)
+    lines = "\n".join(f"- {sentence(b)}" for b in budgets)
     return (
-        start + f"{best.method} is the most accurate method ({100 * best.accuracy:.2f}%, achieved saving "
-        f"{saving[best.method]:.3f}): {_points(ref)} over {REFERENCE}{_saving_note(ref, REFERENCE)}, and "
-        f"{_points(runner)} over the runner-up {best.best_other}{_saving_note(runner, best.best_other)}"
-        + (" (it beats it)." if runner.decided else " (not distinguishable).")
+        f"{lines}\n\n"
+        f"Each method at the savings random pruning achieves (*saving*: the share of the full-data run's "
+        f"sample-steps not trained, warm-up included): its {what} there, interpolated along its own "
+        f"accuracy-against-saving curve through the full-data run and its rates, seed by seed, never beyond "
+        f"the largest saving it reached. Differences are between runs of the same seed, in accuracy points, "
+        f"with 95% intervals over {seeds_words(b0.seeds)}: *above*/*below* where the interval excludes 0, "
+        f"*inconclusive (±h)* where it does not. The table holds {n} intervals; about 1 in 20 excludes 0 by "
+        f"chance alone, which is why the sentences above correct for the number of methods compared (Holm).\n\n"
+        + table(budgets)
     )
 
 
-def _negate(p: Paired) -> Paired:
-    return Paired(-p.mean, -p.high, -p.low, p.seeds, -p.saving_gap)
+def findings(budgets: list[Budget], setting: str) -> str:
+    """The verdict lines alone, for the README's opening: one per budget."""
+    if not budgets:
+        return f"{setting}: no equal-cost comparison (the grid has no `random` cells).\n"
+    return f"{setting}:\n\n" + "\n".join(f"- {sentence(b)}" for b in budgets) + "\n"
