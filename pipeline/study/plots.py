@@ -92,7 +92,7 @@ def accuracy_vs_saving(
             rotation=90,
         )
     span = max(p[0] for points in series.values() for p in points) or 1.0
-    step = 0.006 * span  # the sideways spread between neighbouring methods' markers
+    step = 0.01 * span  # the sideways spread between neighbouring methods' markers
     markers = "osD^v<>ph*XP"
     colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
     others = [m for m in series if m != reference]
