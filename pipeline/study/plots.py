@@ -58,6 +58,9 @@ def visit_histograms(visits: dict[str, np.ndarray], epochs: int, title: str) -> 
     return fig
 
 
+CENTRAL = "emp"  # the study's central method: drawn in red, over the others
+
+
 def accuracy_vs_saving(
     series: dict[str, list[tuple[float, float, float | None]]],
     title: str,
@@ -82,19 +85,20 @@ def accuracy_vs_saving(
         ax.axvline(saving, color="0.6", linestyle=":", linewidth=1, zorder=1)
         ax.annotate(
             f"{reference} @ {rate:g}",
-            (saving, 1),
+            (saving, 0),
             xycoords=("data", "axes fraction"),
-            xytext=(2, -2),
+            xytext=(2, 3),
             textcoords="offset points",
             fontsize=7,
             color="0.4",
-            va="top",
+            va="bottom",
             rotation=90,
         )
     span = max(p[0] for points in series.values() for p in points) or 1.0
     step = 0.01 * span  # the sideways spread between neighbouring methods' markers
     markers = "osD^v<>ph*XP"
-    colours = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+    # grey is the reference's family and red is kept for the central method, so no other takes them
+    palette = [c for i, c in enumerate(plt.get_cmap("tab20").colors[::2]) if i not in (3, 7)]
     others = [m for m in series if m != reference]
     for i, method in enumerate(([reference] if reference in series else []) + others):
         points = sorted(series[method])
@@ -102,18 +106,18 @@ def accuracy_vs_saving(
         x = np.array([p[0] + (shift if p[0] > 0 else 0.0) for p in points])
         y = np.array([100 * p[1] for p in points])
         err = np.array([100 * (p[2] or 0.0) for p in points])
-        style = (
-            {"color": "black", "linewidth": 2.2, "marker": "o", "markersize": 6, "zorder": 2}
-            if method == reference
-            else {
-                "color": colours(i),
-                "linewidth": 1.2,
+        if method == reference:
+            style = {"color": "black", "linewidth": 2.2, "marker": "o", "markersize": 6, "zorder": 2}
+        else:
+            central = method == CENTRAL
+            style = {
+                "color": "tab:red" if central else palette[others.index(method) % len(palette)],
+                "linewidth": 2.0 if central else 1.2,
                 "marker": markers[i % len(markers)],
-                "markersize": 5,
+                "markersize": 6 if central else 5,
                 "markerfacecolor": "white",
-                "zorder": 3,
+                "zorder": 4 if central else 3,
             }
-        )
         ax.errorbar(x[1:], y[1:], yerr=err[1:], linestyle="none", capsize=2, elinewidth=0.8, color=style["color"])
         ax.plot(x, y, label=method, **style)
     ax.set_xlabel(
