@@ -36,14 +36,14 @@ def sections(cfg, meta, sup, ssl, down, compared) -> str:
         f"first {p.warmup_epochs} are a shared full-data warm-up, batch {p.batch_size}, temperature "
         f"{p.temperature}; seed {p.seed}. Each encoder is frozen and probed by a logistic regression fitted on "
         f"all training labels (*linear acc*) and a 20-nearest-neighbour vote (*kNN acc*).\n\n"
-        + verdict.section(compared["pretrain"], "linear-probe accuracy")
+        + verdict.section(compared["pretrain"], verdict.PROBE)
         + "\n"
         + report.markdown_table(ssl, report.SSL_COLUMNS)
         + f"\n### Downstream pruning with the full-data encoder\n\nEach selector keeps a subset of the labelled "
         f"training set once (DLC over {cfg.downstream.levels} masking levels, FlexRand split at "
         f"gamma = {cfg.downstream.gamma}); the same linear evaluation on that subset, compared with "
         f"`{DOWNSTREAM_REFERENCE}` at the same share of labels. First row: all labels.\n\n"
-        + verdict.section(compared["downstream"], "linear-probe accuracy")
+        + verdict.section(compared["downstream"], verdict.DOWNSTREAM)
         + "\n"
         + report.markdown_table(down, report.DOWNSTREAM_COLUMNS, first="selector")
     )

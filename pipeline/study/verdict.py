@@ -9,6 +9,8 @@ the number of methods compared with it (Holm); the table's intervals are each at
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .equal_cost import MIN_SEEDS, Budget, Interval, Standing
 
 
@@ -38,9 +40,23 @@ def _names(standings: list[Standing]) -> str:
     return ", ".join(f"{s.method} (at most {percent(s.max_saving)})" for s in standings)
 
 
-def sentence(b: Budget) -> str:
+@dataclass(frozen=True)
+class Terms:
+    """What a task's sentences call its metric, the work a method saves, and its full-data point."""
+
+    metric: str = "test accuracy"
+    work: str = "the training"
+    full: str = "full data"
+
+
+SUPERVISED = Terms()
+PROBE = Terms("linear-probe accuracy")
+DOWNSTREAM = Terms("linear-probe accuracy", "the labelled set", "all labels")
+
+
+def sentence(b: Budget, terms: Terms = SUPERVISED) -> str:
     """The verdict at one budget, in plain words."""
-    head = f"Skipping {percent(b.saving)} of the training ({b.reference}'s saving at rate {b.rate:g})"
+    head = f"Skipping {percent(b.saving)} of {terms.work} ({b.reference}'s saving at rate {b.rate:g})"
     missing = f" Not reaching this saving: {_names(b.unreached)}." if b.unreached else ""
     if not b.reached:
         return f"{head}: no method reaches this saving.{missing}"
@@ -48,7 +64,7 @@ def sentence(b: Budget) -> str:
     gap = 100 * (best.accuracy - b.full)
     text = (
         f"{head}: {best.method} is the most accurate, {100 * best.accuracy:.2f}% "
-        f"({abs(gap):.2f} points {'below' if gap < 0 else 'above'} full data)"
+        f"({abs(gap):.2f} points {'below' if gap < 0 else 'above'} {terms.full})"
     )
     if b.seeds < MIN_SEEDS:
         return (
@@ -135,23 +151,27 @@ def intervals(budgets: list[Budget]) -> int:
     return sum((s.vs_reference is not None) + (s.vs_best is not None) for b in budgets for s in b.reached)
 
 
-def section(budgets: list[Budget], what: str = "test accuracy") -> str:
+def section(budgets: list[Budget], terms: Terms = SUPERVISED) -> str:
     """The verdict lines, then the table with what it holds and how to read it."""
     if not budgets:
-        return "No equal-cost comparison: the grid has no `random` cells to take budgets from.\n"
+        return "No equal-cost comparison: the grid has no cells of the reference method to take budgets from.\n"
     b0 = budgets[0]
-    n = intervals(budgets)
-    lines = "\n".join(f"- {sentence(b)}" for b in budgets)
+    lines = "\n".join(f"- {sentence(b, terms)}" for b in budgets)
+    spread = (
+        f"with 95% intervals over {seeds_words(b0.seeds)}: *above*/*below* where the interval excludes 0, "
+        f"*inconclusive (±h)* where it does not. The table holds {intervals(budgets)} intervals; about 1 in 20 "
+        f"excludes 0 by chance alone, which is why the sentences above correct for the number of methods "
+        f"compared (Holm)."
+        if b0.seeds >= MIN_SEEDS
+        else f"over {seeds_words(b0.seeds)}: too few for intervals to support a verdict."
+    )
     return (
         f"{lines}\n\n"
-        f"Each method at the savings random pruning achieves (*saving*: the share of the full-data run's "
-        f"sample-steps not trained, warm-up included): its {what} there, interpolated along its own "
-        f"accuracy-against-saving curve through the full-data run and its rates, seed by seed, never beyond "
-        f"the largest saving it reached. Differences are between runs of the same seed, in accuracy points, "
-        f"with 95% intervals over {seeds_words(b0.seeds)}: *above*/*below* where the interval excludes 0, "
-        f"*inconclusive (±h)* where it does not. The table holds {n} intervals; about 1 in 20 excludes 0 by "
-        f"chance alone, which is why the sentences above correct for the number of methods compared (Holm).\n\n"
-        + table(budgets)
+        f"Each method at the savings `{b0.reference}` achieves at the grid's rates (*saving*: the share of "
+        f"{terms.work} not trained on, against the run on {terms.full}): its {terms.metric} there, interpolated "
+        f"along its own accuracy-against-saving curve through the {terms.full} run and its rates, seed by seed, "
+        f"never beyond the largest saving it reached. Differences are between runs of the same seed, in "
+        f"accuracy points, {spread}\n\n" + table(budgets)
     )
 
 
