@@ -168,8 +168,9 @@ def section(budgets: list[Budget], terms: Terms = SUPERVISED) -> str:
     return (
         f"{lines}\n\n"
         f"Each method at the savings `{b0.reference}` achieves at the grid's rates (*saving*: the share of "
-        f"{terms.work} not trained on, against the run on {terms.full}): its {terms.metric} there, interpolated "
-        f"along its own accuracy-against-saving curve through the {terms.full} run and its rates, seed by seed, "
+        f"{terms.work} skipped, warm-up included, against the run on {terms.full}): its {terms.metric} there, "
+        f"interpolated along its own accuracy-against-saving curve (from the point of {terms.full} through its "
+        f"rates), seed by seed, "
         f"never beyond the largest saving it reached. Differences are between runs of the same seed, in "
         f"accuracy points, {spread}\n\n" + table(budgets)
     )
