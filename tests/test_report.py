@@ -46,3 +46,38 @@ def test_readme_block_is_replaced_between_the_markers_only():
 def test_readme_without_markers_is_a_clear_error():
     with pytest.raises(UserError, match="no results markers"):
         report.replace_block("# README\n", "table")
+
+
+def test_readme_shows_a_preset_report_only_where_it_compares_at_equal_cost(tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    for name in ("README.md", "params.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "results.md").write_text("# Results\n\n### Supervised pruned training\n")
+    (tmp_path / "reports" / "findings.md").write_text("Supervised:\n\n- Skipping 20% of the training\n")
+    preset = tmp_path / "reports" / "presets" / "nlu_cpu" / "trec6"
+    preset.mkdir(parents=True)
+    (preset / "results.md").write_text("### NLU: trec6\n\nthe preset's table\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    readme = lambda: subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "readme.py")], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    # an old report (per-rate metrics only): linked, not shown
+    (preset / "metrics.json").write_text(json.dumps({"pruned70": {}}))
+    assert readme().returncode == 0
+    block = (tmp_path / "README.md").read_text().split("<!-- nlu-results:begin")[1].split("<!-- nlu-results:end")[0]
+    assert "predates the comparison at equal cost" in block and "the preset's table" not in block
+    findings = (tmp_path / "README.md").read_text().split("<!-- findings:begin")[1].split("<!-- findings:end")[0]
+    assert "- Skipping 20% of the training" in findings and "accuracy_vs_saving.png" in findings
+    # a report with budgets: shown
+    (preset / "metrics.json").write_text(json.dumps({"rates": {}, "budgets": {}}))
+    assert readme().returncode == 0
+    block = (tmp_path / "README.md").read_text().split("<!-- nlu-results:begin")[1].split("<!-- nlu-results:end")[0]
+    assert "the preset's table" in block and "predates" not in block
