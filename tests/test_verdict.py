@@ -111,6 +111,7 @@ def test_metrics_have_stable_keys_per_budget_and_method():
     assert emp.keys() == ib.keys() == high["methods"]["random"].keys()
     assert emp["vs_random_low"] == pytest.approx(0.017516, abs=1e-6) and emp["vs_random_holds"] == 1
     assert ib["reaches"] is False and ib["test_acc"] is None and ib["max_saving"] == pytest.approx(0.24)
+    assert high["methods"]["random"]["vs_random"] == 0.0 and high["methods"]["random"]["vs_random_low"] == 0.0
     # emp has no cell at 0.3: its curve from (0, 0.85) to (0.467, 0.82) at 0.2 gives 0.85 - 0.03 * 0.2 / 0.467
     low = metrics["budgets"]["saving20"]["methods"]
     assert low["emp"]["test_acc"] == pytest.approx(0.85 - 0.03 * 0.2 / 0.467)

@@ -188,8 +188,10 @@ def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "t
     "rates", per nominal rate (pruned70, ...) and method the raw mean, std and achieved saving; under
     "budgets", per budget (saving46_7, ...) its saving, rate, best method and runner-up, and for every method the same
     fields: whether it reaches the budget, its accuracy there, its seed-paired differences to the
-    reference and to the best other method with their 95% intervals, and whether the difference to
-    the reference holds after Holm's correction (above: 1, below: -1, neither: 0)."""
+    reference (the reference's own: 0) and to the best other method with their 95% intervals, and
+    whether the difference to the reference holds after Holm's correction (above: 1, below: -1,
+    neither: 0). A method that does not reach a budget has nulls there, which `dvc metrics show`
+    leaves out: `reaches` and `max_saving` say why."""
     ref = rows[0]
     out: dict = {ref.method.replace(" ", "_"): {key: ref.mean(key), f"{key}_std": ref.std(key)}}
     rates: dict = {}
@@ -204,11 +206,13 @@ def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "t
         methods = {}
         for s in b.standings:
             holds = 1 if s.method in b.above else -1 if s.method in b.below else 0
+            # the reference against itself is 0 (not null: `dvc metrics show` leaves nulls out)
+            vs_ref = equal_cost.Interval(0.0, 0.0, b.seeds) if s.method == b.reference else s.vs_reference
             methods[s.method] = {
                 "reaches": s.reaches,
                 "max_saving": s.max_saving,
                 key: s.accuracy,
-                **_difference(f"vs_{b.reference}", s.vs_reference),
+                **_difference(f"vs_{b.reference}", vs_ref),
                 **_difference("vs_best_other", s.vs_best),
                 f"vs_{b.reference}_holds": holds if s.reaches else None,
             }
