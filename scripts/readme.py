@@ -18,6 +18,8 @@ from pipeline.study import config, paths, report
 
 FIGURE = "![Test accuracy against achieved saving, a line per method](reports/plots/accuracy_vs_saving.png)"
 NLU_PRESET = Path("reports/presets/nlu_cpu")
+# Committed preset runs whose verdict lines follow the default study's in the README's opening.
+PRESET_FINDINGS = {"cpu_headline": Path("reports/presets/cpu_headline")}
 # A committed preset report from before the equal-cost comparison compared methods at equal nominal
 # rate, which is not a verdict anyone should act on: the README links it instead of showing it.
 STALE_PRESET = (
@@ -46,6 +48,20 @@ def nlu_reports(folder: Path, datasets: list[str]) -> str:
     return "\n".join(parts)
 
 
+def preset_findings() -> str:
+    """The verdict lines of each committed preset run that has them (its findings.md), with a link
+    to its plot and report."""
+    parts = []
+    for name, folder in PRESET_FINDINGS.items():
+        lines = folder / "findings.md"
+        if lines.is_file():
+            parts.append(
+                f"\nThe larger CPU preset `params/{name}.yaml` ([report]({folder}/README.md), "
+                f"[plot]({folder}/plots/accuracy_vs_saving.png)). {lines.read_text().strip()}\n"
+            )
+    return "".join(parts)
+
+
 @exit_on_user_error
 def main() -> None:
     for needed in (paths.RESULTS_FILE, paths.FINDINGS_FILE):
@@ -55,7 +71,7 @@ def main() -> None:
     nlu = config.load().study.nlu_datasets
     if nlu:
         block += "\n" + nlu_reports(paths.NLU_REPORTS_DIR, nlu)
-    findings = f"{FIGURE}\n\n{paths.FINDINGS_FILE.read_text().strip()}\n"
+    findings = f"{FIGURE}\n\n{paths.FINDINGS_FILE.read_text().strip()}\n" + preset_findings()
     text = report.replace_block(paths.README.read_text(), findings, report.FINDINGS_BEGIN, report.FINDINGS_END)
     text = report.replace_block(text, block)
     preset = sorted(p.name for p in NLU_PRESET.iterdir() if (p / "results.md").is_file()) if NLU_PRESET.is_dir() else []

@@ -76,8 +76,14 @@ def test_readme_shows_a_preset_report_only_where_it_compares_at_equal_cost(tmp_p
     assert "predates the comparison at equal cost" in block and "the preset's table" not in block
     findings = (tmp_path / "README.md").read_text().split("<!-- findings:begin")[1].split("<!-- findings:end")[0]
     assert "- Skipping 20% of the training" in findings and "accuracy_vs_saving.png" in findings
-    # a report with budgets: shown
+    assert "cpu_headline" not in findings  # no committed preset findings yet
+    # a report with budgets: shown; a preset's verdict lines follow the default study's
     (preset / "metrics.json").write_text(json.dumps({"rates": {}, "budgets": {}}))
+    headline = tmp_path / "reports" / "presets" / "cpu_headline"
+    headline.mkdir()
+    (headline / "findings.md").write_text("Supervised, 8 epochs:\n\n- Skipping 22.5% of the training\n")
     assert readme().returncode == 0
+    findings = (tmp_path / "README.md").read_text().split("<!-- findings:begin")[1].split("<!-- findings:end")[0]
+    assert findings.index("- Skipping 20%") < findings.index("params/cpu_headline.yaml") < findings.index("22.5%")
     block = (tmp_path / "README.md").read_text().split("<!-- nlu-results:begin")[1].split("<!-- nlu-results:end")[0]
     assert "the preset's table" in block and "predates" not in block
