@@ -23,17 +23,22 @@ def seeds_words(n: int) -> str:
     return f"{n} seed" + ("" if n == 1 else "s")
 
 
-def difference(iv: Interval) -> str:
-    """A seed-paired difference in accuracy points with what it supports."""
-    mean = f"{100 * iv.mean:+.2f} points"
+def _reading(iv: Interval) -> tuple[str | None, str]:
+    """What an interval supports ("above", "below", "inconclusive", or None: no verdict) and the
+    detail to show beside it (the interval, its half-width, or why there is none)."""
     if iv.half is None:
-        return f"{mean} ({seeds_words(iv.seeds)}, no interval)"
+        return None, f"{seeds_words(iv.seeds)}, no interval"
     if iv.seeds < MIN_SEEDS:
-        return f"{mean} (±{100 * iv.half:.2f}, {seeds_words(iv.seeds)}: no verdict)"
+        return None, f"±{100 * iv.half:.2f}, {seeds_words(iv.seeds)}: no verdict"
     if not iv.excludes_zero:
-        return f"{mean}, inconclusive (±{100 * iv.half:.2f})"
-    side = "above" if iv.mean > 0 else "below"
-    return f"{mean}, {side} (95% interval {100 * iv.low:+.2f} to {100 * iv.high:+.2f})"
+        return "inconclusive", f"±{100 * iv.half:.2f}"
+    return ("above" if iv.mean > 0 else "below"), f"95% interval {100 * iv.low:+.2f} to {100 * iv.high:+.2f}"
+
+
+def difference(iv: Interval) -> str:
+    """A seed-paired difference in accuracy points with what it supports, for a sentence."""
+    word, detail = _reading(iv)
+    return f"{100 * iv.mean:+.2f} points" + (f", {word}" if word else "") + f" ({detail})"
 
 
 def _names(standings: list[Standing]) -> str:
@@ -109,17 +114,11 @@ def _against_reference(b: Budget) -> str:
 
 
 def cell(iv: Interval | None) -> str:
-    """A difference in a table cell: "above: +1.94 (+0.87 to +3.01)", "inconclusive: +0.07 (±1.37)"."""
+    """A difference in a table cell: "above: +1.94 (95% interval +0.87 to +3.01)", "inconclusive: +0.07 (±1.37)"."""
     if iv is None:
         return ""
-    mean = f"{100 * iv.mean:+.2f}"
-    if iv.half is None:
-        return f"{mean} (1 seed)"
-    if iv.seeds < MIN_SEEDS:
-        return f"{mean} (±{100 * iv.half:.2f}, {iv.seeds} seeds)"
-    if not iv.excludes_zero:
-        return f"inconclusive: {mean} (±{100 * iv.half:.2f})"
-    return f"{'above' if iv.mean > 0 else 'below'}: {mean} ({100 * iv.low:+.2f} to {100 * iv.high:+.2f})"
+    word, detail = _reading(iv)
+    return (f"{word}: " if word else "") + f"{100 * iv.mean:+.2f} ({detail})"
 
 
 def table(budgets: list[Budget]) -> str:
