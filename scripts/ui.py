@@ -1,4 +1,5 @@
-"""`make ui`: the MLflow UI on this study's store, and the address of the study's runs table.
+"""`make ui`: the MLflow UI on this study's store, and the address of the study's runs table (or, where
+the params' experiment has no runs yet, of each experiment that has, such as `make demo`'s).
 
 python scripts/ui.py [--port 5000] [--params params.yaml]
 """
@@ -24,14 +25,17 @@ def main() -> None:
     args = parser.parse_args()
     cfg = config.load(args.params)
     uri = tracking.tracking_uri()
-    experiment = MlflowClient(uri).get_experiment_by_name(cfg.tracking.experiment)
-    if experiment is None:
-        print(f"ui: no experiment '{cfg.tracking.experiment}' in {uri} yet: run the study first (make study)")
-    else:
-        print(
-            f"ui: the study's runs: {tracking.runs_url(f'http://{args.host}:{args.port}', experiment.experiment_id)}",
-            flush=True,
-        )
+    client = MlflowClient(uri)
+    base = f"http://{args.host}:{args.port}"
+    wanted = client.get_experiment_by_name(cfg.tracking.experiment)
+    # After `make demo` alone the store holds only the demo's experiment: open what exists.
+    shown = [wanted] if wanted else [e for e in client.search_experiments() if e.name != "Default"]
+    if not shown:
+        print(f"ui: no runs in {uri} yet: run `make demo` or `make study` first; the UI opens empty")
+    elif wanted is None:
+        print(f"ui: no experiment '{cfg.tracking.experiment}' (params.yaml) yet; the ones in {uri}:")
+    for experiment in shown:
+        print(f"ui: {experiment.name}: {tracking.runs_url(base, experiment.experiment_id)}", flush=True)
     command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     os.execvp(command[0], command)
 
