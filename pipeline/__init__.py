@@ -6,16 +6,10 @@
   (supervised, SimCLR), the epoch loop, and `Pruner` for one's own PyTorch loop;
 - pipeline.study: the DVC/MLflow study around them (config, grid cells, tracking, reports).
 
-Imports go downwards only (pyproject.toml's import-linter contracts).
+Imports go downwards only (pyproject.toml's import-linter contracts). The DVC stages' scripts and
+their warm launcher live outside the package, in stages/.
 """
 
+from .training.pruner import Pruner, WithIndex
+
 __all__ = ["Pruner", "WithIndex"]
-
-
-def __getattr__(name: str):
-    # Imported on first use, so that `import pipeline.launch` (a stage's first step) stays light.
-    if name in __all__:
-        from .training import pruner
-
-        return getattr(pruner, name)
-    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

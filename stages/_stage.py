@@ -3,9 +3,9 @@
 1. This checkout's `pipeline` package ahead of any installed copy: the editable install points at
    the workspace, but a DVC experiment in a temporary copy (`dvc exp run --temp`, the queue) must
    run the code of its own copy.
-2. The warm launcher (pipeline/launch.py): a stage hands its command to a server that has torch,
-   MLflow and matplotlib imported already, and `run(main)` ends the process without the
-   interpreter's slow teardown.
+2. The warm launcher (_launch.py beside it, its server in _launch_server.py): a stage hands its
+   command to a server that has torch, MLflow and matplotlib imported already, and `run(main)`
+   ends the process without the interpreter's slow teardown.
 """
 
 import sys
@@ -15,7 +15,7 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if sys.path[:1] != [ROOT]:
     sys.path.insert(0, ROOT)
 
-from pipeline.launch import handoff, run  # noqa: E402
+from _launch import handoff, run  # noqa: E402  (beside this file: the script's folder is on sys.path)
 
 handoff()
 

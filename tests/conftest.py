@@ -13,9 +13,12 @@ from pipeline.core import data
 from pipeline.study import config
 from pipeline.study.cells import SUPERVISED
 
-# Stages that DVC runs in the tests hand their work to a warm server (pipeline/launch.py): one
+# Stages that DVC runs in the tests hand their work to a warm server (stages/_launch.py): one
 # that goes away soon after the last of them.
 os.environ.setdefault("PRUNING_WARM_IDLE_S", "20")
+# Where the stage scripts' helpers live (_stage.py, the warm launcher): `import _launch` in the tests.
+# Appended, so that no stage script's name shadows an installed module.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "stages"))
 
 
 @pytest.fixture(autouse=True)

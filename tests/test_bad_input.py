@@ -12,10 +12,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import _launch as launch  # stages/ is on sys.path (conftest.py)
 import pytest
 import yaml
 
-from pipeline import launch
 from pipeline.study import config
 
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
@@ -31,7 +31,7 @@ CELL = ("--method", "emp", "--rate", "0.5", "--seed", "0")
 
 def run_script(script: str, *args: str) -> None:
     """A stage's script in this process. Its `_stage.run(main)` ends the process it runs in
-    (pipeline/launch.py; tests/test_launch.py checks that in real processes): here its exit status
+    (stages/_launch.py; tests/test_launch.py checks that in real processes): here its exit status
     is raised as SystemExit instead, and a status of 0 returns."""
     argv, path, finish = sys.argv, list(sys.path), launch.finish
     sys.argv = [script, *args]

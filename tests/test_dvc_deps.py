@@ -12,10 +12,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "pipeline"
+STAGES = ROOT / "stages"  # a stage script's folder, sys.path[0] when it runs: _stage.py, the launcher
 
 
 def module_file(name: str) -> Path | None:
-    """The project file of a dotted module name (None outside the project)."""
+    """The project file of a dotted module name (None outside the project): a module of the
+    package, or a top-level one beside the stage scripts (`import _stage`, `import _launch`)."""
+    if "." not in name and (STAGES / f"{name}.py").is_file():
+        return STAGES / f"{name}.py"
     if name != PACKAGE and not name.startswith(PACKAGE + "."):
         return None
     base = ROOT.joinpath(*name.split("."))
@@ -114,6 +118,14 @@ def test_closure_follows_relative_and_lazy_imports():
     # The supervised stages do not run the study's reporting code, so editing it reruns only aggregate.
     assert not {"pipeline/study/report.py", "pipeline/study/verdict.py", "pipeline/study/probing.py"} & closure
     assert not any(p.startswith("tests/") or p.startswith("benchmarks/") for p in closure)
+    # Every stage script imports _stage.py first, and with it the warm launcher beside it (its
+    # server's side through the entry point's import).
+    assert {p for p in closure if p.startswith("stages/")} == {
+        "stages/train.py",
+        "stages/_stage.py",
+        "stages/_launch.py",
+        "stages/_launch_server.py",
+    }
 
 
 def test_every_stage_depends_on_the_lower_layers_whole():

@@ -1,6 +1,6 @@
-"""The warm launcher (pipeline/launch.py): a stage handed to a preloaded server behaves as the
-same stage run in a process of its own (arguments, directory, environment, streams, exit status,
-signals), and runs in its own process where the launcher is off."""
+"""The warm launcher (stages/_launch.py and _launch_server.py): a stage handed to a preloaded
+server behaves as the same stage run in a process of its own (arguments, directory, environment,
+streams, exit status, signals), and runs in its own process where the launcher is off."""
 
 import os
 import signal
@@ -11,9 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
+import _launch as launch  # stages/ is on sys.path (conftest.py)
 import pytest
-
-from pipeline import launch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {root!r})
-    from pipeline.launch import handoff, run
+    sys.path.insert(0, {stages!r})
+    from _launch import handoff, run
     handoff()
     import atexit, os, signal, time
     warm = "torch" in sys.modules
@@ -55,7 +54,7 @@ SCRIPT = textwrap.dedent(
 @pytest.fixture
 def stage(tmp_path):
     script = tmp_path / "stage.py"
-    script.write_text(SCRIPT.format(root=str(ROOT)))
+    script.write_text(SCRIPT.format(stages=str(ROOT / "stages")))
     # A server of this test's own (the key includes the environment), gone soon after the test.
     env = {
         **os.environ,

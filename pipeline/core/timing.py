@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 ENV = "PRUNING_TIMINGS"
-# Set by the warm launcher (pipeline/launch.py) for the process it forks: the epoch time at which
-# the stage's own process (the one DVC started) began.
+# Set by the warm launcher (stages/_launch.py, which works it out as process_start below does) for
+# the process it forks: the epoch time at which the stage's own process (the one DVC started) began.
 START_ENV = "PRUNING_STAGE_STARTED"
 
 _totals: dict[str, float] = defaultdict(float)

@@ -17,21 +17,22 @@ server of its own. It exits after IDLE_S seconds without a stage. Off where fork
 unavailable (anything but Linux), under torchrun, outside DVC (DVC_ROOT unset), and with
 PRUNING_WARM=0: the stage then runs in its own process as before.
 
-Standard library only: this module runs before anything heavy is imported.
+Two files beside the stage scripts, outside the `pipeline` package: this one, the stage's side
+(stages/_stage.py imports it; `python stages/_launch.py serve KEY` starts a server), and
+_launch_server.py, the server's side.
+
+Standard library only: this module runs before anything heavy is imported (the `pipeline`
+package included: importing it imports torch).
 """
 
 from __future__ import annotations
 
-import array
 import atexit
 import contextlib
 import hashlib
 import importlib.util
-import io
 import json
 import os
-import runpy
-import select
 import signal
 import socket
 import struct
@@ -67,8 +68,9 @@ CHILD_ENV = "PRUNING_WARM_CHILD"  # in the forked child: the descriptor its exit
 START_ENV = "PRUNING_STAGE_STARTED"  # when the stage process began (pipeline/core/timing.py reads it)
 # Variables that differ from stage to stage, or only describe a stage: not part of a server's identity.
 PER_STAGE = ("DVC_", "PRUNING_", "PWD", "OLDPWD", "_", "SHLVL")
-_STREAMS = 3  # stdin, stdout, stderr
-_HEADER = struct.Struct("!I")
+FILES = (Path(__file__), Path(__file__).with_name("_launch_server.py"))  # the launcher's code
+STREAMS = 3  # stdin, stdout, stderr
+HEADER = struct.Struct("!I")  # a request's length, ahead of it
 _reply_fd: int | None = None  # in a warm child: where finish() reports the exit status
 
 
@@ -83,21 +85,27 @@ def eligible(env: os._Environ | dict = os.environ) -> bool:
 
 def server_key(env: os._Environ | dict = os.environ) -> str:
     """What a server must share with a stage to run it: the interpreter, the environment less
-    its per-stage variables, the preloaded libraries' installation, and this file."""
+    its per-stage variables, the preloaded libraries' installation, and the launcher's files."""
     stamps = []
     for name in sorted({m.split(".")[0] for m in PRELOAD}):
         spec = importlib.util.find_spec(name)  # finds a top-level package without importing it
         if spec is not None and spec.origin:
             st = os.stat(spec.origin)
             stamps.append((name, spec.origin, st.st_size, st.st_mtime_ns))
-    here = Path(__file__).read_bytes()
+    code = [hashlib.sha256(path.read_bytes()).hexdigest() for path in FILES]
     stable_env = sorted((k, v) for k, v in env.items() if not k.startswith(PER_STAGE) or k == "PRUNING_WARM_PRELOAD")
-    blob = json.dumps([sys.executable, sys.version, stable_env, stamps, hashlib.sha256(here).hexdigest()])
+    blob = json.dumps([sys.executable, sys.version, stable_env, stamps, code])
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def socket_path(key: str) -> Path:
     return Path(tempfile.gettempdir()) / f"pruning-warm-{os.getuid()}-{key}.sock"
+
+
+def reply_to(fd: int) -> None:
+    """In a warm child: report the exit status to `fd`, the connection to the stage process."""
+    global _reply_fd
+    _reply_fd = fd
 
 
 # --- the stage's side ------------------------------------------------------------------------
@@ -106,9 +114,8 @@ def socket_path(key: str) -> Path:
 def handoff(script: str | None = None) -> None:
     """Called first thing by a stage script: run it in a warm child if a server is up (and exit
     with its status), else start a server for the stages after this one and return, to run here."""
-    global _reply_fd
     if CHILD_ENV in os.environ:  # this is the child: run the stage
-        _reply_fd = int(os.environ.pop(CHILD_ENV))
+        reply_to(int(os.environ.pop(CHILD_ENV)))
         return
     if not eligible():
         return
@@ -130,7 +137,7 @@ def handoff(script: str | None = None) -> None:
 def run(main: Callable[[], object]) -> NoReturn:
     """Run a stage's `main` and end the process: exit status 0, SystemExit's, or 1 (with the
     traceback) for an uncaught exception, as Python would."""
-    finish(_status(main))
+    finish(exit_status(main))
 
 
 def finish(code: int) -> NoReturn:
@@ -150,7 +157,8 @@ def finish(code: int) -> NoReturn:
     os._exit(code)
 
 
-def _status(main: Callable[[], object]) -> int:
+def exit_status(main: Callable[[], object]) -> int:
+    """Run `main`; the exit status Python would end with."""
     try:
         main()
         return 0
@@ -170,7 +178,7 @@ def _status(main: Callable[[], object]) -> int:
 def _start_server(key: str) -> None:
     with contextlib.suppress(OSError):
         subprocess.Popen(
-            [sys.executable, __file__, "serve", key],
+            [sys.executable, os.path.abspath(__file__), "serve", key],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -180,11 +188,16 @@ def _start_server(key: str) -> None:
 
 
 def _started() -> float:
+    """When this process started, in epoch seconds, as pipeline/core/timing.py's process_start
+    works it out (that module is not imported here: the `pipeline` package imports torch)."""
     try:
-        from pipeline.core.timing import process_start  # standard library only
-
-        return process_start()
-    except ImportError:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        started_ticks = int(fields[19])  # field 22 of proc(5), counted from the state (field 3)
+        return time.time() - (uptime - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return time.time()
 
 
@@ -200,7 +213,7 @@ def _run_remote(conn: socket.socket, script: str) -> int:
     fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]
     sys.stdout.flush()
     sys.stderr.flush()
-    socket.send_fds(conn, [_HEADER.pack(len(body)) + body], fds)
+    socket.send_fds(conn, [HEADER.pack(len(body)) + body], fds)
     forwarded = []
 
     def forward(signum, _frame):
@@ -230,120 +243,7 @@ def _flush() -> None:
             stream.flush()
 
 
-# --- the server's side -----------------------------------------------------------------------
-
-
-def serve(key: str) -> None:
-    """Preload, then fork a child per stage until IDLE_S seconds pass without one."""
-    path = socket_path(key)
-    idle_s = float(os.environ.get("PRUNING_WARM_IDLE_S", IDLE_S))
-    lock = open(f"{path}.lock", "w")  # noqa: SIM115 (held for the server's life)
-    try:
-        import fcntl
-
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return None  # another server has this key
-    for name in PRELOAD:
-        with contextlib.suppress(Exception):
-            if name == "matplotlib.pyplot":
-                import matplotlib
-
-                matplotlib.use("Agg")  # as pipeline/study/plots.py does: stages draw to files
-            __import__(name)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a dead server's socket
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old_mask = os.umask(0o177)  # the socket: this user only
-    try:
-        listener.bind(str(path))
-    finally:
-        os.umask(old_mask)
-    listener.listen(16)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
-    server_pid = os.getpid()
-    try:
-        while True:
-            ready, _, _ = select.select([listener], [], [], idle_s)
-            if not ready:
-                return None
-            conn, _ = listener.accept()
-            if not _same_user(conn):
-                conn.close()
-                continue
-            try:
-                request, fds = _receive(conn)
-            except (OSError, ValueError):
-                conn.close()
-                continue
-            if os.fork() == 0:
-                listener.close()
-                lock.close()
-                _child(conn, request, fds)  # does not return
-            conn.close()
-            for fd in fds:
-                os.close(fd)
-    finally:
-        if os.getpid() == server_pid:
-            listener.close()
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-
-
-def _same_user(conn: socket.socket) -> bool:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid == os.getuid()
-
-
-def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
-    data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 20, _STREAMS)
-    if len(fds) != _STREAMS or len(data) < _HEADER.size:
-        raise ValueError("malformed request")
-    (size,) = _HEADER.unpack_from(data)
-    body = data[_HEADER.size :]
-    while len(body) < size:
-        chunk = conn.recv(size - len(body))
-        if not chunk:
-            raise ValueError("truncated request")
-        body += chunk
-    return json.loads(body), fds
-
-
-def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
-    """Become the stage's process, run its script, and end."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-        os.close(fd)
-    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=os.isatty(1))
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True, errors="backslashreplace")
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os.environ[CHILD_ENV] = str(conn.fileno())
-    sys.argv = list(request["argv"])
-    sys.path[0] = os.path.dirname(request["script"])
-    threading.Thread(target=_watch, args=(conn,), daemon=True).start()
-    global _reply_fd
-    _reply_fd = conn.fileno()  # for a script that returns instead of calling finish()
-    finish(_status(lambda: runpy.run_path(request["script"], run_name="__main__")))
-
-
-def _watch(conn: socket.socket) -> None:
-    """Signals forwarded by the stage process, raised here; its end (EOF) stops this process."""
-    while True:
-        try:
-            data = conn.recv(16)
-        except OSError:
-            data = b""
-        if not data:
-            os.kill(os.getpid(), signal.SIGTERM)
-            return
-        for signum in array.array("B", data):
-            os.kill(os.getpid(), signum)
-
-
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    from _launch_server import serve  # the script's folder (stages/) is sys.path[0]
+
     serve(sys.argv[2])
