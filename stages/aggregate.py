@@ -8,7 +8,7 @@ import _stage  # first: this checkout's code and the warm launcher (stages/_stag
 
 from pipeline.core.errors import exit_on_user_error
 from pipeline.core.io import load_torch, read_json, write_json, write_text
-from pipeline.study import paths, plots, report, tracking, verdict
+from pipeline.study import paths, plots, report, stage_runs, verdict
 from pipeline.study.cells import SUPERVISED
 from pipeline.study.cli import parse_stage_args
 
@@ -130,12 +130,12 @@ def main() -> None:
         for k in ("methods", "rates", "seeds", "ssl_methods", "ssl_rates", "selectors")
     }
     report_files = [paths.RESULTS_FILE, paths.FINDINGS_FILE, *(PLOTS / name for name in figures)]
-    with tracking.stage_run(cfg, meta, "aggregate", "aggregate", params, tags={"task": "report"}) as run:
+    with stage_runs.stage_run(cfg, meta, "aggregate", "aggregate", params, {"task": "report"}) as run:
         run.log_metrics(report.numeric_leaves(metrics))
         for path in report_files:
             run.log_artifact(path)
     # The study's parent run gets the headline figures and the report, and ends now.
-    tracking.Store(cfg).finish_study(meta, report.numeric_leaves(metrics["headline"]), report_files)
+    stage_runs.finish_study(cfg, meta, report.numeric_leaves(metrics["headline"]), report_files)
     print(text)
     print(
         f"aggregate: wrote {paths.RESULTS_FILE} and {paths.METRICS_FILE} "

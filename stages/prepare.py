@@ -7,7 +7,7 @@ import _stage  # first: this checkout's code and the warm launcher (stages/_stag
 from pipeline.core import data
 from pipeline.core.errors import exit_on_user_error
 from pipeline.core.io import write_json
-from pipeline.study import paths, tracking
+from pipeline.study import paths, stage_runs, store
 from pipeline.study.cli import parse_stage_args
 
 
@@ -26,9 +26,9 @@ def main() -> None:
         "md5": md5,
     }
     write_json(paths.DATASET_META, meta)
-    run_id = tracking.create_study(cfg, meta)
+    run_id = stage_runs.create_study(cfg, meta)
     print(f"prepare: {ds.name}: {len(ds)} train / {meta['test_size']} test images {meta['image_shape']}, md5 {md5}")
-    print(f"prepare: MLflow study run {run_id} in experiment '{cfg.tracking.experiment}' at {tracking.tracking_uri()}")
+    print(f"prepare: MLflow study run {run_id} in experiment '{cfg.tracking.experiment}' at {store.tracking_uri()}")
 
 
 if __name__ == "__main__":

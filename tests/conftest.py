@@ -33,25 +33,18 @@ def digits():
     return data.load_digits()
 
 
-def tiny_config(**train_overrides) -> config.Config:
-    t = {
-        "epochs": 6,
-        "warmup_epochs": 2,
-        "batch_size": 64,
-        "lr": 0.1,
-        "crop_padding": 1,
-        "hflip": False,
-        "device": "cpu",
-    }
-    t.update(train_overrides)
-    return config.from_dict({"data": {"dataset": "digits"}, "train": t})
+def tiny_config(**overrides) -> config.Config:
+    """Digits on the CPU, a short schedule; `overrides` of train's keys or runtime's."""
+    t = {"epochs": 6, "warmup_epochs": 2, "batch_size": 64, "lr": 0.1, "crop_padding": 1, "hflip": False}
+    runtime = {"device": "cpu", **{k: overrides.pop(k) for k in config.RUNTIME_KEYS if k in overrides}}
+    return config.from_dict({"data": {"dataset": "digits"}, "runtime": runtime, "train": {**t, **overrides}})
 
 
 @pytest.fixture(scope="session")
 def digits_warmup(digits):
     torch.set_num_threads(1)
     cfg = tiny_config()
-    return cfg, SUPERVISED.warmup(cfg, digits)
+    return cfg, SUPERVISED.spec(cfg).warmup(digits)
 
 
 def stage_env(**extra: str) -> dict:

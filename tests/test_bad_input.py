@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes i
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {
     "data": {"dataset": "digits"},
-    "train": {"epochs": 3, "warmup_epochs": 2, "device": "cpu"},
+    "runtime": {"device": "cpu"},
+    "train": {"epochs": 3, "warmup_epochs": 2},
     "tracking": {"experiment": "bad-input"},
 }
 CELL = ("--method", "emp", "--rate", "0.5", "--seed", "0")
@@ -179,7 +180,7 @@ CASES = [
     ),
     ("negative UCB c", "prepare.py", (), params(methods={"ucb": {"c": -1}}, study={"methods": ["ucb"]}), "c = -1"),
     ("rate 1", "prepare.py", (), params(study={"rates": [1.0]}), "study.rates"),
-    ("unknown device", "prepare.py", (), params(train={"device": "tpu"}), "train.device"),
+    ("unknown device", "prepare.py", (), params(runtime={"device": "tpu"}), "runtime.device"),
     (
         "method name DVC cannot address",
         "prepare.py",

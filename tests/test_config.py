@@ -89,7 +89,7 @@ def test_negative_beta_and_rate_zero_are_valid():
         ({"data": {"test_size": -5}}, ["data.test_size = -5", "> 0"]),
         ({"tracking": {"experiment": " "}}, ["tracking.experiment = ' '", "non-empty name"]),
         ({"train": {"epochs": 3, "warmup_epochs": 3}}, ["train.warmup_epochs = 3", "less than train.epochs = 3"]),
-        ({"train": {"device": "tpu"}}, ["train.device = 'tpu'", "auto, cpu, cuda"]),
+        ({"runtime": {"device": "tpu"}}, ["runtime.device = 'tpu'", "auto, cpu, cuda"]),
         ({"pretrain": {"epochs": 2, "warmup_epochs": 2}}, ["pretrain.warmup_epochs = 2", "less than pretrain.epochs"]),
         ({"study": {"ssl_methods": ["emq"]}}, ["study.ssl_methods: 'emq' has no entry in methods"]),
         ({"study": {"selectors": ["flexrand", "best"]}}, ["study.selectors", "flexrand, static_random"]),

@@ -54,12 +54,12 @@ def _rank(rank: int, port: int, out: str, ssl: bool) -> None:
     digits = data.load_digits()
     cfg = tiny_config(epochs=3, warmup_epochs=2, batch_size=50)
     if ssl:
-        cfg = config.from_dict({"data": {"dataset": "digits"}, "train": {"device": "cpu"}, "pretrain": SSL})
+        cfg = config.from_dict({"data": {"dataset": "digits"}, "runtime": {"device": "cpu"}, "pretrain": SSL})
     Recording = recording(SimCLRTask if ssl else SupervisedTask)
     grid = replace(SSL_GRID if ssl else SUPERVISED, task_class=Recording)
-    checkpoint = grid.warmup(cfg, digits)
+    checkpoint = grid.spec(cfg).warmup(digits)
     Recording.trained = []
-    result = grid.pruned_run(cfg, digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True)
+    result = grid.spec(cfg).pruned_run(digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True)
     torch.save(
         {
             "selection": result.selections[0],
@@ -98,7 +98,8 @@ def test_two_ranks_share_the_subset_and_the_statistics(tmp_path, ssl):
 def test_torchrun_cell_logs_once(tmp_path):
     params = {
         "data": {"dataset": "digits"},
-        "train": {"epochs": 4, "warmup_epochs": 2, "device": "cpu"},
+        "runtime": {"device": "cpu"},
+        "train": {"epochs": 4, "warmup_epochs": 2},
         "tracking": {"experiment": "ddp"},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow  # two small studies in parallel: minutes
 
 def tiny(params: dict) -> None:
     params["data"].update(dataset="digits", train_size=None, test_size=None)
-    params["train"].update(epochs=3, warmup_epochs=1, batch_size=64, lr=0.1, device="cpu")
+    params["train"].update(epochs=3, warmup_epochs=1, batch_size=64, lr=0.1)
+    params["runtime"]["device"] = "cpu"
     params["study"].update(
         {
             "methods": ["random", "emp"],

@@ -21,7 +21,8 @@ N, E, W = 1347, 4, 1  # digits' training set, epochs, warm-up epochs
 
 def tiny_study(params: dict) -> None:
     params["data"].update(dataset="digits", train_size=None, test_size=None)
-    params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False, device="cpu")
+    params["train"].update(epochs=E, warmup_epochs=W, batch_size=64, lr=0.1, crop_padding=1, hflip=False)
+    params["runtime"]["device"] = "cpu"
     params["study"].update(
         {
             "methods": ["random", "emp"],

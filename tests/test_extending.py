@@ -12,7 +12,7 @@ from pipeline.core.pruning import MethodSpec
 from pipeline.core.pruning.base import PruningMethod, Selection, top_k
 from pipeline.study import config
 from pipeline.study.cells import SUPERVISED
-from pipeline.training import loop
+from pipeline.training import runs
 from pipeline.training.runtime import Runtime
 from pipeline.training.tasks import SupervisedTask
 
@@ -62,16 +62,16 @@ class LowestMargin(PruningMethod):
 def test_a_signal_is_declared_by_its_task_and_read_by_its_method(registered, digits):
     pruning.REGISTRY["lowest_margin"] = LowestMargin
     cfg = tiny_config(epochs=3, warmup_epochs=2, crop_padding=0)
-    task = MarginTask(digits, Runtime(cfg.train), cfg.model.arch, cfg.train, seed=0)
-    checkpoint = loop.warmup(task, cfg.train, seed=0)
+    task = MarginTask(digits, Runtime(cfg.runtime), cfg.model.arch, cfg.train, seed=0)
+    checkpoint = runs.warmup(task, cfg.train, seed=0)
     assert set(checkpoint["stats"]) >= {"memory", "margin"}  # the table kept the new signal unasked
     margins = checkpoint["stats"]["margin"]
     spec = MethodSpec("lowest_margin", "lowest_margin", LowestMargin.Options())
-    task = MarginTask(digits, Runtime(cfg.train), cfg.model.arch, cfg.train, seed=0)
-    result = loop.pruned_run(task, cfg.train, checkpoint, spec, 0.7, seed=0, keep_selections=True)
+    task = MarginTask(digits, Runtime(cfg.runtime), cfg.model.arch, cfg.train, seed=0)
+    result = runs.pruned_run(task, cfg.train, checkpoint, spec, 0.7, seed=0, keep_selections=True)
     k = pruning.keep_count(0.7, len(digits))
     assert torch.equal(result.selections[0], top_k(-margins, k))  # selected from the warm-up's margins
     # A task that does not produce the signal is refused, in one line, before any training.
-    plain = SUPERVISED.task(cfg, digits, seed=0)
+    plain = SUPERVISED.spec(cfg).task(digits, seed=0)
     with pytest.raises(ConfigError, match="reads the per-sample signal.s. margin, which this task does not produce"):
-        loop.pruned_run(plain, cfg.train, SUPERVISED.warmup(cfg, digits), spec, 0.7, seed=0)
+        runs.pruned_run(plain, cfg.train, SUPERVISED.spec(cfg).warmup(digits), spec, 0.7, seed=0)

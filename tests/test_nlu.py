@@ -12,9 +12,9 @@ from pipeline.core import pruning, text, text_models
 from pipeline.core.errors import ConfigError, DataError
 from pipeline.core.pruning import MethodSpec
 from pipeline.study import config
-from pipeline.training import loop
+from pipeline.training import optim, runs
 from pipeline.training.runtime import Runtime
-from pipeline.training.settings import NLUConfig, TrainConfig
+from pipeline.training.settings import NLUConfig, RuntimeConfig
 from pipeline.training.tasks import TextTask
 
 # A toy sentiment corpus: the label is whether a "good" word appears, so a model can learn it.
@@ -200,12 +200,12 @@ def test_one_pruned_epoch_trains_the_kept_share_and_records_the_memory_term():
     torch.manual_seed(0)
     ds = small_dataset()
     settings = nlu_settings(epochs=2)
-    runtime = Runtime(TrainConfig(device="cpu"))
-    checkpoint = loop.warmup(TextTask(ds, runtime, "small_transformer", settings, seed=0), settings, seed=0)
+    runtime = Runtime(RuntimeConfig(device="cpu"))
+    checkpoint = runs.warmup(TextTask(ds, runtime, "small_transformer", settings, seed=0), settings, seed=0)
     memory = checkpoint["stats"]["memory"]
     assert memory.shape == (320,) and bool(((memory >= 0) & (memory <= torch.log(torch.tensor(2.0)) + 1e-5)).all())
     spec = MethodSpec("emp", "emp", pruning.parse_options("emp", {}, ""))
-    result = loop.pruned_run(
+    result = runs.pruned_run(
         TextTask(ds, runtime, "small_transformer", settings, 0), settings, checkpoint, spec, 0.5, 0
     )
     assert [row["kept"] for row in result.history] == [160]  # one pruned epoch at rate 0.5
@@ -220,16 +220,16 @@ def test_the_small_model_learns_the_toy_task():
     torch.manual_seed(0)
     ds = small_dataset()
     settings = nlu_settings(epochs=6)
-    task = TextTask(ds, Runtime(TrainConfig(device="cpu")), "small_transformer", settings, seed=0)
+    task = TextTask(ds, Runtime(RuntimeConfig(device="cpu")), "small_transformer", settings, seed=0)
     spec = MethodSpec("full", "full", pruning.parse_options("full", {}, ""))
-    checkpoint = loop.warmup(task, settings, seed=0)
-    result = loop.pruned_run(task, settings, checkpoint, spec, 0.0, 0)
+    checkpoint = runs.warmup(task, settings, seed=0)
+    result = runs.pruned_run(task, settings, checkpoint, spec, 0.0, 0)
     assert result.metrics["test_acc"] > 0.9  # the label is one word of 8: a model that reads learns it
 
 
 def test_adamw_decays_matrices_only():
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
-    opt = loop.optimizer(model, nlu_settings(weight_decay=0.1))
+    opt = optim.optimizer(model, nlu_settings(weight_decay=0.1))
     decay, rest = opt.param_groups
     assert isinstance(opt, torch.optim.AdamW) and decay["weight_decay"] == 0.1 and rest["weight_decay"] == 0.0
     assert [p.shape for p in decay["params"]] == [(4, 3)] and len(rest["params"]) == 3
@@ -262,7 +262,7 @@ def test_a_hub_style_bert_folder_tokenises_and_trains(tmp_path, monkeypatch):
     ds = text.tokenize(corpus, tok.tokenizer, tok.pad_id, tok.vocab_size)
     assert (ds.train_ids[:, 0] == 2).all() and int(ds.train_len.max()) <= 12  # [CLS] first, cut at 12
     settings = nlu_settings(model="bert_base", epochs=2, lr=1e-3)
-    checkpoint = loop.warmup(TextTask(ds, Runtime(TrainConfig(device="cpu")), "bert_base", settings), settings)
+    checkpoint = runs.warmup(TextTask(ds, Runtime(RuntimeConfig(device="cpu")), "bert_base", settings), settings)
     assert checkpoint["history"][0]["kept"] == 64 and checkpoint["stats"]["memory"].shape == (64,)
     generic = text_models.get(f"hf:{folder}").build(tok.vocab_size, 2, 12)
     assert generic.pooling == "mean" and text_models.REGISTRY["bert_base"].build(0, 3, 12).pooling == "pooler"
@@ -330,7 +330,7 @@ def test_the_real_minilm_scores_a_batch_of_real_reviews():
 
 def test_batches_group_texts_of_similar_length_and_keep_every_sample():
     ds = small_dataset()
-    task = TextTask(ds, Runtime(TrainConfig(device="cpu")), "small_transformer", nlu_settings())
+    task = TextTask(ds, Runtime(RuntimeConfig(device="cpu")), "small_transformer", nlu_settings())
     indices = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:250]
     perm = task.arrange(indices, 32, torch.Generator().manual_seed(1))
     assert sorted(perm.tolist()) == list(range(250))  # a permutation: the same samples, once each

@@ -18,7 +18,7 @@ def tiny_nlu(params: dict) -> None:
     params["nlu"].update(
         model="small_transformer", epochs=3, warmup_epochs=1, batch_size=32, lr=2e-3, lr_warmup_epochs=0.0
     )
-    params["train"]["device"] = "cpu"
+    params["runtime"]["device"] = "cpu"
     params["tracking"] = {"experiment": "tiny-nlu"}
 
 

@@ -3,6 +3,7 @@ exactly the subsets, in the same order and with the same weights, as the study's
 for the same method, rate and seed; and the example script trains digits with it."""
 
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +16,6 @@ from pipeline import Pruner, WithIndex
 from pipeline.core import pruning
 from pipeline.core.stats import SampleStats
 from pipeline.study.cells import SUPERVISED
-from pipeline.training import loop
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE, SEED = 0.7, 3
@@ -28,7 +28,7 @@ def record_pipeline(monkeypatch, run):
     sample indices, their per-sample losses and memory terms, and the weights the loss used."""
     batches: dict[int, list[dict]] = {}
     pending = []
-    observe, weighted_mean = SampleStats.observe, loop.weighted_mean
+    observe, weighted_mean = SampleStats.observe, pruning.weighted_mean
 
     def spy_mean(per_sample, weights):
         pending.append(None if weights is None else weights.clone())
@@ -47,7 +47,7 @@ def record_pipeline(monkeypatch, run):
         return observe(self, indices, loss, epoch, trained, **signals)
 
     monkeypatch.setattr(SampleStats, "observe", spy_observe)
-    monkeypatch.setattr(loop, "weighted_mean", spy_mean)
+    monkeypatch.setattr(pruning, "weighted_mean", spy_mean)
     result = run()
     monkeypatch.undo()
     return batches, result
@@ -56,7 +56,7 @@ def record_pipeline(monkeypatch, run):
 @pytest.fixture(scope="module")
 def recorded_warmup(digits):
     mp = pytest.MonkeyPatch()
-    batches, checkpoint = record_pipeline(mp, lambda: SUPERVISED.warmup(CFG, digits, seed=SEED))
+    batches, checkpoint = record_pipeline(mp, lambda: SUPERVISED.spec(CFG).warmup(digits, seed=SEED))
     return batches, checkpoint
 
 
@@ -64,7 +64,8 @@ def recorded_warmup(digits):
 def test_the_sampler_loop_trains_what_the_pipeline_loop_trains(method, digits, recorded_warmup, monkeypatch):
     warmup_batches, checkpoint = recorded_warmup
     pruned_batches, result = record_pipeline(
-        monkeypatch, lambda: SUPERVISED.pruned_run(CFG, digits, checkpoint, method, RATE, SEED, keep_selections=True)
+        monkeypatch,
+        lambda: SUPERVISED.spec(CFG).pruned_run(digits, checkpoint, method, RATE, SEED, keep_selections=True),
     )
     pipeline = {**warmup_batches, **pruned_batches}
     n, E = len(digits), CFG.train.epochs
@@ -96,7 +97,7 @@ def test_the_sampler_loop_trains_what_the_pipeline_loop_trains(method, digits, r
                 assert torch.equal(w, batch["weights"]), f"epoch {epoch}: other weights"
             per_sample = batch["loss"].clone().requires_grad_()
             loss = pruner.loss(idx, per_sample, memory=batch["memory"])
-            assert torch.equal(loss.detach(), loop.weighted_mean(batch["loss"], batch["weights"]))
+            assert torch.equal(loss.detach(), pruning.weighted_mean(batch["loss"], batch["weights"]))
     # The pruned epochs' subsets are the pipeline's, and the tables agree sample by sample.
     W = CFG.train.warmup_epochs
     for epoch, selection in zip(range(W, E), result.selections):
@@ -147,3 +148,16 @@ def test_example_script_trains_digits_with_emp(capsys, monkeypatch):
     acc = float(lines[-1].split("test accuracy ")[1].split(",")[0])
     assert acc > 0.9, lines[-1]
     assert "achieved saving 0.525" in lines[-1]  # 1 - (2 * 1347 + 6 * 404) / (8 * 1347)
+
+
+def test_importing_the_pruner_pulls_in_no_task_text_model_or_study_code():
+    """`from pipeline import Pruner` is what a user's own loop imports: it must stay light (the
+    import-linter contract in pyproject.toml checks the static closure; this, what really loads)."""
+    code = (
+        "import sys; from pipeline import Pruner, WithIndex; "
+        "print('\\n'.join(m for m in sys.modules if m.startswith(('pipeline', 'mlflow', 'dvc', 'transformers'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "pipeline.training.pruner" in loaded and "pipeline.core.pruning.plan" in loaded
+    forbidden = ("pipeline.training.tasks", "pipeline.training.loop", "pipeline.core.text", "pipeline.study", "mlflow")
+    assert not [m for m in loaded if m.startswith(forbidden) or m in ("dvc", "transformers")], loaded

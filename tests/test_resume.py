@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes i
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {
     "data": {"dataset": "digits"},
-    "train": {"epochs": 8, "warmup_epochs": 4, "batch_size": 32, "lr": 0.05, "device": "cpu"},
+    "runtime": {"device": "cpu"},
+    "train": {"epochs": 8, "warmup_epochs": 4, "batch_size": 32, "lr": 0.05},
     "tracking": {"experiment": "resume"},
 }
 TIMES = {"wall_time_s", "train_time_s", "epoch_time_s"}  # the only values a resumed run may differ in

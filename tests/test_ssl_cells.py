@@ -6,7 +6,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline.core import data, io
-from pipeline.study import cells, config, paths, probing, tracking
+from pipeline.study import cells, config, paths, probing, store
 
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
 
@@ -37,7 +37,7 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
     cfg = config.from_dict(
         {
             "data": {"dataset": "digits"},
-            "train": {"device": "cpu"},
+            "runtime": {"device": "cpu"},
             "pretrain": {"epochs": 3, "warmup_epochs": 1, "batch_size": 64, "hidden": 64, "projection_dim": 32},
             "tracking": {"experiment": "ssl-cells"},
         }
@@ -54,7 +54,7 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
         io.read_json(tmp_path / "outputs" / "linear_eval" / "emp-0.5-0" / "metrics.json")["linear_acc"]
         == metrics["linear_acc"]
     )
-    client = MlflowClient(tracking.tracking_uri())
+    client = MlflowClient(store.tracking_uri())
     exp = client.get_experiment_by_name("ssl-cells")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
     assert {"pretrain_warmup", "pretrain emp-0.5-0", "linear_eval emp-0.5-0"} <= set(runs)
@@ -69,7 +69,7 @@ def test_dlc_and_downstream_cells(prepared, digits):
     cfg = config.from_dict(
         {
             "data": {"dataset": "digits"},
-            "train": {"device": "cpu"},
+            "runtime": {"device": "cpu"},
             "pretrain": {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "hidden": 64, "projection_dim": 32},
             "downstream": {"levels": 5, "delta": 0.1},
             "tracking": {"experiment": "downstream"},

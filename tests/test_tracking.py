@@ -8,7 +8,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.errors import UserError
-from pipeline.study import config, tracking
+from pipeline.study import config, identity, provenance, stage_runs, store, tracking
 
 META = {"name": "digits", "train_size": 1347, "test_size": 450, "image_shape": [1, 8, 8], "md5": "0" * 32}
 
@@ -22,31 +22,31 @@ def clean_env(monkeypatch):
 
 def test_store_is_mlflow_db_at_dvc_root_unless_a_uri_is_set(clean_env, tmp_path):
     clean_env.setenv("DVC_ROOT", str(tmp_path))
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
-    assert tracking._artifact_location() == (tmp_path / "mlartifacts").as_uri()
+    assert store.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+    assert store.artifact_location() == (tmp_path / "mlartifacts").as_uri()
     clean_env.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert tracking.tracking_uri() == "http://127.0.0.1:5000"
-    assert tracking._artifact_location() is None  # the server chooses
+    assert store.tracking_uri() == "http://127.0.0.1:5000"
+    assert store.artifact_location() is None  # the server chooses
 
 
 def test_without_dvc_the_store_is_in_the_working_directory(clean_env, tmp_path):
     clean_env.chdir(tmp_path)
-    assert tracking.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+    assert store.tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
 
 
 def test_tags_name_the_dvc_stage_and_experiment(clean_env):
-    assert tracking.run_tags("warmup")["dvc.stage"] == "warmup"
-    assert "dvc.exp_name" not in tracking.run_tags("warmup")
+    assert provenance.run_tags("warmup")["dvc.stage"] == "warmup"
+    assert "dvc.exp_name" not in provenance.run_tags("warmup")
     clean_env.setenv("DVC_STAGE", "train@emp-0.7-0")
     clean_env.setenv("DVC_EXP_NAME", "lower-lr")
-    tags = tracking.run_tags("train", {"task": "supervised", "method": "emp", "rate": 0.7, "seed": 0})
+    tags = provenance.run_tags("train", {"task": "supervised", "method": "emp", "rate": 0.7, "seed": 0})
     assert (tags["dvc.stage"], tags["stage"], tags["dvc.exp_name"]) == ("train@emp-0.7-0",) * 2 + ("lower-lr",)
     assert (tags["task"], tags["method"], tags["rate"], tags["seed"]) == ("supervised", "emp", "0.7", "0")
 
 
 def test_runs_carry_mlflows_own_source_tags(clean_env, monkeypatch):
-    monkeypatch.setattr("sys.argv", [str(tracking.repo_root() / "stages" / "train.py")])
-    tags = tracking.run_tags("train")
+    monkeypatch.setattr("sys.argv", [str(store.repo_root() / "stages" / "train.py")])
+    tags = provenance.run_tags("train")
     assert tags["mlflow.source.name"] == "stages/train.py" and tags["mlflow.source.type"] == "LOCAL"
     assert tags["mlflow.user"]
     if "git.commit" in tags:  # a git checkout: the UI's Source column links the commit
@@ -59,11 +59,11 @@ def test_the_study_is_identified_by_its_params(clean_env, tmp_path):
     other = config.from_dict(
         {"data": {"dataset": "digits"}, "study": {"rates": [0.5]}, "tracking": {"experiment": "ids"}}
     )
-    first, again, edited = (tracking.create_study(c, META) for c in (cfg, cfg, other))
+    first, again, edited = (stage_runs.create_study(c, META) for c in (cfg, cfg, other))
     assert first == again != edited  # a params edit starts a new study; the same params find it again
-    client = MlflowClient(tracking.tracking_uri())
+    client = MlflowClient(store.tracking_uri())
     run = client.get_run(edited)
-    key = tracking.study_hash(other, META)
+    key = identity.study(other, META).key
     assert run.data.tags[tracking.STUDY_TAG] == key and run.info.run_name.endswith(key[:8])
     assert run.info.status == "RUNNING"  # until aggregate finishes it
     assert run.data.params["study.rates"] == "[0.5]" and run.data.params["dataset_md5"] == "0" * 32
@@ -75,11 +75,11 @@ def test_the_study_is_identified_by_its_params(clean_env, tmp_path):
 def test_finishing_the_study_puts_the_headline_and_report_on_the_parent(clean_env, tmp_path):
     clean_env.setenv("DVC_ROOT", str(tmp_path))
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "finish"}})
-    parent = tracking.create_study(cfg, META)
+    parent = stage_runs.create_study(cfg, META)
     report = tmp_path / "results.md"
     report.write_text("# Results\n")
-    assert tracking.Store(cfg).finish_study(META, {"emp_test_acc": 0.8}, [report]) == parent
-    client = MlflowClient(tracking.tracking_uri())
+    assert stage_runs.finish_study(cfg, META, {"emp_test_acc": 0.8}, [report]) == parent
+    client = MlflowClient(store.tracking_uri())
     run = client.get_run(parent)
     assert run.info.status == "FINISHED" and run.data.metrics == {"emp_test_acc": 0.8}
     assert [a.path for a in client.list_artifacts(parent, "report")] == ["report/results.md"]
@@ -88,28 +88,28 @@ def test_finishing_the_study_puts_the_headline_and_report_on_the_parent(clean_en
 def test_cells_share_one_parent_and_a_failing_cell_is_marked_failed(clean_env, tmp_path):
     clean_env.setenv("DVC_ROOT", str(tmp_path))
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "unit"}})
-    parent = tracking.create_study(cfg, META)
-    with tracking.stage_run(cfg, META, "warmup", "ok", {"seed": 3}) as run:
+    parent = stage_runs.create_study(cfg, META)
+    with stage_runs.stage_run(cfg, META, "warmup", "ok", {"seed": 3}) as run:
         run.log_epoch({"epoch": 0, "test_acc": 0.5})
     with pytest.raises(RuntimeError):
-        with tracking.stage_run(cfg, META, "warmup", "boom"):
+        with stage_runs.stage_run(cfg, META, "warmup", "boom"):
             raise RuntimeError("diverged")
-    client = MlflowClient(tracking.tracking_uri())
+    client = MlflowClient(store.tracking_uri())
     exp = client.get_experiment_by_name("unit")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
     assert runs["ok"].info.status == "FINISHED" and runs["boom"].info.status == "FAILED"
     assert runs["ok"].data.tags["mlflow.parentRunId"] == runs["boom"].data.tags["mlflow.parentRunId"] == parent
     assert runs["ok"].data.params["seed"] == "3" and runs["ok"].data.params["data.dataset"] == "digits"
     assert [(m.step, m.value) for m in client.get_metric_history(runs["ok"].info.run_id, "test_acc")] == [(1, 0.5)]
-    assert tracking.create_study(cfg, META) == parent  # found again by the params and the dataset's md5
-    assert runs["ok"].data.tags[tracking.STUDY_TAG] == tracking.study_hash(cfg, META)
+    assert stage_runs.create_study(cfg, META) == parent  # found again by the params and the dataset's md5
+    assert runs["ok"].data.tags[tracking.STUDY_TAG] == identity.study(cfg, META).key
 
 
 def _writer(root: str, name: str, epochs: int, barrier) -> None:
     os.environ["DVC_ROOT"] = root
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "parallel"}})
     barrier.wait()  # all four write at once
-    with tracking.stage_run(cfg, META, name, name, {"writer": name}) as run:
+    with stage_runs.stage_run(cfg, META, name, name, {"writer": name}) as run:
         for epoch in range(epochs):
             run.log_epoch({"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "test_acc": epoch / epochs})
         run.log_metrics({"wall_time_s": 1.0}, step=epochs)
@@ -119,7 +119,7 @@ def _writer(root: str, name: str, epochs: int, barrier) -> None:
 def test_four_concurrent_writers_lose_nothing(clean_env, tmp_path):
     clean_env.setenv("DVC_ROOT", str(tmp_path))
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "parallel"}})
-    parent = tracking.create_study(cfg, META)  # the store and experiment, once, up front (as prepare does)
+    parent = stage_runs.create_study(cfg, META)  # the store and experiment, once, up front (as prepare does)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
     epochs = 40
@@ -129,7 +129,7 @@ def test_four_concurrent_writers_lose_nothing(clean_env, tmp_path):
     for w in writers:
         w.join(timeout=300)
     assert [w.exitcode for w in writers] == [0, 0, 0, 0]
-    client = MlflowClient(tracking.tracking_uri())
+    client = MlflowClient(store.tracking_uri())
     exp = client.get_experiment_by_name("parallel")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id], "tags.`dvc.stage` LIKE 'w%'")}
     assert sorted(runs) == ["w0", "w1", "w2", "w3"]
@@ -157,21 +157,21 @@ class _Flaky:
 
 def test_a_locked_database_is_retried_and_other_errors_are_not():
     flaky = _Flaky(failures=3)
-    assert tracking.RetryingClient(flaky, wait_s=0.001).log_batch("run") == "logged" and flaky.calls == 4
+    assert store.RetryingClient(flaky, wait_s=0.001).log_batch("run") == "logged" and flaky.calls == 4
     broken = _Flaky(failures=1, error="no such table: runs")
     with pytest.raises(MlflowException, match="no such table"):
-        tracking.RetryingClient(broken, wait_s=0.001).log_batch("run")
+        store.RetryingClient(broken, wait_s=0.001).log_batch("run")
     assert broken.calls == 1
     hopeless = _Flaky(failures=100)
     with pytest.raises(MlflowException, match="locked"):
-        tracking.RetryingClient(hopeless, attempts=3, wait_s=0.001).log_batch("run")
+        store.RetryingClient(hopeless, attempts=3, wait_s=0.001).log_batch("run")
     assert hopeless.calls == 3
 
 
 def test_an_unreachable_tracking_server_is_refused_in_one_line(clean_env):
     clean_env.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     with pytest.raises(UserError, match=r"MLFLOW_TRACKING_URI = http://127.0.0.1:9 is unreachable"):
-        tracking.check_store()
+        store.check_store()
 
 
 def test_logging_a_model_leaves_the_environment_as_it_was(clean_env, tmp_path):
@@ -181,9 +181,9 @@ def test_logging_a_model_leaves_the_environment_as_it_was(clean_env, tmp_path):
 
     clean_env.setenv("DVC_ROOT", str(tmp_path))
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "models"}})
-    with tracking.stage_run(cfg, META, "full@0", "full-0.0-0") as run:
+    with stage_runs.stage_run(cfg, META, "full@0", "full-0.0-0") as run:
         run.log_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), "model", [1, 8, 8])
     assert "MLFLOW_TRACKING_URI" not in os.environ
-    client = MlflowClient(tracking.tracking_uri())
+    client = MlflowClient(store.tracking_uri())
     [model] = client.search_logged_models([client.get_experiment_by_name("models").experiment_id])
     assert model.name == "model" and model.source_run_id == run.run_id

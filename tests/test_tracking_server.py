@@ -62,7 +62,8 @@ def test_stages_log_to_the_tracking_server(server, tmp_path):
     uri, home = server
     params = {
         "data": {"dataset": "digits"},
-        "train": {"epochs": 3, "warmup_epochs": 2, "device": "cpu"},
+        "runtime": {"device": "cpu"},
+        "train": {"epochs": 3, "warmup_epochs": 2},
         "tracking": {"experiment": "team"},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.study import config, tracking
+from pipeline.study import config, stage_runs, store, tracking
 
 pytestmark = [
     pytest.mark.slow,  # starts mlflow ui and a browser: about 30 s
@@ -29,14 +29,17 @@ def test_the_runs_page_lists_the_study_grouped_by_method(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setattr(sys, "argv", [str(ROOT / "stages" / "train.py")])
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "ui-check"}})
-    tracking.create_study(cfg, META)
+    stage_runs.create_study(cfg, META)
     for method in ("random", "emp"):
         for seed in (0, 1):
             tags = {"task": "supervised", "method": method, "rate": 0.7, "seed": seed}
-            with tracking.stage_run(cfg, META, f"train@{method}-0.7-{seed}", f"{method}-0.7-{seed}", tags=tags) as run:
+            with stage_runs.stage_run(
+                cfg, META, f"train@{method}-0.7-{seed}", f"{method}-0.7-{seed}", tags=tags
+            ) as run:
                 run.log_metrics({"test_acc": 0.8 + seed / 100, "achieved_saving": 0.467})
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # as when run: it imports ui.py from beside it
     ui = runpy.run_path(str(ROOT / "scripts" / "ui_screenshot.py"))
-    uri = tracking.tracking_uri()
+    uri = store.tracking_uri()
     experiment = MlflowClient(uri).get_experiment_by_name("ui-check")
     with ui["mlflow_ui"](uri) as base:
         dom = ui["render"](tracking.runs_url(base, experiment.experiment_id), tmp_path / "runs.png")

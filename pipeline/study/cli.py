@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ..core import timing
 from ..core.errors import ConfigError
 from ..core.io import check_writable
-from . import config, paths, tracking
+from . import config, paths, store
 
 
 def parse_stage_args(
@@ -48,7 +48,7 @@ def preflight() -> None:
         (paths.RESUME_DIR, "resume checkpoints"),
     ):
         check_writable(folder, what, folder=True)
-    tracking.check_store()
+    store.check_store()
 
 
 def add_seed_argument(parser: argparse.ArgumentParser, required: bool = True) -> None:

@@ -7,7 +7,7 @@ unknown keys are errors with the closest valid key suggested.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from ..core import data, models, pruning, text
 from ..core.errors import ConfigError
 from ..core.pruning import MethodSpec
 from ..core.schema import build, check_keys, in_range, one_of, positive, registered, spec
-from ..training.settings import NLUConfig, PretrainConfig, TrainConfig
+from ..training.settings import NLUConfig, PretrainConfig, RuntimeConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class TrackingConfig:
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     methods: dict[str, MethodSpec] = field(default_factory=lambda: _parse_methods(None))
     study: StudyConfig = field(default_factory=StudyConfig)
@@ -96,17 +97,23 @@ class Config:
         return self.methods.get("full") or MethodSpec("full", "full", pruning.method_class("full").Options())
 
     def method(self, name: str) -> MethodSpec:
-        try:
-            return self.methods[name]
-        except KeyError:
-            raise ConfigError(
-                f"no method named '{name}' in params.yaml's methods: choose one of {', '.join(self.methods)}"
-            ) from None
+        return method_entry(self.methods, name)
+
+
+def method_entry(methods: dict[str, MethodSpec], name: str) -> MethodSpec:
+    """The entry `name` of params.yaml's methods, or a one-line error listing them."""
+    try:
+        return methods[name]
+    except KeyError:
+        raise ConfigError(
+            f"no method named '{name}' in params.yaml's methods: choose one of {', '.join(methods)}"
+        ) from None
 
 
 SECTIONS = {
     "data": DataConfig,
     "model": ModelConfig,
+    "runtime": RuntimeConfig,
     "train": TrainConfig,
     "study": StudyConfig,
     "pretrain": PretrainConfig,
@@ -150,18 +157,33 @@ def from_dict(raw: Any) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(
             "params.yaml must be a mapping of sections "
-            "(data, model, train, methods, study, pretrain, downstream, nlu, tracking)"
+            "(data, model, runtime, train, methods, study, pretrain, downstream, nlu, tracking)"
         )
     check_keys(raw, [*SECTIONS, "methods"], "")
+    _check_moved_keys(raw)
+    sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
+    cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)
+    _check_consistency(cfg)
+    return cfg
+
+
+RUNTIME_KEYS = tuple(f.name for f in fields(RuntimeConfig))
+
+
+def _check_moved_keys(raw: dict) -> None:
+    """Keys of older params files, each refused with where it went."""
     if isinstance(raw.get("train"), dict) and "seed" in raw["train"]:
         raise ConfigError(
             "train.seed is no longer a key: every seed in study.seeds runs its own warm-up; "
             "delete train.seed and list the seeds under study.seeds"
         )
-    sections = {key: build(cls, raw.get(key), f"{key}.") for key, cls in SECTIONS.items()}
-    cfg = Config(methods=_parse_methods(raw.get("methods")), **sections)
-    _check_consistency(cfg)
-    return cfg
+    for section in ("train", "pretrain", "nlu"):
+        moved = [k for k in RUNTIME_KEYS if isinstance(raw.get(section), dict) and k in raw[section]]
+        if moved:
+            raise ConfigError(
+                f"{section}.{moved[0]} has moved to runtime.{moved[0]}: move {', '.join(moved)} from "
+                f"{section} to a `runtime:` section (it serves every stage)"
+            )
 
 
 def _check_consistency(cfg: Config) -> None:

@@ -4,9 +4,9 @@ grid (nlu_report). Its warm-ups and cells are the shared grid stages (pipeline/s
 
 from __future__ import annotations
 
-from ..core import text, text_models, timing
+from ..core import text, text_models, timing, tokens
 from ..core.io import write_json, write_text
-from . import equal_cost, paths, plots, report, tracking, verdict
+from . import equal_cost, paths, plots, report, stage_runs, verdict
 from .cells import nlu_grid
 from .config import Config
 
@@ -18,9 +18,9 @@ def prepare(cfg: Config, dataset: str) -> dict:
     corpus = text.load_corpus(dataset, cfg.data.root, n.subset_seed).subset(n.train_size, n.subset_seed, n.test_size)
     with timing.phase("data"):
         tokenised = text_models.get(n.model).tokenised(corpus.train_texts, n.max_length)
-        ds = text.tokenize(corpus, tokenised.tokenizer, tokenised.pad_id, tokenised.vocab_size)
+        ds = tokens.tokenize(corpus, tokenised.tokenizer, tokenised.pad_id, tokenised.vocab_size)
     file = paths.nlu_dataset_file(dataset)
-    md5 = text.save_prepared(ds, file)
+    md5 = tokens.save_prepared(ds, file)
     meta = {
         "task": "nlu",
         "name": dataset,
@@ -35,7 +35,7 @@ def prepare(cfg: Config, dataset: str) -> dict:
         "md5": md5,
     }
     write_json(paths.nlu_meta_file(dataset), meta)
-    tracking.create_study(cfg, meta)
+    stage_runs.create_study(cfg, meta)
     return meta
 
 
@@ -85,11 +85,11 @@ def write_report(cfg: Config, dataset: str) -> str:
     params = {"dataset": dataset, **{f"study.{k}": ",".join(map(str, getattr(study, k))) for k in NLU_GRID_KEYS}}
     files = [folder / "results.md", figure]
     stage = f"nlu_report@{dataset}"
-    with tracking.stage_run(cfg, meta, stage, stage, params, tags={"task": "report", "dataset": dataset}) as run:
+    with stage_runs.stage_run(cfg, meta, stage, stage, params, {"task": "report", "dataset": dataset}) as run:
         run.log_metrics(report.numeric_leaves(metrics))
         for path in files:
             run.log_artifact(path)
-    tracking.Store(cfg).finish_study(meta, report.numeric_leaves(metrics["headline"]), files)
+    stage_runs.finish_study(cfg, meta, report.numeric_leaves(metrics["headline"]), files)
     return text_md
 
 

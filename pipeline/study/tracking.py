@@ -1,10 +1,5 @@
-"""MLflow tracking: the store, the study's parent run, and one run per stage cell.
-
-The default store is SQLite: `mlflow.db` at the repository root, artifacts in `mlartifacts/`
-beside it (an absolute location, so runs read from anywhere find their files). The root is
-DVC_ROOT, which DVC sets for every stage, pointing at the parent repository even for queued
-experiments that run in a temporary copy; outside DVC it is the working directory.
-MLFLOW_TRACKING_URI, when set, wins (a team's tracking server).
+"""MLflow tracking: the experiment, the study's parent run, and one run per stage cell (the
+store's location and client: pipeline/study/store.py; what a study is: pipeline/study/identity.py).
 
 Every stage cell is one run nested under the study's parent run. The parent belongs to the
 study's params and prepared dataset (found by their hash, in its name and tags): a rerun with the
@@ -16,17 +11,9 @@ lineage links work, and `task`, `stage`, `method`, `rate` and `seed` tags to fil
 from __future__ import annotations
 
 import contextlib
-import functools
-import getpass
 import hashlib
 import json
-import os
-import random
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,11 +26,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ..core import timing
-from ..core.errors import UserError
-from ..core.io import check_writable
-from ..core.schema import flatten
-from .config import Config
+from .identity import Study
 from .paths import DATASET_FILE
+from .provenance import run_tags, source_tags
+from .store import RetryingClient, artifact_location, creating_store, fluent_store, repo_root, tracking_uri
 
 PARENT_TAG = "study_parent"
 DATASET_TAG = "dataset_md5"
@@ -80,96 +66,6 @@ def runs_url(base: str, experiment_id: str, view: bool = True) -> str:
 EPOCH_METRIC = "train_loss"  # logged by every training loop at every epoch: how far a run got
 
 
-def repo_root() -> Path:
-    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
-
-
-def _artifact_location() -> str | None:
-    # A server picks its own artifact store; the local store keeps artifacts beside mlflow.db.
-    return None if os.environ.get("MLFLOW_TRACKING_URI") else (repo_root() / "mlartifacts").as_uri()
-
-
-def _git_tags() -> dict[str, str]:
-    return _git_state(repo_root())
-
-
-def source_tags() -> dict[str, str]:
-    """MLflow's system tags for where a run comes from: the commit, the script, the user."""
-    script = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
-    # Relative to the working copy the stage runs in (a DVC experiment's temporary copy included).
-    base = next((b for b in (Path.cwd().resolve(), repo_root()) if script and script.is_relative_to(b)), None)
-    name = str(script.relative_to(base)) if base else (str(script) if script else "python")
-    tags = {"mlflow.source.name": name, "mlflow.source.type": "LOCAL", "mlflow.user": _user()}
-    git = _git_tags()
-    if "git.commit" in git:
-        tags["mlflow.source.git.commit"] = git["git.commit"]
-    return {**tags, **git}
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name (a container without a passwd entry)
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-
-
-NLU_GRID = ("study.nlu_datasets", "study.nlu_methods", "study.nlu_rates", "study.nlu_seeds")
-
-
-def on_text(meta: dict) -> bool:
-    """Whether a prepared dataset's metadata is an NLU dataset's (nlu_prepare marks it)."""
-    return meta.get("task") == "nlu"
-
-
-def study_params(cfg: Config, meta: dict) -> dict[str, Any]:
-    """The params a study run belongs to, flattened: for an NLU dataset the NLU part's (the nlu
-    section, its grid, the methods, train's device settings, tracking), for the image study all
-    the others, so that editing one part never starts a new study run for the other."""
-    flat = flatten(cfg)
-    nlu = lambda k: k.startswith("nlu.") or k in NLU_GRID
-    if on_text(meta):
-        device = {f"train.{k}" for k in DEVICE_KEYS}
-        return {k: v for k, v in flat.items() if nlu(k) or k in device or k.startswith(("methods.", "tracking."))}
-    return {k: v for k, v in flat.items() if not nlu(k)}
-
-
-def study_hash(cfg: Config, meta: dict) -> str:
-    """The study's identity: a digest of its params (study_params) and of the prepared dataset."""
-    params = {k: str(v) for k, v in study_params(cfg, meta).items()}
-    digest = hashlib.sha256(json.dumps({"params": params, "dataset": meta["md5"]}, sort_keys=True).encode())
-    return digest.hexdigest()[:10]
-
-
-@functools.cache
-def _git_state(root: Path) -> dict[str, str]:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=30
-        ).stdout.strip()
-
-    try:
-        return {
-            "git.commit": git("rev-parse", "HEAD"),
-            "git.dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower(),
-        }
-    except (OSError, subprocess.SubprocessError):
-        return {}  # not a git checkout (e.g. an unpacked release): nothing to record
-
-
-def run_tags(stage: str, extra: dict[str, Any] | None = None) -> dict[str, str]:
-    """stage and dvc.stage (DVC_STAGE names the matrix cell, e.g. train@emp-0.7-0), the source tags,
-    the DVC experiment's name, and `extra` (task, method, rate, seed)."""
-    stage = os.environ.get("DVC_STAGE", stage)
-    tags = {"dvc.stage": stage, "stage": stage, **source_tags(), **{k: str(v) for k, v in (extra or {}).items()}}
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
-    return tags
-
-
 def dataset_input(meta: dict, split: str = "train") -> MetaDataset:
     """One split of a prepared dataset as an MLflow dataset (its digest: the file's md5 and the
     split); meta's `file` names it, the image dataset's by default."""
@@ -181,108 +77,18 @@ def dataset_input(meta: dict, split: str = "train") -> MetaDataset:
     return MetaDataset(source, name=f"{meta['name']}-{split}-{size}", digest=digest)
 
 
-def check_store() -> None:
-    """Refuse, before any work, a store that cannot be reached or created."""
-    uri = tracking_uri()
-    if uri.startswith(("http://", "https://")):
-        try:
-            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10).close()
-        except urllib.error.HTTPError:
-            pass  # it answers (authentication and the like are MLflow's business)
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise UserError(
-                f"MLFLOW_TRACKING_URI = {uri} is unreachable ({reason}): start the tracking "
-                f"server (see README) or unset MLFLOW_TRACKING_URI to log to mlflow.db here"
-            ) from None
-    elif uri.startswith("sqlite:///"):
-        check_writable(uri[len("sqlite:///") :], "the MLflow store")
-
-
-def _database_locked(err: Exception) -> bool:
-    text = str(err).lower()
-    return "database is locked" in text or "database table is locked" in text
-
-
-class RetryingClient:
-    """An MlflowClient whose calls are retried, with jittered exponential back-off, while SQLite
-    reports the database locked: parallel stages (`dvc queue start -j 2`) share one mlflow.db, and
-    SQLite lets one writer in at a time. A failed call's transaction is rolled back, so retrying
-    it writes nothing twice."""
-
-    def __init__(self, client: MlflowClient, attempts: int = 10, wait_s: float = 0.1):
-        self._client = client
-        self._attempts = attempts
-        self._wait_s = wait_s
-
-    def __getattr__(self, name: str):
-        attr = getattr(self._client, name)
-        if not callable(attr):
-            return attr
-
-        @functools.wraps(attr)
-        @timing.timed("mlflow")
-        def call(*args, **kwargs):
-            for attempt in range(self._attempts):
-                try:
-                    return attr(*args, **kwargs)
-                except Exception as err:
-                    if attempt == self._attempts - 1 or not _database_locked(err):
-                        raise
-                    time.sleep(self._wait_s * 2 ** min(attempt, 6) * (0.5 + random.random()))
-            raise AssertionError("unreachable")
-
-        return call
-
-
-@contextlib.contextmanager
-def _creating_store() -> Iterator[None]:
-    """Hold a lock beside a SQLite store while a client opens it: the first client creates and
-    migrates its tables, and two doing so at once (queued experiments starting together) fail."""
-    uri = tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
-    import fcntl
-
-    db = Path(uri[len("sqlite:///") :])
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + "-init.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-@contextlib.contextmanager
-def _fluent_store(uri: str) -> Iterator[None]:
-    """MLflow's fluent API (mlflow.pytorch.log_model) pointed at `uri` for the block only:
-    mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in the environment, which would send
-    every later stage process of the same Python session to this store."""
-    import mlflow
-
-    saved_env, saved_uri = os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved_uri)
-        if saved_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_env
-
-
 class Store:
     """The configured store and experiment (created by the prepare stage, found by the others)."""
 
     @timing.timed("mlflow")
-    def __init__(self, cfg: Config):
-        with _creating_store():
+    def __init__(self, experiment_name: str):
+        with creating_store():
             self.client = RetryingClient(MlflowClient(tracking_uri()))
-        name = cfg.tracking.experiment
+        name = experiment_name
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                self.client.create_experiment(name, artifact_location=_artifact_location(), tags=_experiment_tags())
+                self.client.create_experiment(name, artifact_location=artifact_location(), tags=_experiment_tags())
             except MlflowException:  # another process created it first
                 pass
             experiment = self.client.get_experiment_by_name(name)
@@ -290,7 +96,6 @@ class Store:
             for key, value in _experiment_tags().items():
                 self.client.set_experiment_tag(experiment.experiment_id, key, value)
         self.experiment_id = experiment.experiment_id
-        self.cfg = cfg
 
     def reopen(self, run_id: str) -> str | None:
         """Mark an interrupted run RUNNING again; None if the store no longer has it."""
@@ -311,10 +116,10 @@ class Store:
     def epochs_logged(self, run_id: str) -> int:
         return max((m.step for m in self.client.get_metric_history(run_id, EPOCH_METRIC)), default=0)
 
-    def study_run_id(self, meta: dict) -> str:
+    def study_run_id(self, study: Study) -> str:
         """The parent run of the study with these params on this prepared dataset: found by their
         hash, else created (and left running until aggregate finishes it)."""
-        key = study_hash(self.cfg, meta)
+        key, meta = study.key, study.meta
         found = self._study_runs(key)
         if found:
             return found[0].info.run_id
@@ -324,7 +129,7 @@ class Store:
             tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], STUDY_TAG: key, "task": "study", **source_tags()},
         )
         # Every param of the study (what its hash digests), and the dataset it ran on.
-        StageRun(self.client, run.info.run_id).log_params({**study_params(self.cfg, meta), **_meta_params(meta)})
+        StageRun(self.client, run.info.run_id).log_params({**study.params, **_meta_params(meta)})
         self.client.log_inputs(run.info.run_id, datasets=_dataset_entities(meta))
         # Parallel stages (queued experiments) may create the study at once: the oldest one stays.
         first = self._study_runs(key)[0].info.run_id
@@ -338,10 +143,10 @@ class Store:
         found = self.client.search_runs([self.experiment_id], query, max_results=100)
         return sorted(found, key=lambda r: (r.info.start_time, r.info.run_id))
 
-    def finish_study(self, meta: dict, metrics: dict[str, float], artifacts: list[Path]) -> str:
+    def finish_study(self, study: Study, metrics: dict[str, float], artifacts: list[Path]) -> str:
         """The study's headline metrics and its report on the parent run, which ends now (its
         duration: the whole study's)."""
-        parent = self.study_run_id(meta)
+        parent = self.study_run_id(study)
         StageRun(self.client, parent).log_metrics(metrics)
         for path in artifacts:
             self.client.log_artifact(parent, str(path), "report" if path.suffix == ".md" else "report/plots")
@@ -411,7 +216,7 @@ class StageRun:
         import torch
 
         example = np.zeros((1, *input_shape), dtype=np.float32)
-        with _fluent_store(tracking_uri()), warnings.catch_warnings(), mlflow.start_run(run_id=self.run_id):
+        with fluent_store(tracking_uri()), warnings.catch_warnings(), mlflow.start_run(run_id=self.run_id):
             warnings.simplefilter("ignore")  # torch.export's notes on specialised dimensions
             mlflow.pytorch.log_model(
                 model,
@@ -424,8 +229,7 @@ class StageRun:
 
 @contextlib.contextmanager
 def stage_run(
-    cfg: Config,
-    meta: dict,
+    study: Study,
     stage: str,
     run_name: str,
     params: dict[str, Any] | None = None,
@@ -435,23 +239,24 @@ def stage_run(
 ) -> Iterator[StageRun]:
     """A run nested under the study's parent: FINISHED when the block completes, FAILED if it raises.
 
-    resume_id continues an interrupted run (no params logged again, no epoch logged twice);
-    abandoned_id is an interrupted run that will not be continued, marked FAILED; tags: the
-    run's task, method, rate and seed (what the UI filters by)."""
-    store = Store(cfg)
+    params: every param the run depends on, flat (pipeline/study/identity.py); resume_id
+    continues an interrupted run (no params logged again, no epoch logged twice); abandoned_id
+    is an interrupted run that will not be continued, marked FAILED; tags: the run's task,
+    method, rate and seed (what the UI filters by)."""
+    store, meta = Store(study.experiment), study.meta
     if abandoned_id:
         store.abandon(abandoned_id)
     run_id = store.reopen(resume_id) if resume_id else None
     if run_id is not None:
-        tracked = StageRun(store.client, run_id, store.epochs_logged(run_id), cfg.tracking.log_models)
+        tracked = StageRun(store.client, run_id, store.epochs_logged(run_id), study.log_models)
     else:
-        parent = store.study_run_id(meta)
-        all_tags = {"mlflow.parentRunId": parent, STUDY_TAG: study_hash(cfg, meta), **run_tags(stage, tags)}
+        parent = store.study_run_id(study)
+        all_tags = {"mlflow.parentRunId": parent, STUDY_TAG: study.key, **run_tags(stage, tags)}
         run_id = store.client.create_run(store.experiment_id, run_name=run_name, tags=all_tags).info.run_id
-        tracked = StageRun(store.client, run_id, log_models=cfg.tracking.log_models)
+        tracked = StageRun(store.client, run_id, log_models=study.log_models)
     try:
         if run_id != resume_id:  # a resumed run has its params and inputs already
-            tracked.log_params({**config_params(cfg, images=not on_text(meta)), **(params or {})})
+            tracked.log_params(params or {})
             store.client.log_inputs(run_id, datasets=_dataset_entities(meta))
         yield tracked
     except BaseException:
@@ -460,23 +265,6 @@ def stage_run(
     store.client.set_terminated(run_id, status="FINISHED")
 
 
-DEVICE_KEYS = ("device", "amp", "channels_last", "compile", "eval_batch_size")  # of train: every stage's
-
-
-def config_params(cfg: Config, images: bool = True) -> dict[str, Any]:
-    """The sections every run shares, flattened (data.dataset, train.lr, ...); for a run on text
-    (`images` False), of train only its device settings."""
-    if not images:
-        device = {f"train.{k}": getattr(cfg.train, k) for k in DEVICE_KEYS}
-        return {**device, **flatten(cfg.tracking, "tracking.")}
-    return {
-        **flatten(cfg.data, "data."),
-        **flatten(cfg.model, "model."),
-        **flatten(cfg.train, "train."),
-        **flatten(cfg.tracking, "tracking."),
-    }
-
-
-def create_study(cfg: Config, meta: dict) -> str:
+def create_study(study: Study) -> str:
     """Create the store, experiment and the study's parent run up front (the prepare stage)."""
-    return Store(cfg).study_run_id(meta)
+    return Store(study.experiment).study_run_id(study)

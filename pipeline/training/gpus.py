@@ -1,6 +1,6 @@
 """One grid cell per GPU on a multi-GPU machine.
 
-With several GPUs, no torchrun and `train.device: auto`, a stage takes the first GPU that no
+With several GPUs, no torchrun and `runtime.device: auto`, a stage takes the first GPU that no
 other stage holds: an exclusive lock per GPU, held until the process exits (the operating system
 releases it even after a kill). So `dvc queue start -j <number of GPUs>` runs one experiment's
 stage on each GPU, and a stage that finds every GPU taken waits for one.

@@ -1,5 +1,5 @@
-"""The epoch loop: any task, any pruning method. A warm-up of W full-data epochs, then pruned
-runs forked from it.
+"""The epoch loop: any task, any pruning method, epoch by epoch as an EpochPlan says (the
+warm-up and pruned runs built on it: pipeline/training/runs.py).
 
 The hot loop keeps everything on the device: samples are gathered by index, augmented as a
 batch by the task, and the per-sample loss and signals of the training forward pass update the
@@ -13,16 +13,15 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 
 from ..core import pruning, timing
 from ..core.errors import UserError
-from ..core.pruning import MethodSpec
 from ..core.seeding import generator
-from ..core.stats import SampleStats, achieved_saving, cost_saving, lfl_diagnostics
+from ..core.stats import SampleStats
 from . import resume
+from .optim import lr_at, optimizer
 from .progress import EpochProgress
 from .settings import ScheduleConfig
 from .tasks import Task
@@ -32,64 +31,6 @@ EpochCallback = Callable[[dict], None]
 
 class NonFiniteLossError(UserError):
     """Training diverged (loss NaN or inf): usually a learning rate too high for the setup."""
-
-
-def lr_at(cfg: ScheduleConfig, t: float) -> float:
-    """Learning rate at fractional epoch t in [0, E): optional linear ramp, then cosine or constant."""
-    if cfg.lr_warmup_epochs > 0 and t < cfg.lr_warmup_epochs:
-        return cfg.lr * (t + 1e-3) / cfg.lr_warmup_epochs
-    if cfg.lr_schedule == "constant":
-        return cfg.lr
-    return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * t / cfg.epochs))
-
-
-def optimizer(model: torch.nn.Module, cfg: ScheduleConfig) -> torch.optim.Optimizer:
-    """The schedule's optimizer over the model's trainable parameters. AdamW decays the weight
-    matrices only, not biases and normalisation weights (the usual transformer recipe)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "adamw":
-        decay = [p for p in params if p.dim() > 1]
-        rest = [p for p in params if p.dim() <= 1]
-        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=cfg.lr)
-    return torch.optim.SGD(
-        params,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        nesterov=cfg.nesterov and cfg.momentum > 0,
-        weight_decay=cfg.weight_decay,
-    )
-
-
-def weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """The batch loss: the mean of the per-sample losses, each times its selection weight."""
-    return per_sample.mean() if weights is None else (per_sample * weights).mean()
-
-
-@dataclass
-class RunResult:
-    history: list[dict]
-    metrics: dict  # the last epoch's evaluation (test_acc; knn_acc in pre-training)
-    achieved_saving: float
-    wall_time_s: float
-    train_time_s: float
-    lfl: dict
-    visits: torch.Tensor
-    model_state: dict = field(repr=False)
-    stats: dict = field(repr=False)  # the statistics table at the end (SampleStats.state_dict)
-    selections: list[torch.Tensor] = field(default_factory=list, repr=False)
-    token_saving: float | None = None  # achieved saving weighted by tokens (tasks on text)
-
-    def final_metrics(self) -> dict:
-        return {
-            **self.metrics,
-            **({} if self.token_saving is None else {"achieved_token_saving": self.token_saving}),
-            "achieved_saving": self.achieved_saving,
-            "wall_time_s": self.wall_time_s,
-            "train_time_s": self.train_time_s,
-            "lfl_gini": self.lfl["lfl_gini"],
-            "lfl_seen_at_most_once": self.lfl["lfl_seen_at_most_once"],
-        }
 
 
 class EpochLoop:
@@ -126,19 +67,19 @@ class EpochLoop:
         seed: int,
         progress: EpochProgress | None = None,
     ) -> float:
-        """One epoch over `selection` in a seeded random order; returns the mean per-sample loss.
+        """One epoch over `selection`, in the order given (EpochPlan.order), which the task may
+        arrange into batches (text: similar lengths together); returns the mean per-sample loss.
 
         Under torchrun each batch is split into disjoint shards, one per rank, and the shards'
         per-sample losses and signals are gathered, so every rank records every sample."""
         world, device = self.world, self.runtime.device
         self.task.model.train()
-        order = torch.randperm(len(selection), generator=generator(seed, "order", epoch)).to(device)
         bs = self.t.batch_size
-        arranged = self.task.arrange(selection.indices[order], bs, generator(seed, "batches", epoch))
+        indices, weights = selection.indices, selection.weights
+        arranged = self.task.arrange(indices, bs, generator(seed, "batches", epoch))
         if arranged is not None:
-            order = order[arranged.to(order.device)]
-        indices = selection.indices[order]
-        weights = None if selection.weights is None else selection.weights[order]
+            arranged = arranged.to(indices.device)
+            indices, weights = indices[arranged], None if weights is None else weights[arranged]
         # Each rank augments its own shard from a stream of its own.
         aug_gen = generator(seed, "augment", epoch, *([world.rank] if world.size > 1 else []), device=device)
         steps = math.ceil(len(indices) / bs)
@@ -156,7 +97,7 @@ class EpochLoop:
             w = None if weights is None else world.shard(weights[step * bs : end])
             # This rank's share of the batch's mean loss, times the ranks DDP averages over (1.0 in
             # a single process, where this is the plain batch mean).
-            loss = weighted_mean(per_sample, w) * (len(idx) * world.size / len(batch))
+            loss = pruning.weighted_mean(per_sample, w) * (len(idx) * world.size / len(batch))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -216,7 +157,7 @@ class EpochLoop:
                 selection = plan.select(epoch, stats)
             timing.mark("first_step", first=True)
             with timing.phase("train"):
-                train_loss = self.train_epoch(epoch, selection, stats, seed, progress)
+                train_loss = self.train_epoch(epoch, plan.order(epoch, selection), stats, seed, progress)
                 self.runtime.synchronize()
             timing.mark("last_step")
             train_s = time.perf_counter() - t0
@@ -264,112 +205,3 @@ class EpochLoop:
         plan.load_state_dict(state["plan"], self.runtime.device)
         resume.set_rng_state(state["rng"])
         return state["epoch"], state["history"]
-
-
-def _elapsed(res: resume.Resume | None, t0: float) -> float:
-    """Wall time since t0 plus that of the attempts before a resume."""
-    return time.perf_counter() - t0 + (0.0 if res is None or res.state is None else res.state["elapsed_s"])
-
-
-def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
-    """Saves the loop state with the wall time spent so far (earlier attempts included)."""
-    if res is None:
-        return None
-    return lambda state: res.save({**state, "elapsed_s": _elapsed(res, t0)})
-
-
-def warmup(
-    task: Task,
-    schedule: ScheduleConfig,
-    seed: int = 0,
-    on_epoch: EpochCallback | None = None,
-    res: resume.Resume | None = None,
-    t0: float | None = None,
-) -> dict:
-    """W full-data epochs of seed `seed`: the checkpoint every pruned run of that seed forks from.
-    Its statistics table holds each sample's loss and signals as recorded in the last warm-up
-    epoch's training pass (or, with init_stats = eval_pass, an eval-mode scoring pass after it).
-    With `res`, checkpoints every epoch and continues from its state if it has one; `t0` as in
-    `pruned_run`."""
-    t0 = time.perf_counter() if t0 is None else t0
-    loop = EpochLoop(task, schedule)
-    W = schedule.warmup_epochs
-    stats = loop.new_stats()
-    plan = pruning.EpochPlan(pruning.create("full", None, 0.0, task.num_samples, seed), schedule.epochs, W, seed)
-    start, history = loop.continue_from(res, stats, plan, 0)
-    history, _ = loop.run_epochs(
-        plan,
-        stats,
-        start,
-        W,
-        seed,
-        task.warmup_stage,
-        on_epoch=on_epoch,
-        history=history,
-        checkpoint=_checkpointer(res, t0),
-    )
-    if schedule.init_stats == "eval_pass":
-        with timing.phase("scoring"):
-            loop.score_all(stats, W - 1)
-    return {
-        "epoch": W,
-        "seed": seed,
-        "state": loop.state_dict(),
-        "stats": stats.state_dict(),
-        "history": history,
-        "wall_time_s": _elapsed(res, t0),
-    }
-
-
-def pruned_run(
-    task: Task,
-    schedule: ScheduleConfig,
-    checkpoint: dict,
-    spec: MethodSpec,
-    rate: float,
-    seed: int,
-    keep_selections: bool = False,
-    on_epoch: EpochCallback | None = None,
-    res: resume.Resume | None = None,
-    t0: float | None = None,
-) -> RunResult:
-    """Epochs W..E-1 with `spec`'s method at pruning rate `rate`, starting from the warm-up
-    checkpoint. With `res`, checkpoints every epoch and continues from its state if it has one.
-    `t0`: when the run's wall time starts (default now; the task's set-up may come before)."""
-    t0 = time.perf_counter() if t0 is None else t0
-    loop = EpochLoop(task, schedule)
-    loop.load_state_dict(checkpoint["state"])
-    W, E = checkpoint["epoch"], schedule.epochs
-    if checkpoint.get("seed", seed) != seed:
-        raise UserError(
-            f"the warm-up checkpoint is seed {checkpoint['seed']}'s but this run is seed {seed}: "
-            f"every run forks from its own seed's warm-up (rerun the {task.warmup_stage} stage)"
-        )
-    if W != schedule.warmup_epochs:
-        raise UserError(
-            f"the warm-up checkpoint ran {W} epochs but {task.section}.warmup_epochs = "
-            f"{schedule.warmup_epochs}: rerun the {task.warmup_stage} stage"
-        )
-    n = task.num_samples
-    method = pruning.create(spec.method, spec.options, rate, n, seed, task.selection_labels(), task.signals)
-    stats = SampleStats.starting_table(checkpoint["stats"], spec.options.ema_momentum(), task.runtime.device)
-    plan = pruning.EpochPlan(method, E, W, seed)
-    start, history = loop.continue_from(res, stats, plan, W)
-    label = spec.name if not method.uses_rate else f"{spec.name}@{rate:g}"
-    history, selections = loop.run_epochs(
-        plan, stats, start, E, seed, label, keep_selections, on_epoch, history, _checkpointer(res, t0)
-    )
-    visits = stats.visits.cpu()
-    return RunResult(
-        history=history,
-        metrics={k: history[-1][k] for k in task.metrics},
-        achieved_saving=achieved_saving(int(visits.sum()), n, E),
-        wall_time_s=_elapsed(res, t0),
-        train_time_s=sum(row["epoch_time_s"] for row in history),
-        lfl=lfl_diagnostics(visits, W),
-        visits=visits,
-        model_state={k: v.detach().cpu() for k, v in task.model.state_dict().items()},
-        stats=stats.state_dict(),
-        selections=selections,
-        token_saving=None if task.sample_cost is None else cost_saving(visits, task.sample_cost.cpu(), E),
-    )

@@ -19,15 +19,15 @@ def _fmt_seconds(s: float) -> str:
 class EpochProgress:
     """Wraps an epoch's batches in a bar (only on a terminal) and prints a summary line per epoch."""
 
-    def __init__(self, label: str, total_epochs: int | None, stream=sys.stderr, quiet: bool = False):
+    def __init__(self, label: str, total_epochs: int | None, stream=None, quiet: bool = False):
         """total_epochs None: an open-ended run (a benchmark), shown without a total or an ETA."""
         self.label = label
         self.total = total_epochs
-        self.stream = stream
+        self.stream = sys.stderr if stream is None else stream  # the current one (tests capture it)
         self.elapsed = 0.0
         self.done = 0
         self.quiet = quiet  # the other ranks of a torchrun job: rank 0 reports
-        self.live = stream.isatty() and not quiet
+        self.live = self.stream.isatty() and not quiet
 
     def batches(self, items: Iterable[T], epoch: int, count: int) -> Iterator[T]:
         if not self.live:

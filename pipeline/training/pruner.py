@@ -29,10 +29,8 @@ from torch.utils.data import Dataset, Sampler
 
 from ..core import pruning
 from ..core.evaluate import prediction_entropy
-from ..core.seeding import generator
 from ..core.stats import SampleStats
 from .distributed import World
-from .loop import weighted_mean
 
 
 class WithIndex(Dataset):
@@ -117,16 +115,13 @@ class Pruner:
         stats = self._table(self.device or "cpu")
         if epoch >= self.plan.warmup_epochs and (self.epoch is None or self.epoch < self.plan.warmup_epochs):
             stats.begin_pruning(self.method.options.ema_momentum())
-        selection = self.plan.select(epoch, stats)
-        # The study loop's order: a permutation of the selection from the (seed, epoch) stream.
-        order = torch.randperm(len(selection), generator=generator(self.seed, "order", epoch)).to(
-            selection.indices.device
-        )
-        indices = selection.indices[order]
+        # The study loop's selection in the study loop's order (pipeline/core/pruning/plan.py).
+        selection = self.plan.order(epoch, self.plan.select(epoch, stats))
+        indices = selection.indices
         self._weight_of = None
         if selection.weights is not None:
             self._weight_of = torch.zeros(self.num_samples, device=indices.device)
-            self._weight_of[indices] = selection.weights[order]
+            self._weight_of[indices] = selection.weights
         size = self.world.size
         self._indices = (
             indices[: indices.numel() - indices.numel() % size][self.world.rank :: size] if size > 1 else indices
@@ -164,7 +159,7 @@ class Pruner:
         for name in unknown:
             del signals[name]  # signals the method does not read are not kept
         w = self.weights(indices)
-        loss = weighted_mean(per_sample_loss, None if w is None else w.to(per_sample_loss.device))
+        loss = pruning.weighted_mean(per_sample_loss, None if w is None else w.to(per_sample_loss.device))
         device = stats.loss.device
         idx, values, *rest = self.world.gather(
             indices.to(device),

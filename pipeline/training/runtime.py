@@ -12,34 +12,33 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..core.errors import UserError
 from . import distributed, gpus
-from .settings import TrainConfig
+from .settings import RuntimeConfig
 
 
 def resolve_device(name: str, world: distributed.World = distributed.World()) -> torch.device:
-    """train.device as a torch device. Under torchrun, auto and cuda mean this rank's GPU (LOCAL_RANK);
+    """runtime.device as a torch device. Under torchrun, auto and cuda mean this rank's GPU (LOCAL_RANK);
     otherwise auto on a multi-GPU machine takes a GPU no other stage holds (pipeline/training/gpus.py)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
         if name == "cuda" and world.size == 1 and torch.cuda.device_count() > 1:
             name = f"cuda:{gpus.claim(torch.cuda.device_count())}"  # one stage per GPU
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device = {name!r} but no CUDA device is available: set train.device to auto or cpu")
+        raise UserError(f"runtime.device = {name!r} but no CUDA device is available: set runtime.device to auto or cpu")
     if name == "cuda" and world.size > 1:
         name = f"cuda:{world.local_rank}"
     device = torch.device(name)
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise UserError(
-            f"train.device = {name!r} but this machine has {torch.cuda.device_count()} CUDA "
+            f"runtime.device = {name!r} but this machine has {torch.cuda.device_count()} CUDA "
             f"device(s): pick cuda:0 to cuda:{torch.cuda.device_count() - 1}"
         )
     return device
 
 
 class Runtime:
-    """The device settings of params.yaml's `train` section (they serve every training stage),
-    resolved for this process."""
+    """params.yaml's `runtime` section (shared by every stage) resolved for this process."""
 
-    def __init__(self, settings: TrainConfig, device: torch.device | None = None):
+    def __init__(self, settings: RuntimeConfig, device: torch.device | None = None):
         self.world = distributed.setup(settings.device)
         self.device = device or resolve_device(settings.device, self.world)
         self.on_cuda = self.device.type == "cuda"
@@ -57,7 +56,7 @@ class Runtime:
         self, model: nn.Module, compiled: list[nn.Module] | None = None, dynamic: bool | None = False
     ) -> tuple[nn.Module, nn.Module]:
         """The model on the device (channels-last on CUDA; `compiled`, default the model itself,
-        compiled when train.compile says so; `dynamic` as torch.compile's, None for inputs whose
+        compiled when runtime.compile says so; `dynamic` as torch.compile's, None for inputs whose
         shapes vary, such as text batches cut to their longest text), and the module the training forward passes go
         through: under torchrun, DistributedDataParallel, which averages the gradients over the
         ranks during backward; otherwise the model itself."""

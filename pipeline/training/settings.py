@@ -1,5 +1,6 @@
-"""The settings a training run reads (params.yaml's `train`, `pretrain` and `nlu` sections): its
-schedule, its device settings and each task's own. Validated by pipeline.core.schema."""
+"""The settings a training run reads: where it runs (params.yaml's `runtime`, shared by every
+task) and its schedule with the task's own settings (`train`, `pretrain`, `nlu`). Validated by
+pipeline.core.schema."""
 
 from __future__ import annotations
 
@@ -32,19 +33,26 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig(ScheduleConfig):
-    """Supervised training; its device settings serve every stage."""
+class RuntimeConfig:
+    """Where and how every stage runs its model, whatever the task: no effect on what is trained
+    (bf16 and compiling aside, which change the arithmetic, not the recipe)."""
 
-    eval_batch_size: int = spec(256, **positive())
-    label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))
-    crop_padding: int = spec(2, **non_negative())  # random-crop augmentation; 0 turns it off
-    hflip: bool = True
     device: str = spec(
         "auto", check=lambda v: v in ("auto", "cpu") or v.startswith("cuda"), allowed="auto, cpu, cuda or cuda:N"
     )
     amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # NHWC memory layout (on CPU too: faster with oneDNN)
     compile: bool = False  # torch.compile the model: ~40 s of compiling per stage, pays off in long GPU runs
+    eval_batch_size: int = spec(256, **positive())  # evaluation and scoring passes
+
+
+@dataclass(frozen=True)
+class TrainConfig(ScheduleConfig):
+    """Supervised training (its grid: study.methods x rates x seeds)."""
+
+    label_smoothing: float = spec(0.0, **in_range(0.0, 1.0, hi_open=True))
+    crop_padding: int = spec(2, **non_negative())  # random-crop augmentation; 0 turns it off
+    hflip: bool = True
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,7 @@ class TextTask(Task):
         self.label_smoothing = settings.label_smoothing
         self._init_seed(seed)
         model = text_model(arch).build(data.vocab_size, data.num_classes, settings.max_length)
-        # Batches vary in length: under train.compile, shapes are traced as dynamic after the first.
+        # Batches vary in length: under runtime.compile, shapes are traced as dynamic after the first.
         self.model, self.net = runtime.place(model, dynamic=None)
         self.train_ids, self.train_len = runtime.to_device(data.train_ids), runtime.to_device(data.train_len)
         self.train_y = runtime.to_device(data.train_y)

@@ -15,7 +15,7 @@ from .emp import EMP
 from .epsilon_greedy import EpsilonGreedy
 from .full import Full
 from .infobatch import InfoBatch
-from .plan import EpochPlan
+from .plan import EpochPlan, weighted_mean
 from .random import Random
 from .rs2 import RS2
 from .seta import SeTa
@@ -80,6 +80,7 @@ __all__ = [
     "PruningMethod",
     "Selection",
     "create",
+    "weighted_mean",
     "keep_count",
     "method_class",
     "parse_options",

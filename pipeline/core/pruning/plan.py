@@ -1,4 +1,6 @@
-"""Which samples each epoch trains, with which weights: warm-up, pruning, annealing, rescaling."""
+"""Which samples each epoch trains, in which order, with which weights: warm-up, pruning,
+annealing, rescaling. The study's loop and `Pruner` both take an epoch from here, so that they
+train the same samples in the same order with the same weights."""
 
 from __future__ import annotations
 
@@ -69,3 +71,16 @@ class EpochPlan:
                 sel = Selection(sel.indices)
             self._cached = (drawn_at, sel)
         return self._cached[1]
+
+    def order(self, epoch: int, selection: Selection) -> Selection:
+        """The selection in epoch `epoch`'s training order: a permutation drawn from the
+        (seed, epoch) stream, applied to the indices and their weights alike."""
+        perm = torch.randperm(len(selection), generator=generator(self.seed, "order", epoch))
+        perm = perm.to(selection.indices.device)
+        weights = None if selection.weights is None else selection.weights[perm]
+        return Selection(selection.indices[perm], weights)
+
+
+def weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """The batch loss: the mean of the per-sample losses, each times its selection weight."""
+    return per_sample.mean() if weights is None else (per_sample * weights).mean()

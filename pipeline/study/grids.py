@@ -1,0 +1,207 @@
+"""The study's grids as data: supervised training, SimCLR pre-training, and NLU fine-tuning per
+dataset. A grid names its task, its params section (the schedule), where its data and outputs
+live, and how dvc.yaml names its stages; pipeline/study/cells.py runs any of them the same way.
+
+Adding a task: a Task class (pipeline/training/tasks.py), a Grid record here, a stage script and
+its dvc.yaml block (tests/test_extending.py adds a toy one end to end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core import data, text
+from ..core.pruning import MethodSpec
+from ..core.schema import flatten
+from ..training import resume, runs
+from ..training.loop import EpochCallback
+from ..training.runtime import Runtime
+from ..training.settings import RuntimeConfig, ScheduleConfig
+from ..training.tasks import SimCLRTask, SupervisedTask, Task, TextTask
+from . import identity, paths
+from .config import Config, method_entry
+
+Dataset = data.ImageDataset | text.TextDataset
+
+
+@dataclass(frozen=True)
+class Grid:
+    section: str  # the params section of its schedule and task settings
+    tag: str  # its runs' `task` tag in MLflow
+    task_class: type[Task]
+    arch_key: str  # the param naming its model
+    sections: tuple[str, ...]  # the other params sections its runs read
+    load: Callable[[Path, str], Dataset]  # the prepared dataset (file, the stage that writes it)
+    warmups_dir: Path  # one warm-up per seed, in a folder named by the seed
+    cells_dir: Path
+    # dvc.yaml's stage names and MLflow's run names, formatted with the run's coordinates
+    # (seed, method, rate, cell = method-rate-seed, and the grid's own coordinates).
+    warmup_stage: str
+    cell_stage: str
+    full_stage: str  # the full-data reference's stage
+    run_name: str
+    keep_encoder: bool = False  # pre-trained encoders are the product: linear_eval and dlc read them
+    log_reference_model: bool = False  # the full-data model as an MLflow model
+    data_file: Path = paths.DATASET_FILE  # the prepared dataset, its metadata, and their stage
+    meta_file: Path = paths.DATASET_META
+    prepare_stage: str = "prepare"
+    coordinates: dict[str, Any] = field(default_factory=dict)  # NLU: the dataset
+
+    @property
+    def metric(self) -> str:
+        return self.task_class.metrics[0]
+
+    def load_data(self) -> Dataset:
+        return self.load(self.data_file, self.prepare_stage)
+
+    def meta(self) -> dict:
+        return paths.prepared_meta(self.meta_file, self.prepare_stage)
+
+    def names(self, **coords: Any) -> dict[str, Any]:
+        """The format fields of its stage and run names for a run at `coords`."""
+        cell = {"cell": paths.cell_name(coords["method"], coords["rate"], coords["seed"])} if "method" in coords else {}
+        return {**self.coordinates, **coords, **cell}
+
+    def warmup_stage_name(self, seed: int) -> str:
+        return self.warmup_stage.format(**self.names(seed=seed))
+
+    def cell_stage_name(self, method: str, base_method: str, rate: float, seed: int) -> str:
+        """The DVC stage a cell is, as dvc.yaml's matrices name it (DVC_STAGE says so when DVC
+        runs it; this is the fallback)."""
+        template = self.full_stage if base_method == "full" else self.cell_stage
+        return template.format(**self.names(method=method, rate=rate, seed=seed))
+
+    def cell_run_name(self, method: str, rate: float, seed: int) -> str:
+        return self.run_name.format(**self.names(method=method, rate=rate, seed=seed))
+
+    def warmup_dir(self, seed: int) -> Path:
+        return self.warmups_dir / str(seed)
+
+    def checkpoint(self, seed: int) -> Path:
+        return self.warmup_dir(seed) / "checkpoint.pt"
+
+    def cell_dir(self, method: str, rate: float, seed: int) -> Path:
+        return self.cells_dir / paths.cell_name(method, rate, seed)
+
+    def spec(self, cfg: Config) -> RunSpec:
+        """What a run of this grid reads from params, resolved once."""
+        sections = (*self.sections, self.section)
+        return RunSpec(
+            self,
+            cfg.runtime,
+            getattr(cfg, self.section),
+            flatten(cfg)[self.arch_key],
+            cfg.methods,
+            identity.section_params(cfg, *sections),
+        )
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One grid's runs as params make them: where they run, their schedule, their model, the
+    method entries, and every param they depend on, flat (what MLflow logs and resume keys)."""
+
+    grid: Grid
+    runtime: RuntimeConfig
+    schedule: ScheduleConfig
+    arch: str
+    methods: dict[str, MethodSpec]
+    params: dict[str, Any]
+
+    def task(self, ds: Dataset, seed: int, device: torch.device | None = None) -> Task:
+        """The grid's task for a run of seed `seed`, on the device runtime.device names (or `device`)."""
+        return self.grid.task_class(ds, Runtime(self.runtime, device), self.arch, self.schedule, seed)
+
+    def warmup(
+        self,
+        ds: Dataset,
+        seed: int = 0,
+        device: torch.device | None = None,
+        on_epoch: EpochCallback | None = None,
+        res: resume.Resume | None = None,
+    ) -> dict:
+        """The warm-up of seed `seed` (pipeline.training.runs.warmup)."""
+        t0 = time.perf_counter()
+        return runs.warmup(self.task(ds, seed, device), self.schedule, seed, on_epoch, res, t0)
+
+    def pruned_run(
+        self,
+        ds: Dataset,
+        checkpoint: dict,
+        method: str,
+        rate: float,
+        seed: int,
+        device: torch.device | None = None,
+        keep_selections: bool = False,
+        on_epoch: EpochCallback | None = None,
+        res: resume.Resume | None = None,
+    ) -> runs.RunResult:
+        """The pruned run of the method entry `method` (pipeline.training.runs.pruned_run)."""
+        t0 = time.perf_counter()
+        task = self.task(ds, seed, device)
+        spec = self.method(method)
+        return runs.pruned_run(task, self.schedule, checkpoint, spec, rate, seed, keep_selections, on_epoch, res, t0)
+
+    def method(self, name: str) -> MethodSpec:
+        return method_entry(self.methods, name)
+
+
+SUPERVISED = Grid(
+    "train",
+    "supervised",
+    SupervisedTask,
+    "model.arch",
+    identity.IMAGE_SECTIONS,
+    lambda file, stage: data.load_prepared(file),
+    paths.WARMUP_DIR,
+    paths.TRAIN_DIR,
+    warmup_stage="warmup@{seed}",
+    cell_stage="train@{cell}",
+    full_stage="full@{seed}",
+    run_name="{cell}",
+    log_reference_model=True,
+)
+SSL = Grid(
+    "pretrain",
+    "ssl",
+    SimCLRTask,
+    "model.arch",
+    identity.IMAGE_SECTIONS,
+    lambda file, stage: data.load_prepared(file),
+    paths.PRETRAIN_WARMUP_DIR,
+    paths.PRETRAIN_DIR,
+    warmup_stage="pretrain_warmup",  # one seed: one stage
+    cell_stage="pretrain@{method}-{rate}",
+    full_stage="pretrain_full",
+    run_name="pretrain {cell}",
+    keep_encoder=True,
+)
+
+
+def nlu_grid(dataset: str) -> Grid:
+    """The NLU grid of one dataset: its own prepared tokens, warm-ups and cells."""
+    folder = paths.NLU_OUTPUTS_DIR / dataset
+    return Grid(
+        "nlu",
+        "nlu",
+        TextTask,
+        "nlu.model",
+        identity.TEXT_SECTIONS,
+        text.load_prepared,
+        folder / "warmup",
+        folder / "train",
+        warmup_stage="nlu_warmup@{dataset}-{seed}",
+        cell_stage="nlu_train@{dataset}-{cell}",
+        full_stage="nlu_full@{dataset}-{seed}",
+        run_name="nlu {dataset} {cell}",
+        data_file=paths.nlu_dataset_file(dataset),
+        meta_file=paths.nlu_meta_file(dataset),
+        prepare_stage=f"nlu_prepare@{dataset}",
+        coordinates={"dataset": dataset},
+    )

@@ -1,0 +1,153 @@
+"""The runs of a study built on the epoch loop: a warm-up of W full-data epochs, then pruned runs
+forked from its checkpoint, each continuing from its resume checkpoint when it has one."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..core import pruning, timing
+from ..core.errors import UserError
+from ..core.pruning import MethodSpec
+from ..core.stats import SampleStats, achieved_saving, cost_saving, lfl_diagnostics
+from . import resume
+from .loop import EpochCallback, EpochLoop
+from .settings import ScheduleConfig
+from .tasks import Task
+
+
+@dataclass
+class RunResult:
+    history: list[dict]
+    metrics: dict  # the last epoch's evaluation (test_acc; knn_acc in pre-training)
+    achieved_saving: float
+    wall_time_s: float
+    train_time_s: float
+    lfl: dict
+    visits: torch.Tensor
+    model_state: dict = field(repr=False)
+    stats: dict = field(repr=False)  # the statistics table at the end (SampleStats.state_dict)
+    selections: list[torch.Tensor] = field(default_factory=list, repr=False)
+    token_saving: float | None = None  # achieved saving weighted by tokens (tasks on text)
+
+    def final_metrics(self) -> dict:
+        return {
+            **self.metrics,
+            **({} if self.token_saving is None else {"achieved_token_saving": self.token_saving}),
+            "achieved_saving": self.achieved_saving,
+            "wall_time_s": self.wall_time_s,
+            "train_time_s": self.train_time_s,
+            "lfl_gini": self.lfl["lfl_gini"],
+            "lfl_seen_at_most_once": self.lfl["lfl_seen_at_most_once"],
+        }
+
+
+def _elapsed(res: resume.Resume | None, t0: float) -> float:
+    """Wall time since t0 plus that of the attempts before a resume."""
+    return time.perf_counter() - t0 + (0.0 if res is None or res.state is None else res.state["elapsed_s"])
+
+
+def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
+    """Saves the loop state with the wall time spent so far (earlier attempts included)."""
+    if res is None:
+        return None
+    return lambda state: res.save({**state, "elapsed_s": _elapsed(res, t0)})
+
+
+def warmup(
+    task: Task,
+    schedule: ScheduleConfig,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    res: resume.Resume | None = None,
+    t0: float | None = None,
+) -> dict:
+    """W full-data epochs of seed `seed`: the checkpoint every pruned run of that seed forks from.
+    Its statistics table holds each sample's loss and signals as recorded in the last warm-up
+    epoch's training pass (or, with init_stats = eval_pass, an eval-mode scoring pass after it).
+    With `res`, checkpoints every epoch and continues from its state if it has one; `t0` as in
+    `pruned_run`."""
+    t0 = time.perf_counter() if t0 is None else t0
+    W = schedule.warmup_epochs
+    loop = EpochLoop(task, schedule, total_epochs=W)  # its progress lines count (and ETA) to W
+    stats = loop.new_stats()
+    plan = pruning.EpochPlan(pruning.create("full", None, 0.0, task.num_samples, seed), schedule.epochs, W, seed)
+    start, history = loop.continue_from(res, stats, plan, 0)
+    history, _ = loop.run_epochs(
+        plan,
+        stats,
+        start,
+        W,
+        seed,
+        task.warmup_stage,
+        on_epoch=on_epoch,
+        history=history,
+        checkpoint=_checkpointer(res, t0),
+    )
+    if schedule.init_stats == "eval_pass":
+        with timing.phase("scoring"):
+            loop.score_all(stats, W - 1)
+    return {
+        "epoch": W,
+        "seed": seed,
+        "state": loop.state_dict(),
+        "stats": stats.state_dict(),
+        "history": history,
+        "wall_time_s": _elapsed(res, t0),
+    }
+
+
+def pruned_run(
+    task: Task,
+    schedule: ScheduleConfig,
+    checkpoint: dict,
+    spec: MethodSpec,
+    rate: float,
+    seed: int,
+    keep_selections: bool = False,
+    on_epoch: EpochCallback | None = None,
+    res: resume.Resume | None = None,
+    t0: float | None = None,
+) -> RunResult:
+    """Epochs W..E-1 with `spec`'s method at pruning rate `rate`, starting from the warm-up
+    checkpoint. With `res`, checkpoints every epoch and continues from its state if it has one.
+    `t0`: when the run's wall time starts (default now; the task's set-up may come before)."""
+    t0 = time.perf_counter() if t0 is None else t0
+    loop = EpochLoop(task, schedule)
+    loop.load_state_dict(checkpoint["state"])
+    W, E = checkpoint["epoch"], schedule.epochs
+    if checkpoint.get("seed", seed) != seed:
+        raise UserError(
+            f"the warm-up checkpoint is seed {checkpoint['seed']}'s but this run is seed {seed}: "
+            f"every run forks from its own seed's warm-up (rerun the {task.warmup_stage} stage)"
+        )
+    if W != schedule.warmup_epochs:
+        raise UserError(
+            f"the warm-up checkpoint ran {W} epochs but {task.section}.warmup_epochs = "
+            f"{schedule.warmup_epochs}: rerun the {task.warmup_stage} stage"
+        )
+    n = task.num_samples
+    method = pruning.create(spec.method, spec.options, rate, n, seed, task.selection_labels(), task.signals)
+    stats = SampleStats.starting_table(checkpoint["stats"], spec.options.ema_momentum(), task.runtime.device)
+    plan = pruning.EpochPlan(method, E, W, seed)
+    start, history = loop.continue_from(res, stats, plan, W)
+    label = spec.name if not method.uses_rate else f"{spec.name}@{rate:g}"
+    history, selections = loop.run_epochs(
+        plan, stats, start, E, seed, label, keep_selections, on_epoch, history, _checkpointer(res, t0)
+    )
+    visits = stats.visits.cpu()
+    return RunResult(
+        history=history,
+        metrics={k: history[-1][k] for k in task.metrics},
+        achieved_saving=achieved_saving(int(visits.sum()), n, E),
+        wall_time_s=_elapsed(res, t0),
+        train_time_s=sum(row["epoch_time_s"] for row in history),
+        lfl=lfl_diagnostics(visits, W),
+        visits=visits,
+        model_state={k: v.detach().cpu() for k, v in task.model.state_dict().items()},
+        stats=stats.state_dict(),
+        selections=selections,
+        token_saving=None if task.sample_cost is None else cost_saving(visits, task.sample_cost.cpu(), E),
+    )
