@@ -199,3 +199,45 @@ def test_a_checkpoint_of_other_inputs_is_not_resumed(tmp_path):
     assert resume.Resume("train@emp-0.7-0", resume.fingerprint(lr=0.1), root=tmp_path).state is None
     same.clear()
     assert not (tmp_path / "train@emp-0.7-0").exists()
+
+
+def test_sweep_closes_dead_owners_and_removes_their_finished_cells(tmp_path):
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead_pid.stdout)  # a process that has ended
+    done = tmp_path / "out" / "metrics.json"
+    cells = {}
+    for stage, run_id in (("finished", "r1"), ("unfinished", "r2"), ("alive", "r3")):
+        cells[stage] = resume.Resume(stage, "k", tmp_path / "resume", done=done if stage != "unfinished" else None)
+        cells[stage].claim(run_id)
+    for stage in ("finished", "unfinished"):  # their processes died without a word
+        owner = tmp_path / "resume" / stage / resume.OWNER
+        owner.write_text(json.dumps({**json.loads(owner.read_text()), "pid": dead_pid}))
+    done.parent.mkdir()
+    done.write_text("{}")  # written after the owner: DVC restored the finished cell's outputs
+    os.utime(done, (done.stat().st_atime, (tmp_path / "resume" / "finished" / resume.OWNER).stat().st_mtime + 1))
+    assert resume.sweep(tmp_path / "resume") == ["r1", "r2"]
+    assert not (tmp_path / "resume" / "finished").exists()  # nothing left to resume
+    assert (tmp_path / "resume" / "unfinished").exists()  # may still resume when its stage reruns
+    assert (tmp_path / "resume" / "alive").exists()  # this process owns it
+
+
+def test_a_killed_cell_restored_by_dvc_leaves_no_running_run_or_checkpoint(prepared, tmp_path):
+    """A cell killed outright whose outputs DVC then restores from its run cache (`dvc repro` with
+    unchanged inputs runs no code for it): the next stage that runs closes its MLflow run and
+    removes its checkpoint."""
+    ws = tmp_path / "ws"
+    shutil.copytree(prepared, ws)
+    stage(ws, "warmup.py")
+    script, args, dvc_stage, line, out = CASES["train"]
+    killed_at(ws, line, script, *args)
+    _, runs = runs_of(ws, dvc_stage)
+    assert [r.info.status for r in runs] == ["RUNNING"] and (ws / "resume" / dvc_stage).exists()
+    finished = ws / out / "metrics.json"  # what DVC's restore brings back, after the kill
+    finished.parent.mkdir(parents=True, exist_ok=True)
+    finished.write_text("{}")
+    owner = ws / "resume" / dvc_stage / resume.OWNER
+    os.utime(finished, (owner.stat().st_atime, owner.stat().st_mtime + 1))
+    stage(ws, "train.py", "--method", "random", "--rate", "0.7", "--seed", "0")  # the next stage to run
+    _, runs = runs_of(ws, dvc_stage)
+    assert [r.info.status for r in runs] == ["KILLED"]
+    assert not (ws / "resume" / dvc_stage).exists()

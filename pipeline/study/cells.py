@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,20 +27,25 @@ __all__ = ["SSL", "SUPERVISED", "Grid", "nlu_grid", "run_cell", "run_warmup"]
 
 @contextlib.contextmanager
 def _resumable_run(
-    run: RunSpec, study: Study, stage: str, run_name: str, coords: dict[str, Any], **inputs: str
+    run: RunSpec, study: Study, stage: str, run_name: str, coords: dict[str, Any], done: Path, **inputs: str
 ) -> Iterator[tuple[resume.Resume, tracking.StageRun | None]]:
     """A training stage's resume checkpoints (keyed by its params, the dataset and `inputs`) and
-    its MLflow run, continued after an interruption. The run is None on the other ranks of a
-    torchrun job, which train their shards while rank 0 logs and writes. The checkpoints are
-    removed once the block completes."""
+    its MLflow run, continued after an interruption; `done` is the output written last. The run
+    is None on the other ranks of a torchrun job, which train their shards while rank 0 logs and
+    writes. The checkpoints are removed once the block completes. Runs and checkpoints that
+    killed cells left behind are closed and removed first (resume.sweep)."""
     world = distributed.setup(run.runtime.device)
     params = {**run.params, **coords}
     key = resume.fingerprint(params=params, dataset=study.meta["md5"], **inputs)
-    res = resume.Resume(stage, key, RESUME_DIR, main=world.is_main)
+    dead = resume.sweep(RESUME_DIR) if world.is_main else []  # killed cells' leftovers
+    res = resume.Resume(stage, key, RESUME_DIR, main=world.is_main, done=done)
     if world.is_main:
         tags = {"task": run.grid.tag, **{k: coords[k] for k in ("dataset", "method", "rate", "seed") if k in coords}}
-        with tracking.stage_run(study, stage, run_name, params, res.run_id, res.stale_run_id, tags) as tracked:
-            res.run_id = tracked.run_id
+        dead_ids = tuple(i for i in dead if i != res.run_id)
+        with tracking.stage_run(
+            study, stage, run_name, params, res.run_id, res.stale_run_id, tags, dead_ids
+        ) as tracked:
+            res.claim(tracked.run_id)
             yield res, tracked
     else:
         yield res, None
@@ -52,7 +58,8 @@ def run_warmup(cfg: Config, grid: Grid, seed: int) -> None:
     study = identity.study(cfg, meta)
     stage = grid.warmup_stage_name(seed)
     out = grid.warmup_dir(seed)
-    with _resumable_run(run, study, stage, stage, {**grid.coordinates, "seed": seed}) as (res, tracked):
+    coords = {**grid.coordinates, "seed": seed}
+    with _resumable_run(run, study, stage, stage, coords, out / "metrics.json") as (res, tracked):
         checkpoint = run.warmup(ds, seed, on_epoch=tracked.log_epoch if tracked else None, res=res)
         if tracked is None:
             return
@@ -103,7 +110,7 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
     }
     run_name = grid.cell_run_name(method, rate, seed)
     warmup_md5 = file_md5(grid.checkpoint(seed))
-    with _resumable_run(run, study, stage, run_name, coords, warmup=warmup_md5) as (res, tracked):
+    with _resumable_run(run, study, stage, run_name, coords, out / "metrics.json", warmup=warmup_md5) as (res, tracked):
         on_epoch = tracked.log_epoch if tracked else None
         result = run.pruned_run(ds, checkpoint, method, rate, seed, on_epoch=on_epoch, res=res)
         if tracked is None:

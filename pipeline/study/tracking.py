@@ -113,6 +113,14 @@ class Store:
         with contextlib.suppress(MlflowException):
             self.client.set_terminated(run_id, status="FAILED")
 
+    def end_dead(self, run_ids: list[str]) -> None:
+        """Runs whose process died without a word (resume.sweep found them) end as KILLED, unless
+        they ended meanwhile; a resumed run is reopened RUNNING (`reopen`)."""
+        for run_id in run_ids:
+            with contextlib.suppress(MlflowException):
+                if self.client.get_run(run_id).info.status == "RUNNING":
+                    self.client.set_terminated(run_id, status="KILLED")
+
     def epochs_logged(self, run_id: str) -> int:
         return max((m.step for m in self.client.get_metric_history(run_id, EPOCH_METRIC)), default=0)
 
@@ -236,14 +244,16 @@ def stage_run(
     resume_id: str | None = None,
     abandoned_id: str | None = None,
     tags: dict[str, Any] | None = None,
+    dead_ids: tuple[str, ...] = (),
 ) -> Iterator[StageRun]:
     """A run nested under the study's parent: FINISHED when the block completes, FAILED if it raises.
 
     params: every param the run depends on, flat (pipeline/study/identity.py); resume_id
     continues an interrupted run (no params logged again, no epoch logged twice); abandoned_id
     is an interrupted run that will not be continued, marked FAILED; tags: the run's task,
-    method, rate and seed (what the UI filters by)."""
+    method, rate and seed (what the UI filters by); dead_ids: runs whose process died, marked KILLED."""
     store, meta = Store(study.experiment), study.meta
+    store.end_dead(dead_ids)
     if abandoned_id:
         store.abandon(abandoned_id)
     run_id = store.reopen(resume_id) if resume_id else None

@@ -11,13 +11,21 @@ after a resume are exactly those of an uninterrupted run. A checkpoint is keyed 
 fingerprint of everything that determines the run (params, prepared dataset, warm-up
 checkpoint, cell): a run with other inputs starts over instead of resuming a stranger's state.
 A finished stage deletes its folder.
+
+A stage killed outright (SIGKILL, a lost machine) cannot clean up after itself, and DVC may
+never run it again: with unchanged inputs `dvc repro` restores its outputs from the run cache.
+So each folder names its owner (process, host, MLflow run, and the file whose presence marks the
+cell finished), and `sweep`, which every later stage runs first, removes the folders of dead
+owners whose cell is finished since, and returns the runs of every dead owner to be closed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,13 +54,47 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class Resume:
-    """One stage cell's checkpoint folder."""
+OWNER = "owner.json"
 
-    def __init__(self, stage: str, key: str, root: Path, main: bool = True):
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep(root: Path) -> list[str]:
+    """The MLflow runs of checkpoint folders under `root` whose owner process on this host is
+    dead; of those, the folders whose cell has finished since (its done file is newer) go."""
+    dead_runs = []
+    for owner_file in sorted(root.glob(f"*/{OWNER}")):
+        try:
+            owner = json.loads(owner_file.read_text())
+        except (OSError, ValueError):
+            continue  # being written, or removed meanwhile
+        if owner.get("host") != socket.gethostname() or _alive(owner["pid"]):
+            continue
+        if owner.get("run_id"):
+            dead_runs.append(owner["run_id"])
+        done = Path(owner["done"]) if owner.get("done") else None
+        if done is not None and done.is_file() and done.stat().st_mtime > owner_file.stat().st_mtime:
+            shutil.rmtree(owner_file.parent, ignore_errors=True)
+    return dead_runs
+
+
+class Resume:
+    """One stage cell's checkpoint folder. `done`: the output file whose presence marks the cell
+    finished (see sweep)."""
+
+    def __init__(self, stage: str, key: str, root: Path, main: bool = True, done: Path | None = None):
         self.main = main  # under torchrun, only rank 0 writes; every rank reads
         self.folder = root / stage
         self.path = self.folder / "state.pt"
+        self.done = done
         self.key = key
         self.run_id: str | None = None  # the MLflow run the checkpoints belong to
         self.stale_run_id: str | None = None  # the run of a discarded checkpoint (to mark FAILED)
@@ -79,6 +121,15 @@ class Resume:
             self.stale_run_id = state.get("run_id")
             return None
         return state
+
+    def claim(self, run_id: str) -> None:
+        """This process owns the folder now, logging to MLflow run `run_id`."""
+        self.run_id = run_id
+        if self.main:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            done = None if self.done is None else str(self.done.resolve())
+            owner = {"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id, "done": done}
+            (self.folder / OWNER).write_text(json.dumps(owner))
 
     @timing.timed("checkpoints")
     def save(self, state: dict) -> None:
