@@ -1,17 +1,22 @@
 """Extending the library touches one place per part (README, "Extending it"): a dataset is one
 function and one registration; a per-sample signal is declared by the task that produces it and
-read by the method that uses it, with no change to the statistics table or the loop."""
+read by the method that uses it, with no change to the statistics table or the loop; a task is a
+task class and a grid record, with no change to the study's cell runner."""
+
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import tiny_config
+from mlflow.tracking import MlflowClient
 
-from pipeline.core import data, pruning
+from pipeline.core import data, io, pruning
 from pipeline.core.errors import ConfigError
 from pipeline.core.pruning import MethodSpec
 from pipeline.core.pruning.base import PruningMethod, Selection, top_k
-from pipeline.study import config
+from pipeline.study import cells, config, identity, paths, store
 from pipeline.study.cells import SUPERVISED
+from pipeline.study.grids import Grid
 from pipeline.training import runs
 from pipeline.training.runtime import Runtime
 from pipeline.training.tasks import SupervisedTask
@@ -75,3 +80,56 @@ def test_a_signal_is_declared_by_its_task_and_read_by_its_method(registered, dig
     plain = SUPERVISED.spec(cfg).task(digits, seed=0)
     with pytest.raises(ConfigError, match="reads the per-sample signal.s. margin, which this task does not produce"):
         runs.pruned_run(plain, cfg.train, SUPERVISED.spec(cfg).warmup(digits), spec, 0.7, seed=0)
+
+
+class InvertedTask(SupervisedTask):
+    """A toy task: digits classified from their negatives (its own metric name, its own stages)."""
+
+    warmup_stage = "inverted_warmup"
+    metrics = ("inverted_acc",)
+
+    def __init__(self, data, runtime, arch, settings, seed=0):
+        super().__init__(data, runtime, arch, settings, seed)
+        self.train_x, self.test_x = 1.0 - self.train_x, 1.0 - self.test_x
+
+    def evaluate(self):
+        return {"inverted_acc": super().evaluate()["test_acc"]}
+
+
+def test_a_task_is_a_task_class_and_a_grid_record(tmp_path, monkeypatch, digits):
+    """A new task runs through the study's own warm-up and cell stages (pipeline/study/cells.py,
+    unchanged) from one Grid record: its outputs, stage and run names, and MLflow runs. In the
+    project, a stage script calling cells.run_cell with the record and a dvc.yaml block complete it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    md5 = data.save_prepared(digits, paths.DATASET_FILE)
+    meta = {"name": "digits", "train_size": len(digits), "test_size": 450, "image_shape": [1, 8, 8], "md5": md5}
+    io.write_json(paths.DATASET_META, meta)
+    inverted = Grid(
+        "train",
+        "inverted",
+        InvertedTask,
+        "model.arch",
+        identity.IMAGE_SECTIONS,
+        lambda file, stage: data.load_prepared(file),
+        Path("outputs/inverted_warmup"),
+        Path("outputs/inverted"),
+        warmup_stage="inverted_warmup@{seed}",
+        cell_stage="inverted@{cell}",
+        full_stage="inverted_full@{seed}",
+        run_name="inverted {cell}",
+    )
+    cfg = tiny_config(epochs=3, warmup_epochs=1)
+    cells.run_warmup(cfg, inverted, 0)
+    cells.run_cell(cfg, inverted, "emp", 0.7, 0)
+    saved = io.read_json(tmp_path / "outputs" / "inverted" / "emp-0.7-0" / "metrics.json")
+    assert 0.5 < saved["inverted_acc"] <= 1.0 and saved["achieved_saving"] > 0.3
+    assert io.read_json(tmp_path / "outputs" / "inverted_warmup" / "0" / "metrics.json")["epochs"] == 1
+    client = MlflowClient(store.tracking_uri())
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    cell = runs["inverted emp-0.7-0"]
+    assert cell.data.tags["task"] == "inverted" and cell.data.tags["dvc.stage"] == "inverted@emp-0.7-0"
+    assert cell.info.status == "FINISHED" and "inverted_acc" in cell.data.metrics
+    assert runs["inverted_warmup@0"].data.params["train.lr"] == "0.1"
