@@ -1,4 +1,4 @@
-"""Datasets held in memory as uint8 image tensors [N, C, H, W] plus int64 labels, registered by name.
+"""Image datasets, registered by name, and the readers of their files.
 
 digits (scikit-learn's bundled 8x8 digits), fashion_mnist (idx files: a configured root,
 Debian's dataset-fashion-mnist, or torchvision's download) and cifar10 / cifar100 (the
@@ -7,6 +7,8 @@ corrupt file is reported as such.
 
 Adding a dataset: one function `root -> ImageDataset` decorated with `@register("name")`.
 params.yaml's `data.dataset` accepts every registered name (with a typo hint for others).
+Each loads as an ImageDataset (images.py: uint8 image tensors [N, C, H, W] plus int64 labels),
+whose prepared file the stages share; those names are importable from here as well.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import gzip
 import pickle
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,21 +24,18 @@ import torch
 
 from . import timing
 from .errors import DataError
-from .io import file_md5, save_torch
+from .images import ImageDataset
+from .images import load_prepared as load_prepared  # re-exported: the pipeline reads the prepared file as data's
+from .images import save_prepared as save_prepared
+from .registry import lookup, registrar
 
-Loader = Callable[[Path], "ImageDataset"]
+Loader = Callable[[Path], ImageDataset]
 REGISTRY: dict[str, Loader] = {}
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
-    """Register `loader(root)` as the dataset `name` (root: params.yaml's data.root, where files
-    are looked for and downloaded to)."""
-
-    def add(loader: Loader) -> Loader:
-        REGISTRY[name] = loader
-        return loader
-
-    return add
+# @register("name") registers `loader(root)` as the dataset `name` (root: params.yaml's data.root,
+# where files are looked for and downloaded to).
+register: Callable[[str], Callable[[Loader], Loader]] = registrar(REGISTRY)
 
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -70,62 +68,6 @@ CIFAR = {  # folder, training files, test file, meta file, label key, class-name
     ),
     "cifar100": ("cifar-100-python", ["train"], "test", "meta", "fine_labels", "fine_label_names"),
 }
-
-
-@dataclass(frozen=True)
-class ImageDataset:
-    name: str
-    train_x: torch.Tensor  # uint8 [N, C, H, W]
-    train_y: torch.Tensor  # int64 [N]
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    classes: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def in_channels(self) -> int:
-        return self.train_x.shape[1]
-
-    def __len__(self) -> int:
-        return self.train_x.shape[0]
-
-    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and std of the training images, on the 0..1 scale."""
-        x = self.train_x.double().div_(255.0)
-        return x.mean(dim=(0, 2, 3)).float(), x.std(dim=(0, 2, 3)).float().clamp_min(1e-3)
-
-    def subset(self, size: int | None, seed: int, test_size: int | None = None) -> ImageDataset:
-        """Seeded, class-stratified subsets: `size` training and `test_size` test samples (None: all)."""
-        train_x, train_y = _stratified(self.train_x, self.train_y, size, seed, "data.train_size", self.name)
-        test_x, test_y = _stratified(self.test_x, self.test_y, test_size, seed, "data.test_size", self.name)
-        return replace(self, train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
-
-
-def _stratified(
-    x: torch.Tensor, y: torch.Tensor, size: int | None, seed: int, key: str, name: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    keep = stratified_indices(y, size, seed, key, name)
-    return x[keep], y[keep]
-
-
-def stratified_indices(y: torch.Tensor, size: int | None, seed: int, key: str, name: str) -> torch.Tensor:
-    """Sorted indices of a seeded, class-stratified subset of `size` labels (None or all: every index);
-    `key` names the params entry a bad size came from (data.train_size, nlu.test_size, ...)."""
-    n, classes = len(y), int(y.max()) + 1
-    if size is None or size == n:
-        return torch.arange(n)
-    split = key.rsplit(".", 1)[-1].split("_")[0]
-    if size > n:
-        raise DataError(f"{key} = {size} is larger than the {n} {split} samples of {name}: lower it or set it to null")
-    if size < classes:
-        raise DataError(f"{key} = {size} is smaller than the {classes} classes: raise it")
-    from sklearn.model_selection import train_test_split
-
-    keep, _ = train_test_split(np.arange(n), train_size=size, stratify=y.numpy(), random_state=seed)
-    return torch.from_numpy(np.sort(keep))
 
 
 def _dataset(name, train_x, train_y, test_x, test_y, classes) -> ImageDataset:
@@ -296,40 +238,4 @@ def load_dataset(
     subset_seed: int = 0,
     test_size: int | None = None,
 ) -> ImageDataset:
-    if name not in REGISTRY:
-        raise DataError(f"unknown dataset '{name}': choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name](Path(root)).subset(train_size, subset_seed, test_size)
-
-
-# --- the prepared, materialised form the pipeline's stages share ----------------------------
-
-
-@timing.timed("outputs")
-def save_prepared(ds: ImageDataset, path: str | Path) -> str:
-    """Write the dataset atomically as one torch file; return its md5 (the dataset's digest)."""
-    save_torch(
-        path,
-        {
-            "name": ds.name,
-            "classes": list(ds.classes),
-            "train_x": ds.train_x,
-            "train_y": ds.train_y,
-            "test_x": ds.test_x,
-            "test_y": ds.test_y,
-        },
-    )
-    return file_md5(path)
-
-
-@timing.timed("data")
-def load_prepared(path: str | Path) -> ImageDataset:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} not found: run the prepare stage first (dvc repro prepare)")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        return ImageDataset(
-            blob["name"], blob["train_x"], blob["train_y"], blob["test_x"], blob["test_y"], tuple(blob["classes"])
-        )
-    except Exception as err:
-        raise DataError(f"{path} is corrupt ({type(err).__name__}): delete it and rerun the prepare stage") from None
+    return lookup(REGISTRY, name, "dataset")(Path(root)).subset(train_size, subset_seed, test_size)

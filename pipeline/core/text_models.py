@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, DataError
-from .text import PackagedFile, Tokenizer, WordVocab
+from .text import PackagedFile
+from .tokens import Tokenizer, WordVocab
 
 
 @dataclass(frozen=True)
