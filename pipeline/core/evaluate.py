@@ -91,3 +91,14 @@ def linear_probe_accuracy(
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     probe.fit(train_feats.cpu().numpy(), train_y.cpu().numpy())
     return float(probe.score(test_feats.cpu().numpy(), test_y.cpu().numpy()))
+
+
+def probe_accuracies(
+    train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int = 0
+) -> dict[str, float]:
+    """Both reads of the same frozen features (training split fitted or voted from, test split
+    scored): the linear probe's test accuracy (seeded) and the kNN vote's, the fitting-free check."""
+    return {
+        "linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, test_y, seed=seed),
+        "knn_acc": knn_accuracy(train_feats, train_y, test_feats, test_y),
+    }

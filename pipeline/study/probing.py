@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import torch
 
-from ..core import data, timing
+from ..core import timing
 from ..core.augment import InputPipeline
-from ..core.data import ImageDataset
 from ..core.dlc import dlc_scores, dlc_top_k, flexrand
 from ..core.errors import UserError
-from ..core.evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
+from ..core.evaluate import frozen_features, probe_accuracies
+from ..core.images import ImageDataset, load_prepared
 from ..core.io import load_torch, read_json, save_torch, write_json
 from ..core.models import build_encoder
 from ..core.pruning.base import keep_count, per_class, random_subset
 from ..core.schema import flatten
 from ..core.seeding import generator
 from ..training.runtime import resolve_device
-from . import paths, tracking
+from . import paths, stage_runs
 from .cells import SSL
 from .config import Config
 from .paths import DLC_FILE, DOWNSTREAM_DIR, LINEAR_EVAL_DIR
@@ -39,56 +40,51 @@ def load_encoder(cfg: Config, ds: ImageDataset, method: str, rate: float, seed: 
     return encoder.eval()
 
 
+@timing.timed("eval")
 def encoder_features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen features of the training and test images, on the configured device."""
-    with timing.phase("eval"):
-        return _features(cfg, ds, encoder)
-
-
-def _features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(cfg.runtime.device)
     encoder, plain = _placed(cfg, ds, encoder, device)
-    extract = lambda x: frozen_features(encoder, x.to(device), plain, cfg.train.eval_batch_size).cpu()
+    extract = lambda x: frozen_features(encoder, x.to(device), plain, cfg.runtime.eval_batch_size).cpu()
     return extract(ds.train_x), extract(ds.test_x)
 
 
 def _placed(
     cfg: Config, ds: ImageDataset, encoder: torch.nn.Module, device: torch.device
 ) -> tuple[torch.nn.Module, InputPipeline]:
-    """The encoder on `device` and the un-augmented input path, both in train.channels_last's layout."""
+    """The encoder on `device` and the un-augmented input path, both in runtime.channels_last's layout."""
     encoder = encoder.to(device)
-    if cfg.train.channels_last:
+    if cfg.runtime.channels_last:
         encoder = encoder.to(memory_format=torch.channels_last)
-    return encoder, InputPipeline(*ds.channel_stats(), device, channels_last=cfg.train.channels_last)
+    return encoder, InputPipeline(*ds.channel_stats(), device, channels_last=cfg.runtime.channels_last)
 
 
-def probe(
-    train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int
-) -> dict[str, float]:
-    """Linear-probe and kNN test accuracy of frozen features."""
-    with timing.phase("eval"):
-        return _probe(train_feats, train_y, test_feats, test_y, seed)
+# Linear-probe and kNN test accuracy of frozen features, timed as evaluation.
+probe = timing.timed("eval")(probe_accuracies)
 
 
-def _probe(
-    train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int
-) -> dict[str, float]:
-    return {
-        "linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, test_y, seed=seed),
-        "knn_acc": knn_accuracy(train_feats, train_y, test_feats, test_y),
-    }
+def _prepared() -> tuple[ImageDataset, dict]:
+    """The prepared dataset and its metadata, as the prepare stage wrote them."""
+    return load_prepared(paths.DATASET_FILE), paths.prepared_meta()
+
+
+def _record(run, folder: Path, cell: dict, metrics: dict) -> str:
+    """Log a cell's metrics to its MLflow run, write them after the cell's coordinates (method,
+    rate, seed) as `folder`/metrics.json, and say its accuracies for the cell's printed line."""
+    run.log_metrics(metrics)
+    write_json(folder / "metrics.json", {**cell, **metrics})
+    return f"linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}"
 
 
 def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
-    ds = data.load_prepared(paths.DATASET_FILE)
-    meta = paths.prepared_meta()
+    ds, meta = _prepared()
     name = paths.cell_name(method, rate, seed)
     pretrained = read_json(SSL.cell_dir(method, rate, seed) / "metrics.json")
     params = {"method": method, "rate": rate, "seed": seed, "encoder": f"pretrain@{name}"}
     # The DVC stage (DVC_STAGE says so under DVC; this fallback is named as dvc.yaml names it).
     stage = "linear_eval_full" if method == "full" else f"linear_eval@{method}-{rate}"
     tags = {"task": "ssl", "method": method, "rate": rate, "seed": seed}
-    with tracking.stage_run(cfg, meta, stage, f"linear_eval {name}", params, tags=tags) as run:
+    with stage_runs.stage_run(cfg, meta, stage, f"linear_eval {name}", params, tags) as run:
         t0 = time.perf_counter()
         train_feats, test_feats = encoder_features(cfg, ds, load_encoder(cfg, ds, method, rate, seed))
         metrics = {
@@ -97,32 +93,30 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
             "pretrain_wall_time_s": pretrained["wall_time_s"],
             "wall_time_s": time.perf_counter() - t0,
         }
-        run.log_metrics(metrics)
-        write_json(LINEAR_EVAL_DIR / name / "metrics.json", {"method": method, "rate": rate, "seed": seed, **metrics})
-    print(f"linear_eval {name}: linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
+        said = _record(run, LINEAR_EVAL_DIR / name, {"method": method, "rate": rate, "seed": seed}, metrics)
+    print(f"linear_eval {name}: {said}")
     return metrics
 
 
 def run_dlc(cfg: Config) -> None:
     """DLC score of every labelled training sample with the encoder pre-trained on full data, and
     that encoder's frozen features, which every downstream cell probes."""
-    ds = data.load_prepared(paths.DATASET_FILE)
-    meta = paths.prepared_meta()
+    ds, meta = _prepared()
     seed = cfg.pretrain.seed
     d = cfg.downstream
     params = {"encoder": f"pretrain_full@{seed}", "seed": seed, **flatten(d, "downstream.")}
-    with tracking.stage_run(cfg, meta, "dlc", "dlc", params, tags={"task": "downstream", "seed": seed}) as run:
+    with stage_runs.stage_run(cfg, meta, "dlc", "dlc", params, {"task": "downstream", "seed": seed}) as run:
         t0 = time.perf_counter()
         encoder = load_encoder(cfg, ds, "full", 0.0, seed)
         train_feats, test_feats = encoder_features(cfg, ds, copy.deepcopy(encoder))
-        device = resolve_device(cfg.train.device)
+        device = resolve_device(cfg.runtime.device)
         # Masking ranks the weights in their flat (default-layout) order; each level's forward
-        # passes run on a channels-last copy when train.channels_last says so.
-        channels_last = cfg.train.channels_last
+        # passes run on a channels-last copy when runtime.channels_last says so.
+        channels_last = cfg.runtime.channels_last
         plain = InputPipeline(*ds.channel_stats(), device, channels_last=channels_last)
         layout = lambda m: copy.deepcopy(m).to(memory_format=torch.channels_last) if channels_last else m
         images = ds.train_x.to(device)
-        features = lambda masked: frozen_features(layout(masked), images, plain, cfg.train.eval_batch_size)
+        features = lambda masked: frozen_features(layout(masked), images, plain, cfg.runtime.eval_batch_size)
         with timing.phase("scoring"):
             scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
         wall = time.perf_counter() - t0
@@ -160,8 +154,7 @@ def select_subset(
 
 def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
     """Choose a subset of the labelled set once, then the same linear evaluation on it."""
-    ds = data.load_prepared(paths.DATASET_FILE)
-    meta = paths.prepared_meta()
+    ds, meta = _prepared()
     seed = cfg.pretrain.seed
     name = paths.downstream_name(selector, rate)
     params = {
@@ -172,7 +165,7 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
         "downstream.per_class": cfg.downstream.per_class,
     }
     tags = {"task": "downstream", "method": selector, "rate": rate, "seed": seed}
-    with tracking.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params, tags=tags) as run:
+    with stage_runs.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params, tags) as run:
         t0 = time.perf_counter()
         blob = load_torch(DLC_FILE, "dlc")
         keep = select_subset(
@@ -184,7 +177,6 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
             "achieved_saving": 1.0 - len(keep) / len(ds),
             "wall_time_s": time.perf_counter() - t0,
         }
-        run.log_metrics(metrics)
-        write_json(DOWNSTREAM_DIR / name / "metrics.json", {"method": selector, "rate": rate, "seed": seed, **metrics})
-    print(f"downstream {name}: kept {len(keep)}, linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}")
+        said = _record(run, DOWNSTREAM_DIR / name, {"method": selector, "rate": rate, "seed": seed}, metrics)
+    print(f"downstream {name}: kept {len(keep)}, {said}")
     return metrics
