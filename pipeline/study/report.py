@@ -77,10 +77,17 @@ def collect(cells: list[Cell], path_of: Callable[[str, float, int], Path]) -> li
 # A table column: header, metric key, and how to show it ("pct" = percent with std, "delta" =
 # percentage points against the first row, "f1"/"f3" = decimals).
 Column = tuple[str, str, str]
+
+
+def accuracy_columns(header: str, key: str) -> list[Column]:
+    """An accuracy in percent and its difference to the reference (the first row)."""
+    return [(f"{header} (%)", key, "pct"), ("vs full", key, "delta")]
+
+
+SAVING: Column = ("achieved saving", "achieved_saving", "f3")
 SUPERVISED_COLUMNS: list[Column] = [
-    ("test acc (%)", "test_acc", "pct"),
-    ("vs full", "test_acc", "delta"),
-    ("achieved saving", "achieved_saving", "f3"),
+    *accuracy_columns("test acc", "test_acc"),
+    SAVING,
     ("train time (s)", "train_time_s", "f1"),
     ("wall time (s)", "wall_time_s", "f1"),
     ("LFL Gini", "lfl_gini", "f3"),
@@ -91,20 +98,10 @@ NLU_COLUMNS: list[Column] = [
     ("token saving", "achieved_token_saving", "f3"),  # what a text's cost scales with
     *SUPERVISED_COLUMNS[3:],
 ]
-SSL_COLUMNS: list[Column] = [
-    ("linear acc (%)", "linear_acc", "pct"),
-    ("vs full", "linear_acc", "delta"),
-    ("kNN acc (%)", "knn_acc", "pct"),
-    ("achieved saving", "achieved_saving", "f3"),
-    ("pre-training time (s)", "pretrain_wall_time_s", "f1"),
-]
-DOWNSTREAM_COLUMNS: list[Column] = [
-    ("linear acc (%)", "linear_acc", "pct"),
-    ("vs full", "linear_acc", "delta"),
-    ("kNN acc (%)", "knn_acc", "pct"),
-    ("kept", "kept", "f0"),
-    ("achieved saving", "achieved_saving", "f3"),
-]
+# An encoder's frozen features read both ways (pipeline/study/probing.py): the SSL and downstream tables.
+PROBE_COLUMNS: list[Column] = [*accuracy_columns("linear acc", "linear_acc"), ("kNN acc (%)", "knn_acc", "pct")]
+SSL_COLUMNS: list[Column] = [*PROBE_COLUMNS, SAVING, ("pre-training time (s)", "pretrain_wall_time_s", "f1")]
+DOWNSTREAM_COLUMNS: list[Column] = [*PROBE_COLUMNS, ("kept", "kept", "f0"), SAVING]
 
 
 def markdown_table(rows: list[Row], columns: list[Column] = SUPERVISED_COLUMNS, first: str = "method") -> str:
