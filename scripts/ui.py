@@ -10,24 +10,37 @@ import argparse
 import os
 import sys
 
+from mlflow.entities import Experiment
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.errors import exit_on_user_error
-from pipeline.study import config, tracking
+from pipeline.study import config, store, tracking
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """A UI script's command line: its docstring as the help, and --params (ui_screenshot.py's too)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="whose tracking.experiment to open")
+    return parser
+
+
+def study_experiment(params: str) -> tuple[config.Config, str, MlflowClient, Experiment | None]:
+    """The params' config, the tracking store's URI and a client of it, and the params'
+    tracking.experiment in that store (None where it has not been made yet); ui_screenshot.py's too."""
+    cfg = config.load(params)
+    uri = store.tracking_uri()
+    client = MlflowClient(uri)
+    return cfg, uri, client, client.get_experiment_by_name(cfg.tracking.experiment)
 
 
 @exit_on_user_error
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--params", default="params.yaml", help="whose tracking.experiment to open")
     args = parser.parse_args()
-    cfg = config.load(args.params)
-    uri = tracking.tracking_uri()
-    client = MlflowClient(uri)
+    cfg, uri, client, wanted = study_experiment(args.params)
     base = f"http://{args.host}:{args.port}"
-    wanted = client.get_experiment_by_name(cfg.tracking.experiment)
     # After `make demo` alone the store holds only the demo's experiment: open what exists.
     shown = [wanted] if wanted else [e for e in client.search_experiments() if e.name != "Default"]
     if not shown:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import shutil
 import socket
@@ -20,10 +19,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
+from ui import arguments, study_experiment  # ui.py beside this file: a script's folder is on sys.path
 
 from pipeline.core.errors import UserError, exit_on_user_error
-from pipeline.study import config, tracking
+from pipeline.study import tracking
 
 
 def chromium() -> str:
@@ -93,17 +92,13 @@ def render(url: str, screenshot: Path | None = None, budget_ms: int = 20000) -> 
 
 @exit_on_user_error
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__)
     parser.add_argument("--out", default="docs/mlflow", help="the screenshots' path prefix (default: docs/mlflow)")
-    parser.add_argument("--params", default="params.yaml", help="whose tracking.experiment to open")
     args = parser.parse_args()
-    cfg = config.load(args.params)
-    uri = tracking.tracking_uri()
-    experiment = MlflowClient(uri).get_experiment_by_name(cfg.tracking.experiment)
+    cfg, uri, client, experiment = study_experiment(args.params)
     if experiment is None:
         raise UserError(f"no experiment '{cfg.tracking.experiment}' in {uri}: run the study first (make study)")
-    client = MlflowClient(uri)
-    tracking.Store(cfg)  # gives an experiment made before the saved view its tags
+    tracking.Store(cfg.tracking.experiment)  # gives an experiment made before the saved view its tags
     parents = client.search_runs(
         [experiment.experiment_id], f"tags.{tracking.PARENT_TAG} = 'true'", order_by=["start_time DESC"], max_results=1
     )
