@@ -1,2 +1,3 @@
 """The DVC/MLflow study around pipeline.training: params.yaml's config, the stage cells of each
-grid, the output paths, MLflow tracking, probing, and the reports, verdicts and plots."""
+grid (image classification, SimCLR pre-training, and the text task's NLU grids, one per corpus),
+the output paths, MLflow tracking, probing, and the reports, verdicts and plots."""
