@@ -27,7 +27,7 @@ from pipeline.core import pruning
 from pipeline.core.data import ImageDataset
 from pipeline.core.errors import exit_on_user_error
 from pipeline.study import config
-from pipeline.study.cells import SSL, SUPERVISED, Grid
+from pipeline.study.grids import SSL, SUPERVISED, Grid
 from pipeline.training.loop import EpochLoop
 
 SHAPES = {
@@ -50,8 +50,8 @@ def synthetic(dataset: str, n: int, seed: int = 0) -> ImageDataset:
 
 def cell(grid: Grid, cfg: config.Config, ds: ImageDataset) -> dict:
     """One warm-up epoch and one pruned epoch (EMP at 0.7) of `grid`'s task, timed."""
-    schedule = replace(getattr(cfg, grid.name), epochs=10, warmup_epochs=1)
-    task = grid.task(cfg, ds, seed=0)
+    schedule = replace(getattr(cfg, grid.section), epochs=10, warmup_epochs=1)
+    task = grid.spec(cfg).task(ds, seed=0)
     loop = EpochLoop(task, schedule, total_epochs=2)
     stats = loop.new_stats()
     runtime = task.runtime
@@ -60,7 +60,7 @@ def cell(grid: Grid, cfg: config.Config, ds: ImageDataset) -> dict:
     for epoch in range(2):
         runtime.synchronize()
         t0 = time.perf_counter()
-        history, _ = loop.run_epochs(plan, stats, epoch, epoch + 1, 0, f"gpu_check {grid.name}")
+        history, _ = loop.run_epochs(plan, stats, epoch, epoch + 1, 0, f"gpu_check {grid.section}")
         runtime.synchronize()
         wall = time.perf_counter() - t0
         row = history[0]
@@ -90,11 +90,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--samples", type=int, default=8192, help="training images of each cell")
     parser.add_argument("--arch", default=None, help="another model than the preset's (e.g. small_cnn on CPU)")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the models (train.compile)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models (runtime.compile)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     cfg = config.load(args.params)
-    cfg = replace(cfg, train=replace(cfg.train, device=args.device, compile=args.compile or cfg.train.compile))
+    cfg = replace(cfg, runtime=replace(cfg.runtime, device=args.device, compile=args.compile or cfg.runtime.compile))
     if args.arch:
         cfg = replace(cfg, model=replace(cfg.model, arch=args.arch))
     ds = synthetic(cfg.data.dataset, args.samples)
@@ -105,10 +105,10 @@ def main() -> None:
         "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
     for grid in (SUPERVISED, SSL):
-        report[grid.name] = result = cell(grid, cfg, ds)
+        report[grid.section] = result = cell(grid, cfg, ds)
         pruned = result["epochs"][1]
         print(
-            f"gpu_check {grid.name} on {result['device']} (amp {result['amp']}, channels_last "
+            f"gpu_check {grid.section} on {result['device']} (amp {result['amp']}, channels_last "
             f"{result['channels_last']}, compile {result['compile']}): {pruned['samples_per_s']:.0f} samples/s in "
             f"the training steps, {100 * pruned['train_share']:.0f}% of the pruned epoch's wall time",
             file=sys.stderr,

@@ -22,8 +22,8 @@ from pipeline.core import pruning
 from pipeline.core.data import ImageDataset
 from pipeline.core.seeding import generator
 from pipeline.core.ssl import nt_xent
-from pipeline.study.cells import Grid
 from pipeline.study.config import Config
+from pipeline.study.grids import Grid
 from pipeline.study.tracking import StageRun
 from pipeline.training.loop import EpochLoop
 from pipeline.training.tasks import SimCLRTask, SupervisedTask
@@ -46,13 +46,13 @@ class RealLoop:
     """One task of the study in its epoch loop, stepping one epoch at a time with a chosen method and rate."""
 
     def __init__(self, grid: Grid, cfg: Config, data: ImageDataset, device: torch.device, run: StageRun):
-        cfg = long_schedule(cfg, grid.name)
-        self.task = grid.task(cfg, data, SEED, device)
+        cfg = long_schedule(cfg, grid.section)
+        self.task = grid.spec(cfg).task(data, SEED, device)
         # Timed epochs: no evaluation, and progress lines without the long schedule's total and ETA.
-        self.loop = EpochLoop(self.task, getattr(cfg, grid.name), evaluate=False, total_epochs=None)
+        self.loop = EpochLoop(self.task, getattr(cfg, grid.section), evaluate=False, total_epochs=None)
         self.stats = self.loop.new_stats()
         self.run = run
-        self.section = grid.name
+        self.section = grid.section
         self.epoch = 0
 
     def epoch_seconds(self, method: str, rate: float) -> tuple[float, int]:
@@ -91,9 +91,9 @@ class BareLoop:
     through batches built in advance with the plain mean loss."""
 
     def __init__(self, grid: Grid, cfg: Config, data: ImageDataset, device: torch.device):
-        cfg = long_schedule(cfg, grid.name)
-        self.task = grid.task(cfg, data, SEED, device)
-        schedule = getattr(cfg, grid.name)
+        cfg = long_schedule(cfg, grid.section)
+        self.task = grid.spec(cfg).task(data, SEED, device)
+        schedule = getattr(cfg, grid.section)
         self.optimizer = EpochLoop(self.task, schedule).optimizer
         builders = {SupervisedTask: _supervised_batches, SimCLRTask: _simclr_batches}
         self.batches, self.loss = builders[grid.task_class](self.task, schedule.batch_size)

@@ -42,7 +42,7 @@ from loops import BareLoop, RealLoop
 from pipeline.core import data, io
 from pipeline.core.errors import exit_on_user_error
 from pipeline.study import config, paths
-from pipeline.study.cells import SSL, SUPERVISED
+from pipeline.study.grids import SSL, SUPERVISED
 from pipeline.study.tracking import StageRun
 from pipeline.training.runtime import resolve_device
 
@@ -269,7 +269,7 @@ def benchmark_config(cfg: config.Config, device: str, n: int) -> config.Config:
         cfg,
         data=replace(cfg.data, dataset="fashion_mnist", train_size=n, test_size=1000),
         model=replace(cfg.model, arch="small_cnn"),
-        train=replace(cfg.train, device=device),
+        runtime=replace(cfg.runtime, device=device),
     )
 
 

@@ -9,8 +9,8 @@ import _stage  # first: this checkout's code and the warm launcher (stages/_stag
 from pipeline.core.errors import exit_on_user_error
 from pipeline.core.io import load_torch, read_json, write_json, write_text
 from pipeline.study import paths, plots, report, stage_runs, verdict
-from pipeline.study.cells import SUPERVISED
 from pipeline.study.cli import parse_stage_args
+from pipeline.study.grids import SUPERVISED
 
 PLOTS = paths.PLOTS_DIR
 METRICS = lambda folder: lambda m, r, s: folder(m, r, s) / "metrics.json"

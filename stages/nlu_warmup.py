@@ -6,14 +6,14 @@ from __future__ import annotations
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
 from pipeline.core.errors import exit_on_user_error
-from pipeline.study import cells
+from pipeline.study import cells, grids
 from pipeline.study.cli import add_dataset_argument, add_seed_argument, parse_stage_args
 
 
 @exit_on_user_error
 def main() -> None:
     args, cfg = parse_stage_args(__doc__, lambda p: (add_dataset_argument(p), add_seed_argument(p)))
-    cells.run_warmup(cfg, cells.nlu_grid(args.dataset), args.seed)
+    cells.run_warmup(cfg, grids.nlu_grid(args.dataset), args.seed)
 
 
 if __name__ == "__main__":

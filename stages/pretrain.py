@@ -6,14 +6,14 @@ from __future__ import annotations
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
 from pipeline.core.errors import exit_on_user_error
-from pipeline.study import cells
+from pipeline.study import cells, grids
 from pipeline.study.cli import add_cell_arguments, parse_stage_args
 
 
 @exit_on_user_error
 def main() -> None:
     args, cfg = parse_stage_args(__doc__, add_cell_arguments)
-    cells.run_cell(cfg, cells.SSL, args.method, args.rate, args.seed)
+    cells.run_cell(cfg, grids.SSL, args.method, args.rate, args.seed)
 
 
 if __name__ == "__main__":

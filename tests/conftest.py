@@ -11,7 +11,7 @@ import yaml
 
 from pipeline.core import data
 from pipeline.study import config
-from pipeline.study.cells import SUPERVISED
+from pipeline.study.grids import SUPERVISED
 
 # Stages that DVC runs in the tests hand their work to a warm server (stages/_launch.py): one
 # that goes away soon after the last of them.

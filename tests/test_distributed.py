@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core import data
 from pipeline.study import config
-from pipeline.study.cells import SSL as SSL_GRID
-from pipeline.study.cells import SUPERVISED
+from pipeline.study.grids import SSL as SSL_GRID
+from pipeline.study.grids import SUPERVISED
 from pipeline.training.tasks import SimCLRTask, SupervisedTask, Task
 
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all

@@ -153,7 +153,7 @@ def test_dvc_outs_are_the_paths_the_code_writes():
         "dlc": paths.DLC_FILE.parent,
         "downstream": paths.DOWNSTREAM_DIR / paths.downstream_name("${item.selector}", r),
     }
-    from pipeline.study.cells import nlu_grid
+    from pipeline.study.grids import nlu_grid
 
     d = "${item.dataset}"
     grid = nlu_grid(d)

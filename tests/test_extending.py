@@ -15,8 +15,7 @@ from pipeline.core.errors import ConfigError
 from pipeline.core.pruning import MethodSpec
 from pipeline.core.pruning.base import PruningMethod, Selection, top_k
 from pipeline.study import cells, config, identity, paths, store
-from pipeline.study.cells import SUPERVISED
-from pipeline.study.grids import Grid
+from pipeline.study.grids import SUPERVISED, Grid
 from pipeline.training import runs
 from pipeline.training.runtime import Runtime
 from pipeline.training.tasks import SupervisedTask

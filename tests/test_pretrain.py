@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pipeline.study import config
-from pipeline.study.cells import SSL
+from pipeline.study.grids import SSL
 
 
 def ssl_config():

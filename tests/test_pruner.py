@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from pipeline import Pruner, WithIndex
 from pipeline.core import pruning
 from pipeline.core.stats import SampleStats
-from pipeline.study.cells import SUPERVISED
+from pipeline.study.grids import SUPERVISED
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE, SEED = 0.7, 3

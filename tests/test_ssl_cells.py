@@ -6,7 +6,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline.core import data, io
-from pipeline.study import cells, config, paths, probing, store
+from pipeline.study import cells, config, grids, paths, probing, store
 
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
 
@@ -42,8 +42,8 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
             "tracking": {"experiment": "ssl-cells"},
         }
     )
-    cells.run_warmup(cfg, cells.SSL, 0)
-    cells.run_cell(cfg, cells.SSL, "emp", 0.5, 0)
+    cells.run_warmup(cfg, grids.SSL, 0)
+    cells.run_cell(cfg, grids.SSL, "emp", 0.5, 0)
     cell = tmp_path / "outputs" / "pretrain" / "emp-0.5-0"
     saved = io.read_json(cell / "metrics.json")
     assert set(torch.load(cell / "encoder.pt")) and "fc.weight" not in torch.load(cell / "encoder.pt")
@@ -75,8 +75,8 @@ def test_dlc_and_downstream_cells(prepared, digits):
             "tracking": {"experiment": "downstream"},
         }
     )
-    cells.run_warmup(cfg, cells.SSL, 0)
-    cells.run_cell(cfg, cells.SSL, "full", 0.0, 0)
+    cells.run_warmup(cfg, grids.SSL, 0)
+    cells.run_cell(cfg, grids.SSL, "full", 0.0, 0)
     probing.run_dlc(cfg)
     blob = torch.load(probing.DLC_FILE)
     assert blob["scores"].shape == (len(digits),) and blob["train_features"].shape[0] == len(digits)

@@ -32,7 +32,7 @@ def test_ruff_finds_nothing_to_fix():
 def test_the_layers_hold():
     done = run("lint-imports")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Contracts: 3 kept, 0 broken." in done.stdout
+    assert "Contracts: 4 kept, 0 broken." in done.stdout
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path):
@@ -45,3 +45,15 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     assert done.returncode != 0
     assert "Layers: study -> training -> core BROKEN" in done.stdout
     assert "pipeline.core.stats -> pipeline.study.paths" in done.stdout
+
+
+def test_the_pruner_importing_the_loop_breaks_its_contract(tmp_path):
+    # The Pruner once took weighted_mean from the loop, and with it the tasks and text models.
+    shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    pruner = tmp_path / "pipeline" / "training" / "pruner.py"
+    pruner.write_text(pruner.read_text() + "\nfrom .loop import EpochLoop  # noqa\n")
+    done = run("lint-imports", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "pipeline.Pruner, for one's own loop, needs no training task" in done.stdout
+    assert "pipeline.training.pruner -> pipeline.training.loop" in done.stdout

@@ -11,7 +11,7 @@ from pipeline.core.errors import UserError
 from pipeline.core.pruning import MethodSpec, keep_count
 from pipeline.core.pruning.infobatch import InfoBatchOptions
 from pipeline.core.stats import achieved_saving
-from pipeline.study.cells import SUPERVISED
+from pipeline.study.grids import SUPERVISED
 from pipeline.training import loop, optim
 
 

@@ -18,11 +18,9 @@ from ..core.schema import flatten
 from ..training import distributed, resume
 from . import identity, plots, tracking
 from .config import Config
-from .grids import SSL, SUPERVISED, Grid, RunSpec, nlu_grid
+from .grids import Grid, RunSpec
 from .identity import Study
 from .paths import RESUME_DIR
-
-__all__ = ["SSL", "SUPERVISED", "Grid", "nlu_grid", "run_cell", "run_warmup"]
 
 
 @contextlib.contextmanager

@@ -7,8 +7,8 @@ from __future__ import annotations
 from ..core import text, text_models, timing, tokens
 from ..core.io import write_json, write_text
 from . import equal_cost, paths, plots, report, stage_runs, verdict
-from .cells import nlu_grid
 from .config import Config
+from .grids import nlu_grid
 
 
 def prepare(cfg: Config, dataset: str) -> dict:

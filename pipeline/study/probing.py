@@ -28,8 +28,8 @@ from ..core.schema import flatten
 from ..core.seeding import generator
 from ..training.runtime import resolve_device
 from . import paths, stage_runs
-from .cells import SSL
 from .config import Config
+from .grids import SSL
 from .paths import DLC_FILE, DOWNSTREAM_DIR, LINEAR_EVAL_DIR
 
 
