@@ -77,6 +77,13 @@ class Task:
     def score_batch_size(self) -> int:
         return self.runtime.eval_batch_size
 
+    def _hold_images(self, data: ImageDataset) -> None:
+        """An image dataset on the device: training and test images and labels."""
+        to_device = self.runtime.to_device
+        self.train_x, self.train_y = to_device(data.train_x), to_device(data.train_y)
+        self.test_x, self.test_y = to_device(data.test_x), to_device(data.test_y)
+        self.num_samples = len(data)
+
     def _init_seed(self, seed: int) -> None:
         # The run's seed fixes the initial weights (a warm-up's; pruned runs load the warm-up's).
         torch.manual_seed(derive_seed(seed, "init"))
@@ -98,9 +105,7 @@ class SupervisedTask(Task):
         self.inputs = InputPipeline(
             *data.channel_stats(), runtime.device, settings.crop_padding, settings.hflip, runtime.channels_last
         )
-        self.train_x, self.train_y = runtime.to_device(data.train_x), runtime.to_device(data.train_y)
-        self.test_x, self.test_y = runtime.to_device(data.test_x), runtime.to_device(data.test_y)
-        self.num_samples = len(data)
+        self._hold_images(data)
 
     def losses(self, idx, gen, sharded=False):
         with self.runtime.autocast():
@@ -174,9 +179,7 @@ class SimCLRTask(Task):
         self.model, self.net = runtime.place(SimCLRNet({"encoder": encoder, "head": head}), compiled=[encoder, head])
         mean, std = data.channel_stats()
         self.inputs = InputPipeline(mean, std, runtime.device, channels_last=runtime.channels_last)  # evaluation
-        self.train_x, self.train_y = runtime.to_device(data.train_x), runtime.to_device(data.train_y)
-        self.test_x, self.test_y = runtime.to_device(data.test_x), runtime.to_device(data.test_y)
-        self.num_samples = len(data)
+        self._hold_images(data)
         self.views = TwoViews(mean, std, runtime.device, settings.min_scale, settings.jitter, runtime.channels_last)
 
     @property
