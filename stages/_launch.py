@@ -117,6 +117,7 @@ def handoff(script: str | None = None) -> None:
     if CHILD_ENV in os.environ:  # this is the child: run the stage
         reply_to(int(os.environ.pop(CHILD_ENV)))
         return
+    os.environ[START_ENV] = repr(_started())  # pipeline/core/timing.py's start mark for this stage
     if not eligible():
         return
     key = server_key()
@@ -188,8 +189,7 @@ def _start_server(key: str) -> None:
 
 
 def _started() -> float:
-    """When this process started, in epoch seconds, as pipeline/core/timing.py's process_start
-    works it out (that module is not imported here: the `pipeline` package imports torch)."""
+    """When this process started, in epoch seconds (10 ms resolution on Linux; elsewhere: now)."""
     try:
         with open("/proc/self/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -207,7 +207,7 @@ def _run_remote(conn: socket.socket, script: str) -> int:
         "script": script,
         "argv": [script, *sys.argv[1:]],
         "cwd": os.getcwd(),
-        "env": {**os.environ, START_ENV: os.environ.get(START_ENV) or repr(_started())},
+        "env": dict(os.environ),
     }
     body = json.dumps(request).encode()
     fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]

@@ -128,3 +128,19 @@ def test_floats_written_as_dvc_writes_them_are_numbers(tmp_path):
     path.write_text("nlu:\n  lr: 2e-05\n  weight_decay: 1e-2\n")
     cfg = config.load(path)
     assert cfg.nlu.lr == 2e-05 and cfg.nlu.weight_decay == 0.01
+
+
+@pytest.mark.parametrize("section", ["train", "pretrain", "nlu"])
+def test_device_settings_of_an_older_file_name_their_move(section):
+    with pytest.raises(ConfigError) as err:
+        config.from_dict({section: {"eval_batch_size": 512, "device": "cpu"}})
+    assert str(err.value) == (
+        f"{section}.device has moved to runtime.device: move device, eval_batch_size from {section} to a "
+        "`runtime:` section (it serves every stage)"
+    )
+
+
+def test_every_grid_may_be_empty():
+    cfg = config.from_dict({"study": {"methods": [], "ssl_methods": [], "selectors": [], "nlu_methods": []}})
+    assert cfg.study.methods == cfg.study.ssl_methods == cfg.study.selectors == []
+    assert config.from_dict({"runtime": {"device": "cpu", "compile": True}}).runtime.compile

@@ -168,7 +168,7 @@ def test_readme_results_block_is_the_generated_table(study):
 def test_progress_prints_a_line_per_epoch(study):
     _, log = study
     assert "emp@0.7 epoch 4/4 | loss" in log and "ETA" in log
-    assert "warmup epoch 1/4" in log
+    assert f"warmup epoch {W}/{W} |" in log  # the warm-up counts to its own W epochs (and its ETA)
 
 
 def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):
@@ -287,3 +287,22 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     assert all(
         r.data.tags.get("mlflow.parentRunId") == old.info.run_id for r in before if r.info.run_id != old.info.run_id
     )
+
+
+def test_an_empty_grid_is_a_params_edit(study, runs):
+    """A supervised-only study: the SimCLR and downstream grids emptied, only their full-data
+    references stay; nothing reruns but the report, which says there is nothing to compare there."""
+    repo = study[0]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["study"].update(ssl_methods=[], selectors=[])
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = sh(repo, "dvc", "repro", with_stderr=True)
+    ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+    assert ran == {"aggregate"}
+    results = (repo / "reports" / "results.md").read_text()
+    assert results.count("No equal-cost comparison") == 2  # the SimCLR and downstream parts
+    metrics = json.loads((repo / "reports" / "metrics.json").read_text())
+    for part, reference in (("pretrain", "full"), ("downstream", "all_labels")):
+        assert metrics[part][reference] and not metrics[part]["rates"] and not metrics[part]["budgets"], part
+    assert metrics["train"]["budgets"]  # the supervised grid as it was
+    assert "up to date" in sh(repo, "dvc", "status", with_stderr=True)

@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 ENV = "PRUNING_TIMINGS"
-# Set by the warm launcher (stages/_launch.py, which works it out as process_start below does) for
-# the process it forks: the epoch time at which the stage's own process (the one DVC started) began.
+# Set for every stage process by stages/_launch.py's handoff, the first thing a stage script runs
+# (and passed on to the warm child it forks): the epoch time at which the stage's own process (the
+# one DVC started) began.
 START_ENV = "PRUNING_STAGE_STARTED"
 
 _totals: dict[str, float] = defaultdict(float)
@@ -34,18 +35,8 @@ _file: str | None = None
 
 
 def process_start() -> float:
-    """When this process started, in epoch seconds (10 ms resolution on Linux; elsewhere: now)."""
-    if os.environ.get(START_ENV):
-        return float(os.environ[START_ENV])
-    try:
-        with open("/proc/self/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        started_ticks = int(fields[19])  # field 22 of proc(5), counted from the state (field 3)
-        return time.time() - (uptime - started_ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, IndexError):
-        return time.time()
+    """When the stage's process started, in epoch seconds; outside a stage: now."""
+    return float(os.environ.get(START_ENV) or time.time())
 
 
 def enabled() -> bool:

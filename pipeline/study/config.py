@@ -51,19 +51,23 @@ class DownstreamConfig:
 @dataclass(frozen=True)
 class StudyConfig:
     """The grids (DVC matrices): supervised methods x rates x seeds; SimCLR pre-training methods x
-    rates; downstream selectors x the supervised rates. Names come from `methods`."""
+    rates; downstream selectors x the supervised rates; NLU datasets x methods x rates x seeds.
+    Names come from `methods`. A grid's methods (selectors, datasets) may be empty: then only its
+    full-data reference runs (the NLU part: nothing), and its report says there is no comparison."""
 
     # `full` is not listed: the full-data references run in their own stages.
-    methods: list[str] = spec(["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"])
+    methods: list[str] = spec(
+        ["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"], empty_ok=True
+    )
     rates: list[float] = spec([0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
     seeds: list[int] = spec([0, 1, 2])  # each runs its own warm-up and full-data reference
-    ssl_methods: list[str] = spec(["random", "rs2", "epsilon_greedy", "infobatch", "emp"])
+    ssl_methods: list[str] = spec(["random", "rs2", "epsilon_greedy", "infobatch", "emp"], empty_ok=True)
     ssl_rates: list[float] = spec([0.7], **in_range(0.0, 1.0, hi_open=True))
-    selectors: list[str] = spec(list(SELECTORS), **one_of(*SELECTORS))
+    selectors: list[str] = spec(list(SELECTORS), empty_ok=True, **one_of(*SELECTORS))
     # NLU fine-tuning (the nlu section): datasets x methods x rates x seeds; no datasets, no NLU part.
     nlu_datasets: list[str] = spec([], empty_ok=True, **registered(text.REGISTRY))
     nlu_methods: list[str] = spec(
-        ["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"]
+        ["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"], empty_ok=True
     )
     nlu_rates: list[float] = spec([0.3, 0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
     nlu_seeds: list[int] = spec([0, 1, 2])

@@ -76,6 +76,11 @@ def accuracy_vs_saving(
     note says by how much). Saving is on the x axis because methods remove different shares of work
     at the same nominal rate."""
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    if not series:  # an empty grid: its full-data reference alone, nothing to compare
+        ax.text(0.5, 0.5, "no pruned runs: this grid's methods are empty", ha="center", va="center")
+        ax.set_axis_off()
+        ax.set_title(title)
+        return fig
     first = next(iter(series.values()))[0]
     _, full_mean, full_half = first
     full_half = full_half or 0.0
