@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import statistics
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -36,8 +34,16 @@ from pathlib import Path
 import input_path
 import overhead
 import selection
-import torch
 from loops import BareLoop, RealLoop
+from summary import (
+    FASHION_MNIST_N,
+    IMAGENET_N,
+    SELECTION_RATE,
+    STAGE_FIXED_GOAL_S,
+    machine,
+    markdown,
+    median,
+)
 
 from pipeline.core import data, io
 from pipeline.core.errors import exit_on_user_error
@@ -48,8 +54,6 @@ from pipeline.training.runtime import resolve_device
 
 RATES = (0.3, 0.5, 0.7)
 LOOP_METHOD, LOOP_RATE = "emp", 0.3
-FASHION_MNIST_N, IMAGENET_N = 60_000, 1_281_167
-SELECTION_RATE = 0.7
 
 
 @dataclass(frozen=True)
@@ -69,21 +73,6 @@ SIZES = {
     # Seconds, for the test that runs this script end to end: its numbers mean nothing.
     "smoke": Size(train=256, ssl_train=256, input_images=512, repeats=1, study_grid="tiny"),
 }
-STAGE_FIXED_GOAL_S = 1.5
-WORK_SHARE_GOAL = 0.75  # of the default study's `dvc repro` (benchmarks/overhead.py --grid default)
-COMMAND_FLAGS = {"full": "", "quick": " --quick", "smoke": " --size smoke"}
-
-
-def median(values) -> float:
-    return float(statistics.median(values))
-
-
-def quartiles(values) -> tuple[float, float]:
-    """The first and third quartiles (the middle half of the repeats)."""
-    if len(values) < 2:
-        return values[0], values[0]
-    q = statistics.quantiles(values, n=4)
-    return q[0], q[2]
 
 
 def figure(value: float, goal: str, met: bool, **detail) -> dict:
@@ -213,56 +202,6 @@ def study_overhead(grid: str) -> dict:
     return {"study_overhead": figure(fixed, f"<= {STAGE_FIXED_GOAL_S} s", fixed <= STAGE_FIXED_GOAL_S, **result)}
 
 
-def overhead_section(fig: dict) -> list[str]:
-    """This run's small grid beside the results kept in reports/overhead (before and after a change)."""
-    results = {f"{fig['grid']} grid, this run": fig, **overhead.recorded()}
-    lines = [
-        "",
-        "## study_overhead",
-        "",
-        f"Where the wall time of a real `dvc repro` goes (benchmarks/overhead.py: a copy of the working tree, "
-        f"every stage timed by pipeline/core/timing.py). *Fixed cost*: a training stage's process start to its "
-        f"first training step plus the end of its last epoch to its exit (goal <= {STAGE_FIXED_GOAL_S} s). *Training + "
-        f"evaluation*: training steps, evaluation passes and DLC's scoring passes as a share of the wall time "
-        f"(goal >= {WORK_SHARE_GOAL:.0%} for the default study). Phases are summed over all stages; *DVC and process "
-        f"exit* is the wall time outside the stages' processes. Columns other than the first are kept results "
-        f"(`python benchmarks/overhead.py --grid <grid> --label <label>`), each from its own date and code; "
-        f"results from before the end-of-last-epoch mark existed count the last epoch's evaluation in their "
-        f"fixed cost (*a training stage less its work* compares like with like):",
-        "",
-        *overhead.table(results),
-    ]
-    for name, r in overhead.recorded().items():
-        if r["grid"] == "default":
-            met = "met" if r["work_share"] >= WORK_SHARE_GOAL else "NOT met"
-            lines.append("")
-            lines.append(
-                f"{name} ({r['date']}): training + evaluation {r['work_share']:.1%} of {r['wall_s'] / 60:.1f} min "
-                f"({met}); fixed cost of a stage {r['fixed_cost_s']:.2f} s."
-            )
-    return lines
-
-
-def machine(device: torch.device) -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info = {
-        "cpu": cpu or platform.machine(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": str(device),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 def benchmark_config(cfg: config.Config, device: str, n: int) -> config.Config:
     """params.yaml's training settings on Fashion-MNIST with small_cnn (what the goals are set for)."""
     return replace(
@@ -285,83 +224,6 @@ def tracked_run(scratch: Path) -> StageRun:
     client = MlflowClient(f"sqlite:///{scratch / 'mlflow.db'}")
     experiment = client.create_experiment("benchmark", artifact_location=(scratch / "artifacts").as_uri())
     return StageRun(client, client.create_run(experiment, run_name="benchmark").info.run_id)
-
-
-def markdown(result: dict) -> str:
-    f, m, s = result["figures"], result["machine"], result["settings"]
-    device = m.get("gpu", m["cpu"]) if m["device"].startswith("cuda") else m["cpu"]
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Generated by `python benchmarks/run.py{COMMAND_FLAGS[s['size']]}` on {result['date']}; "
-        f"do not edit by hand. Machine: {device} ({m['device']}, {m['cores']} cores, {m['torch_threads']} torch "
-        f"threads), torch {m['torch']}. Fashion-MNIST, small_cnn, batch {s['batch_size']}; each value is the "
-        f"median of {s['repeats']} repeats, with the middle half of the repeats in brackets (how noisy the "
-        f"machine was).",
-        "",
-        "| figure | value | goal | met |",
-        "|---|---:|---|:---:|",
-    ]
-
-    def row(name: str, fig: dict, fmt: str) -> None:
-        spread = "" if "per_repeat" not in fig else " ({} to {})".format(*map(fmt.format, quartiles(fig["per_repeat"])))
-        lines.append(
-            f"| {name} | {fmt.format(fig['value'])}{spread} | {fig['goal']} | {'yes' if fig['met'] else 'NO'} |"
-        )
-
-    lv, ssl = f["loop_vs_bare"], f["ssl_loop_vs_bare"]
-    row(
-        f"loop_vs_bare ({lv['real_loop']}: {lv['real_samples_per_s']:.0f} vs {lv['bare_samples_per_s']:.0f} samples/s)",
-        lv,
-        "{:.3f}",
-    )
-    ip = f["input_path_speedup"]
-    row(
-        f"input_path_speedup ({ip['ours_batches_per_s']:.0f} vs {ip['torchvision_batches_per_s']:.0f} batches/s, "
-        f"DataLoader with {ip['workers']} workers)",
-        ip,
-        "{:.1f}x",
-    )
-    for n, fig in f["selection_ms"].items():
-        slowest = max(fig["per_method"], key=fig["per_method"].get)
-        row(f"selection_ms at N = {int(n):,} (slowest: {slowest})", fig, "{:.1f} ms")
-    for rate, fig in f["pruned_time_over_ideal"].items():
-        row(f"pruned_time_over_ideal, s = {rate} ({fig['epoch_s']:.2f} s per epoch)", fig, "{:.3f}")
-    row(
-        f"ssl_loop_vs_bare ({ssl['real_loop']}: {ssl['real_samples_per_s']:.0f} vs "
-        f"{ssl['bare_samples_per_s']:.0f} samples/s)",
-        ssl,
-        "{:.3f}",
-    )
-    so = f["study_overhead"]
-    row(
-        f"study_overhead: fixed cost of a training stage ({so['grid']} grid, {so['stages']} stages, "
-        f"training + evaluation {so['work_share']:.1%} of {so['wall_s']:.0f} s)",
-        so,
-        "{:.2f} s",
-    )
-    methods = list(f["selection_ms"][str(FASHION_MNIST_N)]["per_method"])
-    lines += [
-        "",
-        f"Selection per method at rate {SELECTION_RATE} (ms, median):",
-        "",
-        "| N | " + " | ".join(methods) + " |",
-        "|---:|" + "---:|" * len(methods),
-    ]
-    for n, fig in f["selection_ms"].items():
-        lines.append(f"| {int(n):,} | " + " | ".join(f"{fig['per_method'][k]:.2f}" for k in methods) + " |")
-    lines += [
-        "",
-        f"Supervised loops ran on {s['train']:,} training images, SimCLR loops on {s['ssl_train']:,} (batch "
-        f"{s['ssl_batch_size']}), the input paths on {s['input_images']:,}. A full-data epoch took "
-        f"{f['full_epoch_s']:.2f} s, so a 60,000-image Fashion-MNIST epoch takes about "
-        f"{f['fashion_mnist_epoch_s']:.1f} s here. Times cover selection, training steps, statistics, the "
-        f"progress line and MLflow logging; the per-epoch test evaluation is a fixed cost outside them "
-        f"({f['evaluation_s']:.2f} s for 1,000 test images).",
-        *overhead_section(so),
-        "",
-    ]
-    return "\n".join(lines)
 
 
 @exit_on_user_error

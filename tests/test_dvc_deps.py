@@ -173,5 +173,6 @@ def test_dvc_outs_are_the_paths_the_code_writes():
     assert outs == [str(report / "results.md"), str(report / "accuracy_vs_saving.png")]
     assert [next(iter(o)) for o in declared["nlu_report"]["metrics"]] == [str(report / "metrics.json")]
     outs = [next(iter(o)) for o in declared["aggregate"]["outs"]]
-    assert outs == [str(paths.REPORTS_DIR / "results.md"), str(paths.PLOTS_DIR)]
+    # Everything aggregate writes (findings.md too: the README's opening is made from it).
+    assert outs == [str(paths.RESULTS_FILE), str(paths.FINDINGS_FILE), str(paths.PLOTS_DIR)]
     assert [next(iter(o)) for o in declared["aggregate"]["metrics"]] == [str(paths.REPORTS_DIR / "metrics.json")]
