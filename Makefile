@@ -1,37 +1,38 @@
 # The two commands of the README. Both set everything up first (scripts/setup.sh is idempotent).
+# scripts/timed.py keeps how long setup, demo, study and test took (.timings/, for
+# scripts/footprint.py: reports/footprint.json, which the README quotes).
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
+TIMED := python3 scripts/timed.py
 
 .PHONY: setup demo study preset readme test check bench ui
 
 # NLU=1 / NLU=0 force the NLU part's install on or off; by default it follows params.yaml.
 setup:
-	bash scripts/setup.sh
+	$(TIMED) setup -- bash scripts/setup.sh
 
 # Every stage on toy sizes (params/smoke.yaml) as a DVC experiment in a temporary copy: a few minutes.
 demo: setup
-	python scripts/preset.py smoke
+	$(TIMED) demo -- python scripts/preset.py smoke
 	@echo "demo: done. Next: make ui (the runs in MLflow), dvc exp show (the experiment's metrics),"
 	@echo "      dvc exp apply <name> (its reports into the workspace), make study (the default study)"
 
 study: setup
-	python scripts/prune_lock.py
-	dvc repro
-	python scripts/readme.py
+	$(TIMED) study -- sh -c "python scripts/prune_lock.py && dvc repro && python scripts/readme.py"
 
 # A preset of params/ as a DVC experiment (params.yaml untouched): make preset P=cpu_headline
 preset:
 	PARAMS=params/$(P).yaml bash scripts/setup.sh
 	python scripts/preset.py $(P)
 
-# README.md's results block from reports/results.md (no stage writes README.md).
+# README.md's findings and docs/results.md from reports/ (no stage writes either).
 readme: setup
 	python scripts/readme.py
 
 # The tests cover the NLU part too (a tiny model, and the real MiniLM and files): NLU=1.
 test:
-	NLU=1 bash scripts/setup.sh
-	python -m pytest
+	NLU=1 $(TIMED) setup -- bash scripts/setup.sh
+	$(TIMED) test -- python -m pytest
 
 # Seconds, not minutes: lint, format, the layers, and the tests not marked slow.
 check: setup

@@ -1,12 +1,15 @@
-"""Copy the study's results into README.md: `make readme`, which `make study` runs after `dvc repro`.
-No stage writes README.md.
+"""Copy the study's results into README.md and docs/results.md: `make readme`, which `make study`
+runs after `dvc repro`. No stage writes either file.
 
-- The findings block, the README's opening: the accuracy-against-saving plot and the verdict at
-  equal cost (reports/findings.md), the aggregate stage's.
-- The results block: reports/results.md (the aggregate stage's), then the report of each NLU
-  dataset in params.yaml's study.nlu_datasets (reports/nlu/<dataset>/, the nlu_report stages').
-- The NLU preset block: the committed run of params/nlu_cpu.yaml (reports/presets/nlu_cpu/), when
-  it is there."""
+- README.md's findings block: the accuracy-against-saving plot, then one line per study at its
+  largest saving: the default study's (reports/findings.md, the aggregate stage's) and each
+  committed preset run's (reports/presets/<name>/findings.md).
+- README.md's footprint block: set-up and run times and disk, from reports/footprint.json
+  (scripts/footprint.py), when it is there.
+- docs/results.md, whole: every verdict line and table of the default study (reports/results.md),
+  the report of each NLU dataset in study.nlu_datasets (reports/nlu/<dataset>/), and the
+  committed presets' reports, linked (and shown, for the NLU preset, where it compares at equal
+  cost)."""
 
 from __future__ import annotations
 
@@ -16,17 +19,20 @@ from pipeline.core.errors import UserError, exit_on_user_error
 from pipeline.core.io import read_json, write_text
 from pipeline.study import config, paths, report
 
-FIGURE = "![Test accuracy against achieved saving, a line per method](reports/plots/accuracy_vs_saving.png)"
+RESULTS_PAGE = Path("docs/results.md")
+FIGURE = "![Test accuracy against achieved saving, a line per method]({root}reports/plots/accuracy_vs_saving.png)"
 NLU_PRESET = Path("reports/presets/nlu_cpu")
-# Committed preset runs whose verdict lines follow the default study's in the README's opening.
+# Committed preset runs whose verdict follows the default study's.
 PRESET_FINDINGS = {"cpu_headline": Path("reports/presets/cpu_headline")}
+FOOTPRINT = Path("reports/footprint.json")
+FOOTPRINT_BEGIN = "<!-- footprint:begin (written by `make readme` from reports/footprint.json; do not edit by hand) -->"
+FOOTPRINT_END = "<!-- footprint:end -->"
 # A committed preset report from before the equal-cost comparison compared methods at equal nominal
-# rate, which is not a verdict anyone should act on: the README links it instead of showing it.
+# rate, which is not a verdict anyone should act on: it is linked, not shown.
 STALE_PRESET = (
-    "The committed run ([`{folder}/`]({folder}/README.md)) predates the comparison at equal cost: its "
-    "tables compare methods at equal nominal rate, where they skip different shares of the work, so "
-    "they are kept as a record and not shown here. `make preset P=nlu_cpu` reruns it with the "
-    "comparison at equal cost (about 80 minutes on 2 CPU cores).\n"
+    "The committed run of `params/nlu_cpu.yaml` ([report]({folder}/README.md)) predates the comparison "
+    "at equal cost: its tables compare methods at equal nominal rate, where they skip different shares "
+    "of the work, so they are kept as a record and not shown here. `make preset P=nlu_cpu` reruns it.\n"
 )
 
 
@@ -36,30 +42,91 @@ def equal_cost(folder: Path, dataset: str) -> bool:
     return metrics.is_file() and "budgets" in read_json(metrics)
 
 
-def nlu_reports(folder: Path, datasets: list[str]) -> str:
-    """Each dataset's results.md in `folder`/<dataset>/ with its plot, one after the other."""
+def nlu_reports(folder: Path, datasets: list[str], root: str) -> str:
+    """Each dataset's results.md in `folder`/<dataset>/ with its plot (linked from `root`)."""
     parts = []
     for dataset in datasets:
         results = folder / dataset / "results.md"
         if not results.is_file():
             raise UserError(f"{results} not found: run the study first (make study, or dvc repro)")
-        figure = f"![{dataset}: test accuracy against achieved saving]({folder / dataset / 'accuracy_vs_saving.png'})"
+        figure = f"![{dataset}: test accuracy against achieved saving]({root}{folder / dataset}/accuracy_vs_saving.png)"
         parts.append(f"{results.read_text().strip()}\n\n{figure}\n")
     return "\n".join(parts)
 
 
-def preset_findings() -> str:
-    """The verdict lines of each committed preset run that has them (its findings.md), with a link
-    to its plot and report."""
-    parts = []
-    for name, folder in PRESET_FINDINGS.items():
-        lines = folder / "findings.md"
-        if lines.is_file():
-            parts.append(
-                f"\nThe larger CPU preset `params/{name}.yaml` ([report]({folder}/README.md), "
-                f"[plot]({folder}/plots/accuracy_vs_saving.png)). {lines.read_text().strip()}\n"
-            )
-    return "".join(parts)
+def one_line(findings: str, label: str) -> str:
+    """A study's verdict at its largest saving (the last of its findings' lines), after its setting."""
+    setting, _, rest = findings.strip().partition("\n")
+    lines = [line[2:] for line in rest.splitlines() if line.startswith("- ")]
+    verdict = lines[-1] if lines else setting.split(": ", 1)[-1]
+    return f"- **{label}** ({setting.split(':')[0].rstrip(':')}): {verdict}"
+
+
+def presets() -> list[tuple[str, Path, str]]:
+    """(name, folder, findings) of each committed preset run that has findings."""
+    return [
+        (name, folder, (folder / "findings.md").read_text())
+        for name, folder in PRESET_FINDINGS.items()
+        if (folder / "findings.md").is_file()
+    ]
+
+
+def findings_block() -> str:
+    lines = [one_line(paths.FINDINGS_FILE.read_text(), "Default study ([`params.yaml`](params.yaml))")]
+    for name, folder, text in presets():
+        lines.append(one_line(text, f"Preset `{name}` ([report]({folder}/README.md))"))
+    if NLU_PRESET.is_dir():
+        lines.append(
+            "- **NLU** ([`params/nlu_cpu.yaml`](params/nlu_cpu.yaml)): see [`docs/results.md`](docs/results.md#nlu)."
+        )
+    return FIGURE.format(root="") + "\n\n" + "\n".join(lines) + "\n"
+
+
+def footprint_block() -> str:
+    """The set-up and run times and the disk they take, as reports/footprint.json records them."""
+    if not FOOTPRINT.is_file():
+        return "(not measured yet: `python scripts/footprint.py` after `make study` on a fresh clone)\n"
+    f = read_json(FOOTPRINT)
+    times = ", ".join(f"`make {name}` {t}" for name, t in f["times"].items())
+    disk = ", ".join(f"{what} {size}" for what, size in f["disk"].items())
+    return f"On {f['machine']} ({f['date']}): {times}. Disk: {disk}.\n"
+
+
+def results_page(nlu: list[str]) -> str:
+    """docs/results.md: every committed report, the default study's in full."""
+    study = paths.RESULTS_FILE.read_text().removeprefix("# Results\n").strip()
+    page = [
+        "# Results",
+        "",
+        "Written by `make readme` from the committed reports; do not edit by hand. First the default "
+        "study (`params.yaml`, the last `dvc repro` of this checkout, reports/results.md): each part opens "
+        "with the verdict at equal cost, one line per saving, and its table: every method's accuracy at each "
+        "of random's savings, read off its own accuracy-against-saving curve, with its seed-paired "
+        "difference to `random` and to the best other method (95% intervals); the raw table per nominal "
+        'rate follows. [methods.md](methods.md), "Reporting a comparison", says how.',
+        "",
+        "## The default study",
+        "",
+        FIGURE.format(root="../"),
+        "",
+        study,
+        "",
+    ]
+    if nlu:
+        page += [nlu_reports(paths.NLU_REPORTS_DIR, nlu, "../"), ""]
+    page += ["## Presets", ""]
+    for name, folder, text in presets():
+        page += [f"### `params/{name}.yaml`", "", f"[Its report](../{folder}/README.md).", "", text.strip(), ""]
+    page += ['<a id="nlu"></a>', "", "### NLU: `params/nlu_cpu.yaml`", ""]
+    folders = NLU_PRESET.iterdir() if NLU_PRESET.is_dir() else []
+    datasets = sorted(p.name for p in folders if (p / "results.md").is_file())
+    if datasets and all(equal_cost(NLU_PRESET, d) for d in datasets):
+        page.append(nlu_reports(NLU_PRESET, datasets, "../"))
+    elif datasets:
+        page.append(STALE_PRESET.format(folder=f"../{NLU_PRESET}"))
+    else:
+        page.append("No committed run yet: `make preset P=nlu_cpu`.\n")
+    return "\n".join(page).rstrip() + "\n"
 
 
 @exit_on_user_error
@@ -67,25 +134,13 @@ def main() -> None:
     for needed in (paths.RESULTS_FILE, paths.FINDINGS_FILE):
         if not needed.is_file():
             raise UserError(f"{needed} not found: run the study first (make study, or dvc repro)")
-    block = paths.RESULTS_FILE.read_text().removeprefix("# Results\n").strip() + "\n"
     nlu = config.load().study.nlu_datasets
-    if nlu:
-        block += "\n" + nlu_reports(paths.NLU_REPORTS_DIR, nlu)
-    findings = f"{FIGURE}\n\n{paths.FINDINGS_FILE.read_text().strip()}\n" + preset_findings()
-    text = report.replace_block(paths.README.read_text(), findings, report.FINDINGS_BEGIN, report.FINDINGS_END)
-    text = report.replace_block(text, block)
-    preset = sorted(p.name for p in NLU_PRESET.iterdir() if (p / "results.md").is_file()) if NLU_PRESET.is_dir() else []
-    if preset:
-        current = all(equal_cost(NLU_PRESET, d) for d in preset)
-        shown = nlu_reports(NLU_PRESET, preset) if current else STALE_PRESET.format(folder=NLU_PRESET)
-        text = report.replace_block(text, shown, report.NLU_PRESET_BEGIN, report.NLU_PRESET_END)
+    text = report.replace_block(paths.README.read_text(), findings_block(), report.FINDINGS_BEGIN, report.FINDINGS_END)
+    text = report.replace_block(text, footprint_block(), FOOTPRINT_BEGIN, FOOTPRINT_END)
     write_text(paths.README, text)
-    done = (
-        f"{paths.FINDINGS_FILE}, {paths.RESULTS_FILE}"
-        + "".join(f", reports/nlu/{d}/" for d in nlu)
-        + (f", {NLU_PRESET}/" if preset else "")
-    )
-    print(f"readme: {paths.README}'s results now hold {done}")
+    write_text(RESULTS_PAGE, results_page(nlu))
+    done = f"{paths.FINDINGS_FILE}, {paths.RESULTS_FILE}" + "".join(f", reports/nlu/{d}/" for d in nlu)
+    print(f"readme: {paths.README}'s findings and {RESULTS_PAGE} now hold {done}")
 
 
 if __name__ == "__main__":

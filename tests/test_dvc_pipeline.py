@@ -144,25 +144,25 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     assert curves["content"]["encoding"]["color"]["field"] == "method"
 
 
-def test_readme_results_block_is_the_generated_table(study):
+def test_readme_findings_and_the_results_page_are_generated(study):
     repo, _ = study
-    # No stage writes README.md: `make readme` (scripts/readme.py) copies the report into it.
+    # No stage writes README.md or docs/results.md: `make readme` (scripts/readme.py) does.
     assert (repo / "README.md").read_text() == (ROOT / "README.md").read_text()
     sh(repo, "python", "scripts/readme.py")
     readme = (repo / "README.md").read_text()
-    block = readme.split("<!-- results:begin")[1].split("-->", 1)[1].split("<!-- results:end -->")[0]
+    page = (repo / "docs" / "results.md").read_text()
     results = (repo / "reports" / "results.md").read_text()
     table = results.split("\n| method |", 1)[1].split("### SimCLR")[0]
-    assert table.strip() in block
-    # the README opens with the plot and the verdict at equal cost, one line per budget, over three seeds
+    assert table.strip() in page
+    # the README opens with the plot and one line per study: the verdict at its largest saving
     findings = readme.split("<!-- findings:begin")[1].split("-->", 1)[1].split("<!-- findings:end -->")[0]
     assert findings.strip().startswith("![Test accuracy against achieved saving")
-    assert "Supervised, digits, `small_cnn`, 4 epochs, 3 seeds:" in findings
-    assert findings.count("- Skipping ") == 2 and findings.index("22.5%") < findings.index("52.5%")
-    assert "| saving | method | accuracy (%) |" in block and "#### Every cell, at its nominal rate" in results
+    assert "(Supervised, digits, `small_cnn`, 4 epochs, 3 seeds): Skipping 52.5% of the training" in findings
+    assert "Skipping 22.5%" not in findings and page.index("Skipping 22.5%") < page.index("Skipping 52.5%")
+    assert "| saving | method | accuracy (%) |" in page and "#### Every cell, at its nominal rate" in results
     for seed in SEEDS:  # one warm-up per seed, each its own
         assert (repo / "outputs" / "warmup" / str(seed) / "checkpoint.pt").is_file()
-    assert "digits (1347 training / 450 test images)" in block
+    assert "digits (1347 training / 450 test images)" in page
 
 
 def test_progress_prints_a_line_per_epoch(study):

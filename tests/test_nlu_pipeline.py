@@ -68,15 +68,15 @@ def test_repro_of_the_nlu_part_writes_its_report(nlu_study):
     assert metrics["headline"]["emp_vs_random"] == emp["vs_random"]
 
 
-def test_the_readme_block_gets_the_nlu_report(nlu_study):
+def test_the_results_page_gets_the_nlu_report(nlu_study):
     repo, _ = nlu_study
     # aggregate did not run here: give readme.py an image report to start from
     (repo / "reports" / "results.md").write_text("# Results\n\n**Verdict.** images\n")
     (repo / "reports" / "findings.md").write_text("- images\n")
     sh(repo, "python", "scripts/readme.py")
-    block = (repo / "README.md").read_text().split("<!-- results:begin")[1].split("<!-- results:end -->")[0]
-    assert "**Verdict.** images" in block and "### NLU: sst2" in block
-    assert "(reports/nlu/sst2/accuracy_vs_saving.png)" in block
+    page = (repo / "docs" / "results.md").read_text()
+    assert "**Verdict.** images" in page and "### NLU: sst2" in page
+    assert "(../reports/nlu/sst2/accuracy_vs_saving.png)" in page
 
 
 def test_nlu_runs_are_tagged_and_nested_under_the_datasets_study_run(nlu_study):

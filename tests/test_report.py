@@ -61,7 +61,9 @@ def test_readme_shows_a_preset_report_only_where_it_compares_at_equal_cost(tmp_p
         shutil.copy(ROOT / name, tmp_path / name)
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "results.md").write_text("# Results\n\n### Supervised pruned training\n")
-    (tmp_path / "reports" / "findings.md").write_text("Supervised:\n\n- Skipping 20% of the training\n")
+    (tmp_path / "reports" / "findings.md").write_text(
+        "Supervised, 6 epochs:\n\n- Skipping 20% of the training\n- Skipping 46.7% of the training\n"
+    )
     preset = tmp_path / "reports" / "presets" / "nlu_cpu" / "trec6"
     preset.mkdir(parents=True)
     (preset / "results.md").write_text("### NLU: trec6\n\nthe preset's table\n")
@@ -69,21 +71,23 @@ def test_readme_shows_a_preset_report_only_where_it_compares_at_equal_cost(tmp_p
     readme = lambda: subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "readme.py")], cwd=tmp_path, env=env, capture_output=True, text=True
     )
+    readme_text = lambda: (tmp_path / "README.md").read_text()
+    findings = lambda: readme_text().split("<!-- findings:begin")[1].split("<!-- findings:end")[0]
+    page = lambda: (tmp_path / "docs" / "results.md").read_text()
     # an old report (per-rate metrics only): linked, not shown
     (preset / "metrics.json").write_text(json.dumps({"pruned70": {}}))
     assert readme().returncode == 0
-    block = (tmp_path / "README.md").read_text().split("<!-- nlu-results:begin")[1].split("<!-- nlu-results:end")[0]
-    assert "predates the comparison at equal cost" in block and "the preset's table" not in block
-    findings = (tmp_path / "README.md").read_text().split("<!-- findings:begin")[1].split("<!-- findings:end")[0]
-    assert "- Skipping 20% of the training" in findings and "accuracy_vs_saving.png" in findings
-    assert "cpu_headline" not in findings  # no committed preset findings yet
-    # a report with budgets: shown; a preset's verdict lines follow the default study's
+    assert "predates the comparison at equal cost" in page() and "the preset's table" not in page()
+    # the README: one line per study, at its largest saving; every line in docs/results.md
+    assert "Skipping 46.7% of the training" in findings() and "Skipping 20%" not in findings()
+    assert "accuracy_vs_saving.png" in findings() and "cpu_headline" not in findings()
+    assert "### Supervised pruned training" in page()  # reports/results.md, whole
+    # a report with budgets: shown; a preset's verdict line follows the default study's
     (preset / "metrics.json").write_text(json.dumps({"rates": {}, "budgets": {}}))
     headline = tmp_path / "reports" / "presets" / "cpu_headline"
     headline.mkdir()
     (headline / "findings.md").write_text("Supervised, 8 epochs:\n\n- Skipping 22.5% of the training\n")
     assert readme().returncode == 0
-    findings = (tmp_path / "README.md").read_text().split("<!-- findings:begin")[1].split("<!-- findings:end")[0]
-    assert findings.index("- Skipping 20%") < findings.index("params/cpu_headline.yaml") < findings.index("22.5%")
-    block = (tmp_path / "README.md").read_text().split("<!-- nlu-results:begin")[1].split("<!-- nlu-results:end")[0]
-    assert "the preset's table" in block and "predates" not in block
+    assert findings().index("46.7%") < findings().index("cpu_headline") < findings().index("22.5%")
+    assert "the preset's table" in page() and "predates" not in page()
+    assert "(not measured yet" in (tmp_path / "README.md").read_text()  # no reports/footprint.json here
