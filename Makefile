@@ -5,11 +5,11 @@ VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 TIMED := python3 scripts/timed.py
 
-.PHONY: setup demo study preset readme test check bench ui
+.PHONY: setup demo study preset readme test check bench ui screenshots
 
 # NLU=1 / NLU=0 force the NLU part's install on or off; by default it follows params.yaml.
 setup:
-	$(TIMED) setup -- bash scripts/setup.sh
+	$(TIMED) setup .venv -- bash scripts/setup.sh
 
 # Every stage on toy sizes (params/smoke.yaml) as a DVC experiment in a temporary copy: a few minutes.
 demo: setup
@@ -18,7 +18,7 @@ demo: setup
 	@echo "      dvc exp apply <name> (its reports into the workspace), make study (the default study)"
 
 study: setup
-	$(TIMED) study -- sh -c "python scripts/prune_lock.py && dvc repro && python scripts/readme.py"
+	$(TIMED) study outputs -- sh -c "python scripts/prune_lock.py && dvc repro && python scripts/readme.py"
 
 # A preset of params/ as a DVC experiment (params.yaml untouched): make preset P=cpu_headline
 preset:
@@ -31,7 +31,7 @@ readme: setup
 
 # The tests cover the NLU part too (a tiny model, and the real MiniLM and files): NLU=1.
 test:
-	NLU=1 $(TIMED) setup -- bash scripts/setup.sh
+	NLU=1 $(TIMED) setup .venv -- bash scripts/setup.sh
 	$(TIMED) test -- python -m pytest
 
 # Seconds, not minutes: lint, format, the layers, and the tests not marked slow.
@@ -46,3 +46,7 @@ bench: setup
 
 ui: setup
 	python scripts/ui.py
+
+# docs/mlflow-*.png from this workspace's MLflow store, in headless Chromium (apt-get install chromium).
+screenshots: setup
+	python scripts/ui_screenshot.py

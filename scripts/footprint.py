@@ -60,20 +60,19 @@ def machine() -> str:
 
 
 def main() -> None:
-    times, shared = {}, []
+    times = {}
     for label, names in TIMES:
         records = [TIMINGS / f"{name}.json" for name in names if (TIMINGS / f"{name}.json").is_file()]
         if records:
             r = json.loads(max(records, key=lambda f: f.stat().st_mtime).read_text())
-            times[label] = minutes(r["seconds"])
-            if r["load_1min"] > r["cores"]:
-                shared.append(label)
+            # The load average as the run ended, its own work included: near the core count for a
+            # run alone on the machine, well above it where other work shared the cores.
+            times[label] = f"{minutes(r['seconds'])} (load {r['load_1min']:.1f})"
     disk = {label: human(size(*paths)) for label, *paths in DISK}
     footprint = {
         "machine": machine(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "times": times,
-        "shared_cores": shared,  # runs that ended with more runnable work than cores
         "disk": disk,
     }
     OUT.write_text(json.dumps(footprint, indent=2) + "\n")

@@ -89,7 +89,10 @@ def footprint_block() -> str:
     f = read_json(FOOTPRINT)
     times = ", ".join(f"`make {name}` {t}" for name, t in f["times"].items())
     disk = ", ".join(f"{what} {size}" for what, size in f["disk"].items())
-    return f"On {f['machine']} ({f['date']}): {times}. Disk: {disk}.\n"
+    return (
+        f"On {f['machine']} ({f['date']}; in brackets the load average as each run ended, near the "
+        f"core count when it ran alone): {times}. Disk: {disk}.\n"
+    )
 
 
 def results_page(nlu: list[str]) -> str:

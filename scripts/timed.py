@@ -1,11 +1,11 @@
-"""Run a command and keep how long it took: `python scripts/timed.py <name> -- <command...>`.
+"""Run a command and keep how long it took: `python scripts/timed.py <name> [<path>] -- <command...>`.
 
 The Makefile wraps its targets in this, so that reports/footprint.json (scripts/footprint.py) can say
 what `make setup`, `make demo`, `make study` and `make test` cost on the machine that ran them,
 measured, not remembered. Each record is .timings/<name>.json (not in git): the seconds, the date,
 the load average over the last minute when it ended (above the core count: the cores were shared).
-A run on a clean checkout (no .venv/ or outputs/ yet) is <name>-fresh.json. Standard library only:
-it runs before the environment exists."""
+A run that started without <path> (the set-up without .venv/, the study without outputs/: from
+scratch) is <name>-fresh.json. Standard library only: it runs before the environment exists."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ FOLDER = Path(".timings")
 
 
 def main() -> int:
-    if len(sys.argv) < 4 or sys.argv[2] != "--":
-        print("usage: python scripts/timed.py <name> -- <command...>", file=sys.stderr)
+    if "--" not in sys.argv[2:4]:
+        print("usage: python scripts/timed.py <name> [<path>] -- <command...>", file=sys.stderr)
         return 2
-    name, command = sys.argv[1], sys.argv[3:]
-    fresh = not Path(".venv").exists() or not Path("outputs").exists()  # a clean checkout
+    split = sys.argv.index("--")
+    name, marker, command = sys.argv[1], sys.argv[2:split], sys.argv[split + 1 :]
+    fresh = bool(marker) and not Path(marker[0]).exists()
     start = time.monotonic()
     code = subprocess.call(command)
     seconds = time.monotonic() - start
