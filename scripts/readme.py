@@ -87,11 +87,11 @@ def footprint_block() -> str:
     if not FOOTPRINT.is_file():
         return "(not measured yet: `python scripts/footprint.py` after `make study` on a fresh clone)\n"
     f = read_json(FOOTPRINT)
-    times = ", ".join(f"`make {name}` {t}" for name, t in f["times"].items())
-    disk = ", ".join(f"{what} {size}" for what, size in f["disk"].items())
+    lines = [f"- {label}: {t}" for label, t in f["times"].items()]
+    lines += [f"- {what}: {size}" for what, size in f["disk"].items()]
     return (
-        f"On {f['machine']} ({f['date']}; in brackets the load average as each run ended, near the "
-        f"core count when it ran alone): {times}. Disk: {disk}.\n"
+        f"On {f['machine']} ({f['date']}; in brackets the load average as each run ended, near the core "
+        f"count when it ran alone):\n\n" + "\n".join(lines) + "\n"
     )
 
 
