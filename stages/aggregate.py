@@ -1,7 +1,7 @@
 """aggregate: every table of the image study (supervised, SSL pre-training, downstream pruning) as
 reports/results.md, plots (with the per-epoch curves), DVC metrics with stable keys, a summary MLflow run, and
-the headline figures and report on the study's parent run (pipeline/study/image_report.py). README.md is not
-written here: `make readme`."""
+the headline figures and report on the study's parent run (pipeline/study/image_report.py). README.md and
+docs/results.md are not written here: `make readme`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def main() -> None:
     print(image_report.write_report(cfg))
     print(
         f"aggregate: wrote {paths.RESULTS_FILE} and {paths.METRICS_FILE} "
-        f"(`make readme` copies the results into README.md)"
+        f"(`make readme` copies them into README.md's findings and docs/results.md)"
     )
 
 

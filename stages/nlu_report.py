@@ -15,7 +15,7 @@ from pipeline.study.cli import add_dataset_argument, parse_stage_args
 def main() -> None:
     args, cfg = parse_stage_args(__doc__, add_dataset_argument)
     print(nlu.write_report(cfg, args.dataset))
-    print(f"nlu_report: wrote {paths.NLU_REPORTS_DIR / args.dataset}/ (`make readme` copies it into README.md)")
+    print(f"nlu_report: wrote {paths.NLU_REPORTS_DIR / args.dataset}/ (`make readme` copies it into docs/results.md)")
 
 
 if __name__ == "__main__":
