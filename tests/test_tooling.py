@@ -35,25 +35,25 @@ def test_the_layers_hold():
     assert "Contracts: 4 kept, 0 broken." in done.stdout
 
 
-def test_an_upward_import_breaks_the_contract(tmp_path):
-    # The same contracts on a copy of the package in which the core imports the study.
+def lint_with_import(tmp_path, module: str, line: str):
+    """lint-imports on a copy of the package in which `module` (a path under pipeline/) gains `line`."""
     shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    stats = tmp_path / "pipeline" / "core" / "stats.py"
-    stats.write_text(stats.read_text() + "\nfrom ..study import paths  # noqa\n")
+    target = tmp_path / "pipeline" / module
+    target.write_text(target.read_text() + f"\n{line}  # noqa\n")
     done = run("lint-imports", cwd=tmp_path)
     assert done.returncode != 0
-    assert "Layers: study -> training -> core BROKEN" in done.stdout
-    assert "pipeline.core.stats -> pipeline.study.paths" in done.stdout
+    return done.stdout
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path):
+    out = lint_with_import(tmp_path, "core/stats.py", "from ..study import paths")  # the core importing the study
+    assert "Layers: study -> training -> core BROKEN" in out
+    assert "pipeline.core.stats -> pipeline.study.paths" in out
 
 
 def test_the_pruner_importing_the_loop_breaks_its_contract(tmp_path):
     # The Pruner once took weighted_mean from the loop, and with it the tasks and text models.
-    shutil.copytree(ROOT / "pipeline", tmp_path / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    pruner = tmp_path / "pipeline" / "training" / "pruner.py"
-    pruner.write_text(pruner.read_text() + "\nfrom .loop import EpochLoop  # noqa\n")
-    done = run("lint-imports", cwd=tmp_path)
-    assert done.returncode != 0
-    assert "pipeline.Pruner, for one's own loop, needs no training task" in done.stdout
-    assert "pipeline.training.pruner -> pipeline.training.loop" in done.stdout
+    out = lint_with_import(tmp_path, "training/pruner.py", "from .loop import EpochLoop")
+    assert "pipeline.Pruner, for one's own loop, needs no training task" in out
+    assert "pipeline.training.pruner -> pipeline.training.loop" in out
