@@ -29,9 +29,10 @@ preset:
 readme: setup
 	python scripts/readme.py
 
-# The tests cover the NLU part too (a tiny model, and the real MiniLM and files): NLU=1.
+# The tests cover the NLU part too (a tiny model, and the real MiniLM and files): NLU=1, and
+# the Trainer and Lightning integrations: INTEGRATIONS=1.
 test:
-	NLU=1 $(TIMED) setup .venv -- bash scripts/setup.sh
+	NLU=1 INTEGRATIONS=1 $(TIMED) setup .venv -- bash scripts/setup.sh
 	$(TIMED) test -- python -m pytest
 
 # Seconds, not minutes: lint, format, the layers, and the tests not marked slow.

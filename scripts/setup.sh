@@ -50,6 +50,11 @@ if [ "$NLU" = 1 ]; then
     .venv/bin/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements/nlu-files.txt
 fi
 
+# INTEGRATIONS=1: the Hugging Face Trainer and Lightning integrations' frameworks (make test sets it).
+if [ "${INTEGRATIONS:-0}" = 1 ]; then
+    .venv/bin/python -m pip install --quiet -e ".[dev,hf,lightning]"
+fi
+
 fmnist=/usr/share/datasets/fashion-mnist
 if [ ! -f "$fmnist/train-images-idx3-ubyte.gz" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian's dataset-fashion-mnist into $fmnist"

@@ -35,6 +35,7 @@ def test_defaults_and_types():
         "ucb",
         "infobatch",
         "seta",
+        "orderdp",
         "emp",
     }
     assert cfg.methods["infobatch"].options.rescale and cfg.methods["infobatch"].options.anneal
@@ -144,3 +145,12 @@ def test_every_grid_may_be_empty():
     cfg = config.from_dict({"study": {"methods": [], "ssl_methods": [], "selectors": [], "nlu_methods": []}})
     assert cfg.study.methods == cfg.study.ssl_methods == cfg.study.selectors == []
     assert config.from_dict({"runtime": {"device": "cpu", "compile": True}}).runtime.compile
+
+
+def test_a_rate_a_method_cannot_run_is_refused_when_params_load():
+    # orderdp keeps K = 0.9 N at rate 0.1, more than the random 0.8 N it draws first
+    with pytest.raises(ConfigError, match=r"study.methods: methods.orderdp: orderdp keeps 0.9 .* at least 0.9"):
+        config.from_dict({"study": {"methods": ["orderdp"], "rates": [0.1, 0.5]}})
+    config.from_dict(
+        {"methods": {"orderdp": {"subset": 0.9}}, "study": {"methods": ["orderdp"], "rates": [0.1], "ssl_methods": []}}
+    )

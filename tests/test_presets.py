@@ -12,7 +12,7 @@ from pipeline.study import config
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "params").glob("*.yaml"))
-EVERY_METHOD = {"random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"}  # but full
+EVERY_METHOD = set(config.EVERY_METHOD)  # every registered method but full
 
 
 def keys(tree, prefix=""):

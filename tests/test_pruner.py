@@ -2,6 +2,7 @@
 exactly the subsets, in the same order and with the same weights, as the study's own epoch loop
 for the same method, rate and seed; and the example script trains digits with it."""
 
+import re
 import runpy
 import subprocess
 import sys
@@ -161,3 +162,28 @@ def test_importing_the_pruner_pulls_in_no_task_text_model_or_study_code():
     assert "pipeline.training.pruner" in loaded and "pipeline.core.pruning.plan" in loaded
     forbidden = ("pipeline.training.tasks", "pipeline.training.loop", "pipeline.core.text", "pipeline.study", "mlflow")
     assert not [m for m in loaded if m.startswith(forbidden) or m in ("dvc", "transformers")], loaded
+
+
+def test_a_per_pixel_loss_reduced_per_sample_prunes_and_a_logit_reading_method_refuses_it(capsys, monkeypatch):
+    """examples/digits_denoise.py: denoising (per-pixel squared error, averaged per sample) with
+    a method that reads the loss only; EMP, which reads the entropy of class scores, says why not."""
+    monkeypatch.setattr(sys, "argv", ["digits_denoise.py", "--method", "orderdp", "--epochs", "6"])
+    runpy.run_path(str(ROOT / "examples" / "digits_denoise.py"), run_name="__main__")
+    lines = capsys.readouterr().out.strip().splitlines()
+    # warm-up: all 1,347 samples; pruned at rate 0.5: round(0.5 * 1347) = 673.5 -> 674 (half up)
+    assert [int(line.split("trained ")[1].split(" ")[0]) for line in lines[:6]] == [1347] * 2 + [674] * 4
+    assert "achieved saving 0.333" in lines[-1]  # 1 - (2 * 1347 + 4 * 674) / (6 * 1347) = 0.3331
+    mse, noisy = (float(x) for x in re.findall(r"test MSE ([\d.]+) \(noisy input: ([\d.]+)\)", lines[-1])[0])
+    assert mse < 0.5 * noisy, lines[-1]  # it learned to denoise, not just to copy its input
+
+    pruner = Pruner("emp", num_samples=8, rate=0.5, epochs=3, warmup_epochs=1)
+    pruner.set_epoch(0)
+    idx, outputs = torch.arange(4), torch.zeros(4, 1, 8, 8)
+    with pytest.raises(ValueError, match=r"logits have shape \(4, 1, 8, 8\), not \(batch = 4, classes >= 2\)"):
+        pruner.loss(idx, torch.ones(4), logits=outputs)
+    with pytest.raises(ValueError, match=r"choose a method that reads the loss only \(full, random, .*orderdp"):
+        pruner.loss(idx, torch.ones(4), logits=torch.zeros(4, 1))  # one output column: no class prediction
+    rs2 = Pruner("rs2", num_samples=8, rate=0.5, epochs=3)
+    rs2.set_epoch(0)
+    with pytest.raises(ValueError, match=r"shape \(4, 1, 8, 8\): pass one loss per sample, shape \(4,\)"):
+        rs2.loss(idx, outputs)  # the per-pixel loss, not reduced per sample

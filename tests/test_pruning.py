@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from pipeline.core import pruning
+from pipeline.core.errors import ConfigError
 from pipeline.core.pruning import EpochPlan, keep_count
 from pipeline.core.seeding import generator
 from pipeline.core.stats import SampleStats
@@ -49,6 +50,7 @@ def test_registry_holds_every_method():
         "ucb",
         "infobatch",
         "seta",
+        "orderdp",
         "emp",
     }
 
@@ -371,3 +373,36 @@ def test_seta_keeps_a_random_share_then_slides_its_window_easy_to_hard():
     assert len(last) == 30 and last.weights is None and len(as_set(last.indices)) == 30
     # SeTa does not rescale by default
     assert plan.select(3, s).weights is None
+
+
+def test_orderdp_keeps_the_top_k_of_a_random_share_by_hand():
+    # N = 4, losses 4 > 3 > 2 > 1, rate 0.5 (K = 2), subset 0.75 (3 drawn, one left out at random):
+    # leaving out 0 keeps {1, 2}, leaving out 1 keeps {0, 2}, leaving out 2 or 3 keeps {0, 1}, so the
+    # subsets come with probabilities 1/4, 1/4 and 1/2 (never a top-K of all 4 every time).
+    m, stats = make("orderdp", 0.5, 4, subset=0.75), table(loss=[4.0, 3.0, 2.0, 1.0])
+    assert (m.k, m.subset_size) == (2, 3)
+    counts: dict[tuple, int] = {}
+    for epoch in range(4000):
+        sel = pick(m, stats, epoch=epoch)
+        assert torch.equal(sel.weights, torch.full((2,), 2.0))  # 1/(1 - s), used only with rescale
+        key = tuple(sorted(sel.indices.tolist()))
+        counts[key] = counts.get(key, 0) + 1
+    assert counts.keys() == {(1, 2), (0, 2), (0, 1)}
+    for key, p in (((1, 2), 0.25), ((0, 2), 0.25), ((0, 1), 0.5)):
+        assert counts[key] / 4000 == pytest.approx(p, abs=0.03), counts
+
+
+def test_orderdp_with_the_whole_set_drawn_is_top_k_and_its_saving_is_the_rate():
+    sel = pick(make("orderdp", 0.7, 10, subset=1.0), table(loss=[0, 9, 1, 8, 2, 7, 3, 6, 4, 5]))
+    assert as_set(sel.indices) == {1, 3, 5}  # the 3 highest losses 9, 8, 7
+    # Authors' defaults: no rescaling and no annealing, K = round(0.3 * N) every pruned epoch.
+    plan = EpochPlan(make("orderdp", 0.7, 1000), epochs=8, warmup_epochs=2, seed=0)
+    stats = SampleStats(1000)
+    sizes = [len(plan.select(e, stats)) for e in range(8)]
+    assert sizes == [1000] * 2 + [300] * 6 and plan.select(5, stats).weights is None
+
+
+def test_orderdp_refuses_a_rate_that_keeps_more_than_its_random_share():
+    with pytest.raises(ConfigError, match="set its subset to at least 0.9"):
+        make("orderdp", 0.1, 100, subset=0.8)
+    make("orderdp", 0.2, 100, subset=0.8)  # keeps exactly the share drawn: allowed

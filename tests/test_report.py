@@ -91,3 +91,19 @@ def test_readme_shows_a_preset_report_only_where_it_compares_at_equal_cost(tmp_p
     assert findings().index("46.7%") < findings().index("cpu_headline") < findings().index("22.5%")
     assert "the preset's table" in page() and "predates" not in page()
     assert "(not measured yet" in (tmp_path / "README.md").read_text()  # no reports/footprint.json here
+
+
+def test_the_times_sentence_says_whether_the_cores_were_shared():
+    from pipeline.study import measured_on
+
+    quiet = [{"load_avg_1m": 1.6, "cpu_cores": 2.0, "machine": "X, 2 cores"}, {"load_avg_1m": 2.5, "cpu_cores": 2.0}]
+    said = measured_on.sentence([report.Row("emp", 0.7, quiet)])
+    assert said.startswith(
+        "*Times* measured on X, 2 cores; the load average at the end of the 2 cells was 1.60 to 2.50"
+    )
+    assert "(median 2.05): no more than the 2 cores" in said and "times compare" in said
+    busy = [*quiet, {"load_avg_1m": 2.51, "cpu_cores": 2.0}]  # above 2 cores + 0.5
+    assert "above its 2 cores for 1 of 3 cells" in measured_on.sentence([report.Row("emp", 0.7, busy)])
+    assert "not recorded" in measured_on.sentence([report.Row("emp", 0.7, [{"test_acc": 0.9}])])
+    encoders = [{"pretrain_load_avg_1m": 1.0, "pretrain_cpu_cores": 16.0, "pretrain_machine": None}]
+    assert "on a machine; " in measured_on.sentence([report.Row("emp", 0.7, encoders)], "pretrain_")

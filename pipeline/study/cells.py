@@ -15,7 +15,7 @@ from ..core.errors import UserError
 from ..core.io import file_md5, load_torch, save_torch, write_json
 from ..core.models import build_encoder, build_model
 from ..core.schema import flatten
-from ..training import distributed, resume
+from ..training import distributed, machine, resume
 from . import identity, plots, tracking
 from .config import Config
 from .grids import Grid, RunSpec
@@ -113,7 +113,7 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
         result = run.pruned_run(ds, checkpoint, method, rate, seed, on_epoch=on_epoch, res=res)
         if tracked is None:
             return
-        final = result.final_metrics()
+        final = {**result.final_metrics(), **machine.load()}  # the load: what the cell's times mean
         # The evaluation metric's last per-epoch value (step E) already is the final one.
         tracked.log_metrics({k: v for k, v in final.items() if k != grid.metric}, step=epochs)
         with timing.phase("outputs"):
@@ -146,7 +146,15 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
             tracked.log_artifact(out / name)
         # Written last: its presence marks a finished cell.
         write_json(
-            out / "metrics.json", {"method": method, "base_method": spec.method, "rate": rate, "seed": seed, **final}
+            out / "metrics.json",
+            {
+                "method": method,
+                "base_method": spec.method,
+                "rate": rate,
+                "seed": seed,
+                **final,
+                "machine": machine.describe(run.runtime.device),
+            },
         )
     print(
         f"{grid.section} {out.name}: {grid.metric} {final[grid.metric]:.4f}, "

@@ -48,6 +48,10 @@ class DownstreamConfig:
     per_class: bool = True
 
 
+# Every registered method but the full-data reference, in registration order: the grids' default.
+EVERY_METHOD = tuple(name for name in pruning.REGISTRY if name != "full")
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """The grids (DVC matrices): supervised methods x rates x seeds; SimCLR pre-training methods x
@@ -56,9 +60,7 @@ class StudyConfig:
     full-data reference runs (the NLU part: nothing), and its report says there is no comparison."""
 
     # `full` is not listed: the full-data references run in their own stages.
-    methods: list[str] = spec(
-        ["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"], empty_ok=True
-    )
+    methods: list[str] = spec(list(EVERY_METHOD), empty_ok=True)
     rates: list[float] = spec([0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
     seeds: list[int] = spec([0, 1, 2])  # each runs its own warm-up and full-data reference
     ssl_methods: list[str] = spec(["random", "rs2", "epsilon_greedy", "infobatch", "emp"], empty_ok=True)
@@ -66,9 +68,7 @@ class StudyConfig:
     selectors: list[str] = spec(list(SELECTORS), empty_ok=True, **one_of(*SELECTORS))
     # NLU fine-tuning (the nlu section): datasets x methods x rates x seeds; no datasets, no NLU part.
     nlu_datasets: list[str] = spec([], empty_ok=True, **registered(text.REGISTRY))
-    nlu_methods: list[str] = spec(
-        ["random", "rs2", "static_random", "epsilon_greedy", "ucb", "infobatch", "seta", "emp"], empty_ok=True
-    )
+    nlu_methods: list[str] = spec(list(EVERY_METHOD), empty_ok=True)
     nlu_rates: list[float] = spec([0.3, 0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
     nlu_seeds: list[int] = spec([0, 1, 2])
 
@@ -198,12 +198,12 @@ def _check_consistency(cfg: Config) -> None:
                 f"{section}.epochs = {sched.epochs}, so that pruned epochs remain"
             )
     grids = (
-        ("study.methods", cfg.study.methods),
-        ("study.ssl_methods", cfg.study.ssl_methods),
+        ("study.methods", cfg.study.methods, cfg.study.rates),
+        ("study.ssl_methods", cfg.study.ssl_methods, cfg.study.ssl_rates),
         # the NLU grid's names matter only where it runs
-        ("study.nlu_methods", cfg.study.nlu_methods if cfg.study.nlu_datasets else []),
+        ("study.nlu_methods", cfg.study.nlu_methods if cfg.study.nlu_datasets else [], cfg.study.nlu_rates),
     )
-    for where, names in grids:
+    for where, names, rates in grids:
         for name in names:
             if name in cfg.methods and cfg.methods[name].method == "full":
                 raise ConfigError(
@@ -215,6 +215,12 @@ def _check_consistency(cfg: Config) -> None:
                     f"{where}: '{name}' has no entry in methods: add `{name}: {{}}` under methods "
                     f"or choose one of {', '.join(cfg.methods)}"
                 )
+            entry = cfg.methods[name]
+            for rate in rates:
+                try:
+                    pruning.method_class(entry.method).check(entry.options, rate)
+                except ConfigError as err:
+                    raise ConfigError(f"{where}: methods.{name}: {err}") from None
 
 
 class _Loader(yaml.SafeLoader):

@@ -6,7 +6,7 @@ an MLflow run with them, and the study's parent run finished. The NLU part's: pi
 from __future__ import annotations
 
 from ..core.io import load_torch, read_json, write_json, write_text
-from . import paths, plots, report, stage_runs, verdict
+from . import measured_on, paths, plots, report, stage_runs, verdict
 from .config import Config
 from .grids import SUPERVISED
 
@@ -30,6 +30,9 @@ def sections(cfg: Config, meta: dict, sup, ssl, down, compared) -> str:
         "without evaluation; *wall time*: the whole cell. *LFL Gini* / *seen <= 1x*: how unevenly the pruned "
         "phase visited the samples.\n\n"
         + report.markdown_table(sup)
+        + "\n"
+        + measured_on.sentence(sup)
+        + "\n"
         + f"\n### SimCLR pre-training with pruning, linear evaluation\n\n{data}, {p.epochs} epochs of which the "
         f"first {p.warmup_epochs} are a shared full-data warm-up, batch {p.batch_size}, temperature "
         f"{p.temperature}; seed {p.seed}. Each encoder is frozen and probed by a logistic regression fitted on "
@@ -37,6 +40,9 @@ def sections(cfg: Config, meta: dict, sup, ssl, down, compared) -> str:
         + verdict.section(compared["pretrain"], verdict.PROBE)
         + "\n"
         + report.markdown_table(ssl, report.SSL_COLUMNS)
+        + "\n"
+        + measured_on.sentence(ssl, "pretrain_")
+        + "\n"
         + f"\n### Downstream pruning with the full-data encoder\n\nEach selector keeps a subset of the labelled "
         f"training set once (DLC over {cfg.downstream.levels} masking levels, FlexRand split at "
         f"gamma = {cfg.downstream.gamma}); the same linear evaluation on that subset, compared with "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..core import text, text_models, timing, tokens
 from ..core.io import write_json, write_text
-from . import equal_cost, paths, plots, report, stage_runs, verdict
+from . import equal_cost, measured_on, paths, plots, report, stage_runs, verdict
 from .config import Config
 from .grids import nlu_grid
 
@@ -60,6 +60,9 @@ def section(cfg: Config, meta: dict, rows: list[report.Row], budgets: list[equal
         + verdict.section(budgets)
         + "\n#### Every cell, at its nominal rate\n\n"
         + report.markdown_table(rows, report.NLU_COLUMNS)
+        + "\n"
+        + measured_on.sentence(rows)
+        + "\n"
     )
 
 

@@ -91,9 +91,12 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
             **probe(train_feats, ds.train_y, test_feats, ds.test_y, seed),
             "achieved_saving": pretrained["achieved_saving"],  # of the pre-training that made the encoder
             "pretrain_wall_time_s": pretrained["wall_time_s"],
+            # what that time was measured on (pipeline/study/measured_on.py)
+            **{f"pretrain_{k}": pretrained[k] for k in ("load_avg_1m", "cpu_cores") if k in pretrained},
             "wall_time_s": time.perf_counter() - t0,
         }
-        said = _record(run, LINEAR_EVAL_DIR / name, {"method": method, "rate": rate, "seed": seed}, metrics)
+        cell = {"method": method, "rate": rate, "seed": seed, "pretrain_machine": pretrained.get("machine")}
+        said = _record(run, LINEAR_EVAL_DIR / name, cell, metrics)
     print(f"linear_eval {name}: {said}")
     return metrics
 

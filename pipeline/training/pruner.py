@@ -138,6 +138,21 @@ class Pruner:
         """The loss weights of `indices` in the current epoch (None: all 1)."""
         return None if self._weight_of is None else self._weight_of[indices.to(self._weight_of.device)]
 
+    def _memory(self, logits: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """The memory term from class scores: the prediction's entropy, which only (batch, classes)
+        logits define. Anything else (a regression's outputs, per-pixel scores) is refused rather
+        than turned into a score that means nothing."""
+        fix = "pass memory=<one value per sample> yourself, or choose a method that reads the loss only"
+        if logits is None:
+            raise ValueError(f"method '{self.method.name}' reads the memory term: pass logits=... or {fix}")
+        if logits.ndim != 2 or logits.shape[0] != batch or logits.shape[1] < 2:
+            raise ValueError(
+                f"method '{self.method.name}' reads the memory term, the entropy of a class prediction, but logits "
+                f"have shape {tuple(logits.shape)}, not (batch = {batch}, classes >= 2): {fix} "
+                f"({', '.join(n for n, cls in pruning.REGISTRY.items() if not cls.reads)})"
+            )
+        return prediction_entropy(logits.detach())
+
     def loss(
         self,
         indices: torch.Tensor,
@@ -150,11 +165,15 @@ class Pruner:
         mean loss to backpropagate."""
         if self.epoch is None:
             raise RuntimeError("call set_epoch(epoch) before the first batch")
+        if per_sample_loss.shape != indices.shape:
+            raise ValueError(
+                f"per_sample_loss has shape {tuple(per_sample_loss.shape)}: pass one loss per sample, shape "
+                f"{tuple(indices.shape)} like the indices (reduce a per-pixel or per-token loss per sample first, "
+                f"e.g. loss.flatten(1).mean(1))"
+            )
         stats = self._table(per_sample_loss.device)
         if "memory" in stats.signals and "memory" not in signals:
-            if logits is None:
-                raise ValueError(f"method '{self.method.name}' reads the memory term: pass logits=... (or memory=...)")
-            signals["memory"] = prediction_entropy(logits.detach())
+            signals["memory"] = self._memory(logits, len(indices))
         unknown = set(signals) - set(stats.signals)
         for name in unknown:
             del signals[name]  # signals the method does not read are not kept

@@ -15,6 +15,7 @@ from .emp import EMP
 from .epsilon_greedy import EpsilonGreedy
 from .full import Full
 from .infobatch import InfoBatch
+from .orderdp import OrderDP
 from .plan import EpochPlan, weighted_mean
 from .random import Random
 from .rs2 import RS2
@@ -34,7 +35,7 @@ class MethodSpec:
 
 
 REGISTRY: dict[str, type[PruningMethod]] = {
-    cls.name: cls for cls in (Full, Random, RS2, StaticRandom, EpsilonGreedy, UCB, InfoBatch, SeTa, EMP)
+    cls.name: cls for cls in (Full, Random, RS2, StaticRandom, EpsilonGreedy, UCB, InfoBatch, SeTa, OrderDP, EMP)
 }
 
 

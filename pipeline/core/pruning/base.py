@@ -75,6 +75,12 @@ class PruningMethod:
         self.num_samples = num_samples
         self.labels = labels
         self.k = keep_count(rate, num_samples)
+        self.check(options, rate)
+
+    @classmethod
+    def check(cls, options: MethodOptions, rate: float) -> None:
+        """Raise ConfigError where these options cannot run at `rate` (params.yaml's grids are
+        checked with it when they load, so that a cell does not fail halfway through a study)."""
 
     def select(self, draw: int, stats: SampleStats, gen: torch.Generator) -> Selection:
         raise NotImplementedError
