@@ -25,11 +25,12 @@ NLU_REPORTS_DIR = Path("reports/nlu")  # <dataset>/results.md, metrics.json, acc
 RESUME_DIR = Path("resume")  # outside DVC's outs on purpose: DVC deletes a stage's outs before rerunning it
 REPORTS_DIR = Path("reports")
 RESULTS_FILE = REPORTS_DIR / "results.md"
-FINDINGS_FILE = REPORTS_DIR / "findings.md"  # the verdict lines at equal cost, the README's opening
+FINDINGS_FILE = REPORTS_DIR / "findings.md"  # the verdict lines at equal cost (the README's findings)
 METRICS_FILE = REPORTS_DIR / "metrics.json"
 PLOTS_DIR = REPORTS_DIR / "plots"
 CURVES_FILE = PLOTS_DIR / "curves.json"  # per-epoch test accuracy and loss of every cell (DVC plots)
-README = Path("README.md")  # its results block: `make readme` (scripts/readme.py), from RESULTS_FILE
+# Its findings and footprint blocks, and docs/results.md: `make readme` (scripts/readme.py), from reports/.
+README = Path("README.md")
 
 
 def cell_name(method: str, rate: float, seed: int) -> str:
