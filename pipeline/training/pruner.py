@@ -179,11 +179,11 @@ class Pruner:
             del signals[name]  # signals the method does not read are not kept
         w = self.weights(indices)
         loss = pruning.weighted_mean(per_sample_loss, None if w is None else w.to(per_sample_loss.device))
-        device = stats.loss.device
-        idx, values, *rest = self.world.gather(
-            indices.to(device),
-            per_sample_loss.detach().to(device),
-            *(signals[name].detach().to(device) for name in stats.signals),
+        # Gathered where the losses are (NCCL gathers only GPU tensors), then kept where the table is.
+        here = per_sample_loss.device
+        gathered = self.world.gather(
+            indices.to(here), per_sample_loss.detach(), *(signals[name].detach().to(here) for name in stats.signals)
         )
+        idx, values, *rest = (t.to(stats.loss.device) for t in gathered)
         stats.observe(idx, values, self.epoch, **dict(zip(stats.signals, rest)))
         return loss
