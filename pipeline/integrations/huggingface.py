@@ -1,0 +1,300 @@
+"""Dynamic data pruning inside `transformers.Trainer`: the same subsets, order and loss weights as
+`pipeline.Pruner` (and so as the study's loop) for the same method, rate and seed.
+
+    from pipeline.integrations.huggingface import PruningArguments, PruningTrainer
+
+    args = TrainingArguments("out", num_train_epochs=10, per_device_train_batch_size=32)
+    trainer = PruningTrainer(
+        model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer),
+        pruning=PruningArguments("emp", rate=0.7, warmup_epochs=2),
+    )
+    trainer.train()  # trainer.epoch_sizes: the samples each epoch trained
+
+Nothing is patched; PruningTrainer overrides Trainer methods:
+
+- get_train_dataloader: items carry their dataset index, split off before the Trainer's column
+  removal (remove_unused_columns works as usual; the user adds no column) and put in the batch as
+  `pruning_index`; the Pruner's sampler orders them. accelerate prepares the loader as for one
+  process, so it never replaces (use_seedable_sampler), re-shards, splits or broadcasts
+  (dispatch_batches) the sampler. Under DDP (torchrun, with use_cpu=True on CPUs; `accelerate
+  launch --cpu` needs mpirun) the Pruner shards: every rank draws the same selection and trains
+  every world-size-th sample of it (a remainder under world-size is left out), and the losses
+  are all-gathered, so every rank's table agrees. split_batches: the batch size is over all ranks.
+- compute_loss: the model runs without labels; `per_sample_loss(outputs, labels)` (default:
+  cross-entropy with TrainingArguments.label_smoothing_factor) and the logits (emp's memory term
+  is their prediction entropy; override `pruning_signals` for other outputs) go to `Pruner.loss`,
+  whose weighted mean is backpropagated. Evaluation keeps the Trainer's loss.
+- _run_epoch: each epoch is drawn first and gets its own number of steps: it trains its selection.
+- create_scheduler, set_initial_training_values: the Trainer's schedule (type, warm-up, options)
+  over the planned optimizer steps: epochs drawn so far as drawn, the rest at their nominal size
+  (N in warm-up and annealing, the method's K = round((1 - rate) N) when pruned). Where sizes are
+  known in advance (emp, random, rs2, ...) that is the real count from the start; where the losses
+  decide them (infobatch, seta) the plan is corrected as each epoch is drawn, exact from the last
+  epoch's start, so a decaying schedule ends at the last step; so does state.max_steps. A
+  scheduler passed in `optimizers=` is left as it is.
+
+Train by epochs (num_train_epochs whole, no max_steps), without dataloader_drop_last, to dict batches.
+Not supported: IterableDataset, resume_from_checkpoint (the Pruner's table is not in checkpoints).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from accelerate.data_loader import prepare_data_loader
+from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.data import DataLoader, Dataset, Sampler
+from transformers import Trainer, get_scheduler
+
+from ..training.distributed import World
+from ..training.pruner import Pruner
+
+INDEX = "pruning_index"  # the batch key carrying the samples' dataset indices
+PerSampleLoss = Callable[[Any, torch.Tensor], torch.Tensor]  # (model outputs, labels) -> losses [batch]
+
+
+@dataclass(frozen=True)
+class PruningArguments:
+    """What to prune: a registered method (pipeline.core.pruning.REGISTRY), the rate, the warm-up
+    epochs (all data), the seed (None: TrainingArguments.seed), the method's options (as params.yaml's
+    `methods`) and, for class-stratified methods, the training labels."""
+
+    method: str
+    rate: float
+    warmup_epochs: int = 0
+    seed: int | None = None
+    options: Mapping[str, Any] | None = None
+    labels: Sequence[int] | torch.Tensor | None = None
+
+
+class EpochSampler(Sampler[int]):
+    """The Pruner's sampler, announced each epoch by the Trainer, accelerate's DataLoaderShard (each
+    iteration) and PruningTrainer: an epoch is drawn once, from the table as it stood when it began.
+    Its length before any set_epoch is epoch 0's (drawn then: nothing is observed before, so it is
+    the same draw). `sizes`: the samples each epoch trains, over all ranks."""
+
+    def __init__(self, pruner: Pruner):
+        self.pruner = pruner
+        self.sizes: dict[int, int] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        current = self.pruner.epoch
+        if current == epoch:
+            return
+        if current is not None and epoch < current:
+            raise RuntimeError(f"epoch {epoch} announced after epoch {current}: an epoch cannot be drawn again")
+        self.pruner.set_epoch(epoch)
+        self.sizes[epoch] = len(self.pruner.sampler) * self.pruner.world.size
+
+    def __iter__(self):
+        if self.pruner.epoch is None:
+            self.set_epoch(0)
+        return iter(self.pruner.sampler)
+
+    def __len__(self) -> int:
+        if self.pruner.epoch is None:
+            self.set_epoch(0)
+        return len(self.pruner.sampler)
+
+
+class _Indexed(Dataset):
+    """The training set's items as (index, item)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[int, Any]:
+        return index, self.dataset[index]
+
+
+class _IndexCollator:
+    """Collates the items with the Trainer's collator (column removal included), then adds their indices."""
+
+    def __init__(self, collate: Callable[[list], Any]):
+        self.collate = collate
+
+    def __call__(self, items: list[tuple[int, Any]]) -> MutableMapping:
+        batch = self.collate([item for _, item in items])
+        if not isinstance(batch, MutableMapping):
+            raise TypeError(f"PruningTrainer needs dict batches from the data collator, got {type(batch).__name__}")
+        batch[INDEX] = torch.tensor([index for index, _ in items])
+        return batch
+
+
+class PlannedSchedule(LambdaLR):
+    """A transformers schedule over a total number of steps that is read again at every step:
+    shape(total) is the schedule's factor function for that total, total() the current plan."""
+
+    def __init__(self, optimizer, shape: Callable[[int], Callable[[int], float]], total: Callable[[], int]):
+        self.shape, self.total = shape, total
+        self._shaped: tuple[int, Callable[[int], float]] | None = None
+        super().__init__(optimizer, self.factor)
+
+    def factor(self, step: int) -> float:
+        total = self.total()
+        if self._shaped is None or self._shaped[0] != total:
+            self._shaped = (total, self.shape(total))
+        return self._shaped[1](step)
+
+    def state_dict(self) -> dict:
+        # The shape and the plan are code reading the Trainer (not picklable): only the counters are state.
+        return {k: v for k, v in super().state_dict().items() if k not in ("shape", "total", "_shaped")}
+
+
+def logits_of(outputs: Any) -> torch.Tensor:
+    return outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
+
+
+class PruningTrainer(Trainer):
+    """transformers.Trainer that trains each epoch on the Pruner's selection (see the module's docstring).
+
+    pruning: what to prune; per_sample_loss: (model outputs, labels) -> per-sample losses [batch]
+    with their graph (default: cross-entropy over `logits`, with label smoothing if set). All other
+    arguments are Trainer's. `pruner` is this run's Pruner, `epoch_sizes` the samples per epoch.
+    """
+
+    # compute_loss returns a per-batch (weighted) mean: the Trainer divides it for gradient accumulation.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args, pruning: PruningArguments, per_sample_loss: PerSampleLoss | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        a = self.args
+        if a.max_steps > 0 or a.num_train_epochs != int(a.num_train_epochs) or a.num_train_epochs < 1:
+            raise ValueError("PruningTrainer trains by epochs: set num_train_epochs to a whole number, max_steps to -1")
+        if a.dataloader_drop_last:
+            raise ValueError("PruningTrainer trains every selected sample: set dataloader_drop_last=False")
+        if self.compute_loss_func is not None:
+            raise ValueError("PruningTrainer needs per-sample losses: pass per_sample_loss=... for compute_loss_func")
+        if self.train_dataset is None or isinstance(self.train_dataset, torch.utils.data.IterableDataset):
+            raise ValueError("PruningTrainer needs a train_dataset with a length and indexed items")
+        self.model_accepts_loss_kwargs = False  # the model gets no labels, so no num_items_in_batch either
+        self.pruning = pruning
+        self.per_sample_loss = per_sample_loss or self.default_loss
+        self._batch_size = self._rank_batch_size()
+        self._new_pruner()
+
+    def _rank_batch_size(self) -> int:
+        """The Trainer's batch size (_train_batch_size: auto_find_batch_size may lower it); with
+        accelerate's split_batches, it is the batch over all ranks, as there."""
+        size, world, split = self._train_batch_size, World.current().size, self.accelerator.split_batches
+        if split and size % world:
+            raise ValueError(f"split_batches: the batch size {size} is not a multiple of the {world} processes")
+        return size // world if split else size
+
+    def _new_pruner(self) -> None:
+        p, a = self.pruning, self.args
+        labels = None if p.labels is None else torch.as_tensor(p.labels)
+        seed = a.seed if p.seed is None else p.seed
+        n, epochs, world = len(self.train_dataset), int(a.num_train_epochs), World.current()  # accelerate's group
+        self.pruner = Pruner(p.method, n, p.rate, epochs, p.warmup_epochs, seed, labels, world=world, options=p.options)
+        self.train_sampler = EpochSampler(self.pruner)
+        self._trained = False
+
+    @property
+    def epoch_sizes(self) -> dict[int, int]:
+        """The samples each epoch drawn so far trains, over all ranks."""
+        return self.train_sampler.sizes
+
+    def default_loss(self, outputs: Any, labels: torch.Tensor) -> torch.Tensor:
+        """Per-sample cross-entropy of [batch, classes] logits (labels -100 count 0), label smoothing as set."""
+        smoothing = self.args.label_smoothing_factor
+        return F.cross_entropy(logits_of(outputs).float(), labels, reduction="none", label_smoothing=smoothing)
+
+    def pruning_signals(self, outputs: Any) -> dict[str, torch.Tensor]:
+        """What Pruner.loss gets besides the losses: the logits when they are [batch, classes] (their
+        prediction entropy is the memory term). Override to pass `memory=` per sample for other outputs."""
+        logits = logits_of(outputs)
+        return {"logits": logits} if torch.is_tensor(logits) and logits.dim() == 2 else {}
+
+    def planned_sizes(self) -> list[int]:
+        """Samples per epoch over all ranks: as drawn, or nominal for the epochs not drawn yet."""
+        p = self.pruner
+        nominal = lambda e: p.method.k if p.method.uses_rate and p.plan.is_pruned(e) else p.num_samples
+        return [self.epoch_sizes.get(e, nominal(e)) for e in range(p.plan.epochs)]
+
+    def epoch_steps(self, samples: int) -> int:
+        """Optimizer steps of an epoch of `samples` (over all ranks): each rank trains samples // world."""
+        batches = math.ceil(samples // self.pruner.world.size / self._batch_size)
+        return math.ceil(batches / self.args.gradient_accumulation_steps)
+
+    def planned_steps(self) -> int:
+        """Optimizer steps of the whole run, as planned now."""
+        return sum(self.epoch_steps(n) for n in self.planned_sizes())
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        if resume_from_checkpoint not in (None, False):
+            raise ValueError("PruningTrainer cannot resume: the Pruner's table is not in the checkpoint")
+        if self._trained:
+            self._new_pruner()  # another train() prunes afresh
+        return super().train(**kwargs)
+
+    def get_train_dataloader(self) -> DataLoader:
+        a, acc = self.args, self.accelerator
+        self._batch_size = self._rank_batch_size()
+        # The Trainer's collator with its column removal (transformers names no public accessor for it).
+        collate = self._get_collator_with_removed_columns(self.data_collator, description="training")
+        loader = DataLoader(
+            _Indexed(self.train_dataset),
+            batch_size=self._batch_size,
+            sampler=self.train_sampler,
+            collate_fn=_IndexCollator(collate),
+            num_workers=a.dataloader_num_workers,
+            pin_memory=a.dataloader_pin_memory,
+            persistent_workers=a.dataloader_persistent_workers and a.dataloader_num_workers > 0,
+            prefetch_factor=a.dataloader_prefetch_factor if a.dataloader_num_workers > 0 else None,
+        )
+        # As accelerator.prepare does (device placement, set_epoch, end-of-loader tracking), but for one
+        # process: the Pruner already gave this rank its share, in order.
+        one = {"num_processes": 1, "process_index": 0}
+        return prepare_data_loader(
+            loader, acc.device, put_on_device=acc.device_placement, non_blocking=acc.non_blocking, **one
+        )
+
+    def set_initial_training_values(self, args, dataloader):
+        epochs, per_epoch, examples, _, batch, steps_in_epoch, _ = super().set_initial_training_values(args, dataloader)
+        return epochs, per_epoch, examples, sum(self.planned_sizes()), batch, steps_in_epoch, self.planned_steps()
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        ours = self.lr_scheduler is None  # not one passed in `optimizers=`
+        scheduler = super().create_scheduler(num_training_steps, optimizer)
+        if ours and type(scheduler) is LambdaLR:
+            self.lr_scheduler = PlannedSchedule(scheduler.optimizer, self._schedule_shape, self.planned_steps)
+        return self.lr_scheduler
+
+    def _schedule_shape(self, total: int) -> Callable[[int], float]:
+        """The factor function of the Trainer's schedule over `total` steps (built on a stand-in optimizer)."""
+        probe, a = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), self.args
+        warmup, options = a.get_warmup_steps(total), a.lr_scheduler_kwargs
+        return get_scheduler(a.lr_scheduler_type, probe, warmup, total, scheduler_specific_kwargs=options).lr_lambdas[0]
+
+    def _run_epoch(self, **kwargs):
+        # A private method, overridden because transformers 5 gives every epoch the first epoch's
+        # length (steps_in_epoch, num_update_steps_per_epoch) and has no public hook to set an epoch's
+        # own: a shorter epoch would leave its last accumulated gradients unapplied and state.epoch
+        # short, a longer one would be cut. Each epoch is drawn first, then runs the Trainer's loop.
+        self._trained = True
+        self.train_sampler.set_epoch(kwargs["epoch"])
+        batches = len(kwargs["train_dataloader"])
+        kwargs["steps_in_epoch"] = batches
+        kwargs["num_update_steps_per_epoch"] = max(math.ceil(batches / self.args.gradient_accumulation_steps), 1)
+        self.state.max_steps = self.planned_steps()
+        return super()._run_epoch(**kwargs)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if INDEX not in inputs:  # an evaluation batch: the Trainer's own loss
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = dict(inputs)
+        indices = inputs.pop(INDEX)
+        labels = inputs.pop(self.label_names[0] if self.label_names else "labels")
+        outputs = model(**inputs)
+        per_sample = self.per_sample_loss(outputs, labels)
+        loss = self.pruner.loss(indices, per_sample, **self.pruning_signals(outputs))
+        return (loss, outputs) if return_outputs else loss
