@@ -1,14 +1,22 @@
-"""What users see in the MLflow UI: start `mlflow ui` on loopback, open the study's runs table
-(the view `make ui` prints) and the study's parent run in headless Chromium (Debian's
-`chromium`), and save a screenshot of each.
+"""What users see in the MLflow UI: start `mlflow ui` on loopback, open the latest study's runs
+table and its parent run in headless Chromium (Debian's `chromium`), and save a screenshot of each.
 
     python scripts/ui_screenshot.py [--out docs/mlflow] [--params params.yaml]
     # -> docs/mlflow-runs.png, docs/mlflow-study-run.png
+
+The runs table is a saved view of the latest study (the one whose supervised run is newest) at its
+largest rate: every method's group collapsed to its means but EMP's and InfoBatch's, which list
+their runs. The view is an experiment tag (`make ui`'s is another) set while rendering and then
+removed. The MLflow Assistant panel is closed, as for a user who closed it once (CLOSED).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import fcntl
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -19,10 +27,22 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
 from ui import arguments, study_experiment  # ui.py beside this file: a script's folder is on sys.path
 
 from pipeline.core.errors import UserError, exit_on_user_error
 from pipeline.study import tracking
+
+# MLflow 3.17's UI opens its Assistant panel (a third of the page) by itself on the first visit to
+# a loopback server (host localhost, 127.0.0.1 or ::1), unless the browser's localStorage says it
+# did so before; it then stays open or closed as localStorage says (keys `<name>_v<version>`).
+CLOSED = {"mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true", "mlflow.assistant.panelOpen_v1": "false"}
+DOCS_VIEW = "docs"  # the runs screenshot's saved view (tracking.VIEW_TAG + this), there while rendering
+SHOWN = ("emp", "infobatch")  # the methods whose runs the runs screenshot lists (the others: their means)
+NAME = "attributes.`Run Name`"
+COLUMNS = [*(f"tags.`{t}`" for t in ("method", "rate", "seed")), "metrics.`test_acc`", "metrics.`achieved_saving`"]
+WIDTH, HEIGHT = 1600, 900  # the pages' size; the runs table's grows to show its every row (table_height)
 
 
 def chromium() -> str:
@@ -70,24 +90,157 @@ def run_page(base: str, experiment_id: str, run_id: str) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
 
-def render(url: str, screenshot: Path | None = None, budget_ms: int = 20000) -> str:
-    """The page's DOM once its scripts ran (and, with `screenshot`, a PNG of it)."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        common = [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            "--window-size=2000,1000",
-            f"--virtual-time-budget={budget_ms}",
-        ]
-        dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+def _fd_above_9(fd: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return high
+
+
+class Browser:
+    """One headless Chromium page driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
+    JSON messages ended by a NUL byte, read from its fd 3, answered on its fd 4), so that localStorage
+    is set before the UI's scripts run and a page is captured once it has loaded."""
+
+    def __init__(self, profile: str):
+        # Pipe ends numbered 10 or more (bash's redirections take those; dash's do not), so that
+        # moving them to 3 and 4 cannot overwrite one.
+        command_r, self._command_w, self._reply_r, reply_w = (_fd_above_9(fd) for fd in (*os.pipe(), *os.pipe()))
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--remote-debugging-pipe"]
+        argv = [chromium(), *flags, f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", "about:blank"]
+        self._log = Path(profile) / "chromium.log"
+        with self._log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                ["bash", "-c", f'exec "$@" 3<&{command_r} 4>&{reply_w}', "bash", *argv],
+                pass_fds=(command_r, reply_w),
+                stdout=log,
+                stderr=log,
+            )
+        os.close(command_r)
+        os.close(reply_w)
+        self._pending, self._id, self._session = b"", 0, None
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            self.call("Page.enable")  # without it, the script below is not run
+            storage = "".join(f"localStorage.setItem({json.dumps(k)}, {json.dumps(v)});" for k, v in CLOSED.items())
+            self.call("Page.addScriptToEvaluateOnNewDocument", source=storage)
+        except BaseException:
+            self.close()
+            raise
+
+    def call(self, method: str, **params) -> dict:
+        """Send a DevTools command (to the page, once attached) and wait for its answer."""
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params}
+        if self._session:
+            message["sessionId"] = self._session
+        os.write(self._command_w, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._pending:
+                chunk = os.read(self._reply_r, 1 << 20)
+                if not chunk:
+                    log = self._log.read_text(errors="replace")[-2000:]
+                    raise UserError(f"Chromium quit while answering {method}:\n{log}")
+                self._pending += chunk
+            raw, self._pending = self._pending.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._id:  # anything else is an event
+                if "error" in reply:
+                    raise UserError(f"Chromium: {method}: {reply['error']}")
+                return reply["result"]
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def render(self, url: str, screenshot: Path | None = None, until: str = "", height: int = HEIGHT) -> str:
+        """The page's DOM once it shows `until` and its text stopped changing (and, with
+        `screenshot`, a PNG of it, WIDTH by `height`)."""
+        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height, deviceScaleFactor=1, mobile=False)
+        self.call("Page.navigate", url="about:blank")  # a fresh load, not a route change
+        self.call("Page.navigate", url=url)
+        deadline, seen, same = time.time() + 90, None, 0
+        while time.time() < deadline and same < 4:
+            time.sleep(0.5)
+            text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+            same = same + 1 if text == seen and until in text else 0
+            seen = text
+        if same < 4:
+            raise UserError(f"{url} did not finish loading in 90 s (waiting for {until!r})")
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([*common, f"--screenshot={screenshot}", url], capture_output=True, timeout=180, check=True)
-    return dom
+            screenshot.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        return self.evaluate("document.documentElement.outerHTML")
+
+    def close(self) -> None:
+        with contextlib.suppress(UserError, OSError):
+            self._session = None
+            self.call("Browser.close")
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._command_w)
+        os.close(self._reply_r)
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[Browser]:
+    """A headless Chromium with a throwaway profile for the block."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        page = Browser(profile)
+        try:
+            yield page
+        finally:
+            page.close()
+
+
+def latest_study(client: MlflowClient, experiment_id: str) -> tuple[str | None, Run | None]:
+    """The study whose supervised run is newest: its key (study.params_hash) and its parent run
+    (None for either where there is none)."""
+    supervised = "tags.task = 'supervised'"
+    newest = client.search_runs([experiment_id], supervised, order_by=["start_time DESC"], max_results=1)
+    if not newest or tracking.STUDY_TAG not in newest[0].data.tags:
+        return None, None
+    key = newest[0].data.tags[tracking.STUDY_TAG]
+    query = f"tags.{tracking.PARENT_TAG} = 'true' and tags.`{tracking.STUDY_TAG}` = '{key}'"
+    parents = client.search_runs([experiment_id], query, order_by=["start_time ASC"], max_results=1)
+    return key, (parents[0] if parents else None)
+
+
+def study_view(client: MlflowClient, experiment_id: str, key: str) -> tuple[dict, int]:
+    """The runs table of study `key`'s supervised runs at its largest rate, grouped by method: the
+    groups of SHOWN open (their runs), the others closed (their means), with COLUMNS; and its rows."""
+    query = f"tags.`{tracking.STUDY_TAG}` = '{key}' and tags.task = 'supervised'"
+    runs = client.search_runs([experiment_id], query, max_results=5000)
+    rate = max((r.data.tags["rate"] for r in runs if "rate" in r.data.tags), key=float, default="0")
+    methods = {r.data.tags.get("method") for r in runs if r.data.tags.get("rate") == rate} - {None}
+    listed = [r for r in runs if r.data.tags.get("rate") == rate and r.data.tags.get("method") in SHOWN]
+    view = {
+        **tracking.STUDY_VIEW,
+        "searchFilter": f"{query} and tags.rate = '{rate}'",
+        "selectedColumns": COLUMNS,
+        "groupsExpanded": {f"tag.method.{m}": m in SHOWN for m in sorted(methods)},
+        "columnOrder": [NAME, *COLUMNS],  # the UI applies columnWidths to these only
+        "columnWidths": dict(zip([NAME, *COLUMNS], (220, 110, 70, 70, 110, 150))),
+    }
+    return view, len(methods) + len(listed) + 1  # + "Additional runs": the parent, which the UI adds
+
+
+def table_height(rows: int) -> int:
+    """A page tall enough to show a runs table of `rows` rows (32 px each, under 320 px of page
+    header and controls and over 64 px of footer), at least HEIGHT."""
+    return max(HEIGHT, 320 + 32 * rows + 64)
+
+
+@contextlib.contextmanager
+def saved_view(client: MlflowClient, experiment_id: str, name: str, view: dict) -> Iterator[None]:
+    """The view saved in the experiment as `name` for the block (tracking.runs_url(..., name) opens it)."""
+    client.set_experiment_tag(experiment_id, tracking.VIEW_TAG + name, json.dumps(view))
+    try:
+        yield
+    finally:
+        client.delete_experiment_tag(experiment_id, tracking.VIEW_TAG + name)
 
 
 @exit_on_user_error
@@ -99,15 +252,18 @@ def main() -> None:
     if experiment is None:
         raise UserError(f"no experiment '{cfg.tracking.experiment}' in {uri}: run the study first (make study)")
     tracking.Store(cfg.tracking.experiment)  # gives an experiment made before the saved view its tags
-    parents = client.search_runs(
-        [experiment.experiment_id], f"tags.{tracking.PARENT_TAG} = 'true'", order_by=["start_time DESC"], max_results=1
-    )
-    with mlflow_ui(uri) as base:
-        pages = {f"{args.out}-runs.png": tracking.runs_url(base, experiment.experiment_id)}
-        if parents:
-            pages[f"{args.out}-study-run.png"] = run_page(base, experiment.experiment_id, parents[0].info.run_id)
-        for out, url in pages.items():
-            render(url, Path(out))
+    key, parent = latest_study(client, experiment.experiment_id)
+    if key is None:
+        raise UserError(f"no supervised runs in '{experiment.name}' ({uri}): run the study first (make study)")
+    view, rows = study_view(client, experiment.experiment_id, key)
+    with mlflow_ui(uri) as base, saved_view(client, experiment.experiment_id, DOCS_VIEW, view), browser() as page:
+        table = tracking.runs_url(base, experiment.experiment_id, DOCS_VIEW)
+        pages = {f"{args.out}-runs.png": (table, "matching runs", table_height(rows))}
+        if parent is not None:
+            parent_page = run_page(base, experiment.experiment_id, parent.info.run_id)
+            pages[f"{args.out}-study-run.png"] = (parent_page, "Child runs", HEIGHT)
+        for out, (url, until, height) in pages.items():
+            page.render(url, Path(out), until, height)
             print(f"ui_screenshot: {url} -> {out}")
 
 

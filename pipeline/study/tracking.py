@@ -39,6 +39,7 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 # A saved view of the runs table (MLflow's shared-view mechanism: an experiment tag holding the
 # view, opened by `?viewStateShareKey=study`): the supervised cells grouped by method, with their
 # source, tags and headline metrics as columns. `make ui` prints its address.
+VIEW_TAG = "mlflow.sharedViewState."  # + a view's key: the experiment tag that holds the view
 VIEW_KEY = "study"
 STUDY_VIEW = {
     "searchFilter": "tags.task = 'supervised'",
@@ -54,13 +55,13 @@ STUDY_VIEW = {
 
 
 def _experiment_tags() -> dict[str, str]:
-    return {**EXPERIMENT_KIND, f"mlflow.sharedViewState.{VIEW_KEY}": json.dumps(STUDY_VIEW)}
+    return {**EXPERIMENT_KIND, VIEW_TAG + VIEW_KEY: json.dumps(STUDY_VIEW)}
 
 
-def runs_url(base: str, experiment_id: str, view: bool = True) -> str:
-    """The experiment's runs table in the UI at `base` (with the study's saved view)."""
-    query = f"?viewStateShareKey={VIEW_KEY}&workflowType=machine_learning" if view else "?workflowType=machine_learning"
-    return f"{base}/#/experiments/{experiment_id}/runs{query}"
+def runs_url(base: str, experiment_id: str, view: str | None = VIEW_KEY) -> str:
+    """The experiment's runs table in the UI at `base`, opened on the saved view `view` (None: none)."""
+    query = f"?viewStateShareKey={view}&" if view else "?"
+    return f"{base}/#/experiments/{experiment_id}/runs{query}workflowType=machine_learning"
 
 
 EPOCH_METRIC = "train_loss"  # logged by every training loop at every epoch: how far a run got
