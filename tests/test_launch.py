@@ -39,8 +39,8 @@ SCRIPT = textwrap.dedent(
         if action == "atexit":
             atexit.register(lambda: open(sys.argv[2], "w").write("ran"))
         if action == "sleep":
-            open(sys.argv[2], "w").write(str(os.getpid()))
-            try:
+            try:  # the pid is written inside: a signal sent as soon as it is read is still caught here
+                open(sys.argv[2], "w").write(str(os.getpid()))
                 time.sleep(60)
             except KeyboardInterrupt:
                 print("interrupted", flush=True)

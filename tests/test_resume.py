@@ -26,7 +26,8 @@ PARAMS = {
     "train": {"epochs": 8, "warmup_epochs": 4, "batch_size": 32, "lr": 0.05},
     "tracking": {"experiment": "resume"},
 }
-TIMES = {"wall_time_s", "train_time_s", "epoch_time_s"}  # the only values a resumed run may differ in
+# The only values a resumed run may differ in: its times, and the load average its cell ended with.
+TIMES = {"wall_time_s", "train_time_s", "epoch_time_s", "load_avg_1m"}
 
 
 def env(cwd: Path) -> dict:
