@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from datetime import datetime, timezone
 from pathlib import Path
+
+from pipeline.training import machine
 
 TIMINGS = Path(".timings")
 OUT = Path("reports/footprint.json")
@@ -50,15 +51,6 @@ def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
 def main() -> None:
     times = {}
     for label, names in TIMES:
@@ -70,7 +62,7 @@ def main() -> None:
             times[label] = f"{minutes(r['seconds'])} (load {r['load_1min']:.1f})"
     disk = {label: human(size(*paths)) for label, *paths in DISK}
     footprint = {
-        "machine": machine(),
+        "machine": machine.describe("cpu"),  # what the cells record too
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "times": times,
         "disk": disk,
