@@ -1,4 +1,4 @@
-"""dlc: DLC scores of every labelled training sample with the full-data pre-trained encoder."""
+"""dlc: DLC scores of every labelled training sample with one seed's full-data pre-trained encoder."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import _stage  # first: this checkout's code and the warm launcher (stages/_stag
 
 from pipeline.core.errors import exit_on_user_error
 from pipeline.study import probing
-from pipeline.study.cli import parse_stage_args
+from pipeline.study.cli import add_seed_argument, parse_stage_args
 
 
 @exit_on_user_error
 def main() -> None:
-    _, cfg = parse_stage_args(__doc__)
-    probing.run_dlc(cfg)
+    args, cfg = parse_stage_args(__doc__, add_seed_argument)
+    probing.run_dlc(cfg, args.seed)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pipeline.study.cli import add_seed_argument, parse_stage_args
 
 @exit_on_user_error
 def main() -> None:
-    args, cfg = parse_stage_args(__doc__, lambda p: add_seed_argument(p, required=False))
+    args, cfg = parse_stage_args(__doc__, add_seed_argument)
     cells.run_warmup(cfg, grids.SSL, args.seed)
 
 

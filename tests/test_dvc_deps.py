@@ -139,19 +139,20 @@ def test_dvc_outs_are_the_paths_the_code_writes():
     # template variables in place of the values.
     from pipeline.study import paths
 
-    m, r, s, p = "${item.method}", "${item.rate}", "${item.seed}", "${pretrain.seed}"
+    m, r, s = "${item.method}", "${item.rate}", "${item.seed}"
     expected = {
         "prepare": paths.PREPARED_DIR,
         "warmup": paths.WARMUP_DIR / s,
         "full": paths.TRAIN_DIR / paths.cell_name("full", "0.0", s),
         "train": paths.TRAIN_DIR / paths.cell_name(m, r, s),
-        "pretrain_warmup": paths.PRETRAIN_WARMUP_DIR / p,
-        "pretrain_full": paths.PRETRAIN_DIR / paths.cell_name("full", "0.0", p),
-        "pretrain": paths.PRETRAIN_DIR / paths.cell_name(m, r, p),
-        "linear_eval_full": paths.LINEAR_EVAL_DIR / paths.cell_name("full", "0.0", p),
-        "linear_eval": paths.LINEAR_EVAL_DIR / paths.cell_name(m, r, p),
-        "dlc": paths.DLC_FILE.parent,
-        "downstream": paths.DOWNSTREAM_DIR / paths.downstream_name("${item.selector}", r),
+        "pretrain_warmup": paths.PRETRAIN_WARMUP_DIR / s,
+        "pretrain_full": paths.PRETRAIN_DIR / paths.cell_name("full", "0.0", s),
+        "pretrain": paths.PRETRAIN_DIR / paths.cell_name(m, r, s),
+        "linear_eval_untrained": paths.LINEAR_EVAL_DIR / paths.untrained_name(s),
+        "linear_eval_full": paths.LINEAR_EVAL_DIR / paths.cell_name("full", "0.0", s),
+        "linear_eval": paths.LINEAR_EVAL_DIR / paths.cell_name(m, r, s),
+        "dlc": paths.dlc_file(s).parent,
+        "downstream": paths.DOWNSTREAM_DIR / paths.cell_name("${item.selector}", r, s),
     }
     from pipeline.study.grids import nlu_grid
 
@@ -170,7 +171,7 @@ def test_dvc_outs_are_the_paths_the_code_writes():
         assert declared[name]["outs"] == [str(path)], name
     report = paths.NLU_REPORTS_DIR / d
     outs = [next(iter(o)) for o in declared["nlu_report"]["outs"]]
-    assert outs == [str(report / "results.md"), str(report / "accuracy_vs_saving.png")]
+    assert outs == [str(report / "results.md"), str(report / "accuracy_vs_saving.png"), str(report / "forest.png")]
     assert [next(iter(o)) for o in declared["nlu_report"]["metrics"]] == [str(report / "metrics.json")]
     outs = [next(iter(o)) for o in declared["aggregate"]["outs"]]
     # Everything aggregate writes (findings.md too: the README's opening is made from it).

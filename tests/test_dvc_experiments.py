@@ -30,6 +30,7 @@ def tiny(params: dict) -> None:
             "seeds": [0],
             "ssl_methods": ["emp"],
             "ssl_rates": [0.7],
+            "ssl_seeds": [0],
             "selectors": ["flexrand"],
         }
     )
@@ -38,8 +39,8 @@ def tiny(params: dict) -> None:
     params["tracking"] = {"experiment": "queued", "log_models": False}
 
 
-SHARED = ["prepare", "warmup@0", "full@0", "pretrain_warmup", "pretrain_full", "pretrain@emp-0.7"]
-SHARED += ["linear_eval_full", "linear_eval@emp-0.7", "dlc"]
+SHARED = ["prepare", "warmup@0", "full@0", "pretrain_warmup@0", "pretrain_full@0", "pretrain@emp-0.7-0"]
+SHARED += ["linear_eval_untrained@0", "linear_eval_full@0", "linear_eval@emp-0.7-0", "dlc@0"]
 OWN = 4  # the stages each rate runs on its own: train@random, train@emp, downstream@flexrand, aggregate
 
 

@@ -30,6 +30,7 @@ def tiny_study(params: dict) -> None:
             "seeds": SEEDS,
             "ssl_methods": ["emp"],
             "ssl_rates": [0.7],
+            "ssl_seeds": [0],
             "selectors": ["flexrand", "static_random"],
         }
     )
@@ -73,7 +74,7 @@ def test_repro_writes_every_cell_and_the_report(study):
         assert row in report.split("### SimCLR")[1]
     ssl = json.loads((repo / "outputs" / "linear_eval" / "emp-0.7-0" / "metrics.json").read_text())
     assert 0.3 < ssl["linear_acc"] <= 1.0 and ssl["achieved_saving"] == pytest.approx(1 - (N + 404) / (2 * N))
-    down = json.loads((repo / "outputs" / "downstream" / "flexrand-0.3" / "metrics.json").read_text())
+    down = json.loads((repo / "outputs" / "downstream" / "flexrand-0.3-0" / "metrics.json").read_text())
     per_class = torch.bincount(load_digits().train_y).tolist()
     assert down["kept"] == sum(int(0.7 * n + 0.5) for n in per_class)  # FlexRand keeps round(0.7 n_c) a class
     points = json.loads((repo / "reports" / "plots" / "accuracy_vs_saving.json").read_text())
@@ -84,7 +85,10 @@ def test_repro_writes_every_cell_and_the_report(study):
         ("emp", 0.3),
         ("emp", 0.7),
     }
-    for png in ("accuracy_vs_saving.png", "visits_at_highest_rate.png"):
+    untrained = json.loads((repo / "outputs" / "linear_eval" / "untrained-0.0-0" / "metrics.json").read_text())
+    assert 0.1 < untrained["linear_acc"] <= 1.0
+    assert "**What pre-training adds.** The same encoder untrained" in report.split("### SimCLR")[1]
+    for png in ("accuracy_vs_saving.png", "visits_at_highest_rate.png", "forest_train.png", "forest_downstream.png"):
         assert (repo / "reports" / "plots" / png).read_bytes()[:4] == b"\x89PNG"
 
 
@@ -94,7 +98,8 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
     # Stable keys: the same fields for every method at every rate and budget, whatever the grid.
     train = metrics["train"]
-    assert set(train) == {"full", "rates", "budgets"} and set(train["rates"]) == {"pruned30", "pruned70"}
+    assert set(train) == {"full", "rates", "budgets", "setting"} and set(train["rates"]) == {"pruned30", "pruned70"}
+    assert train["setting"]["seeds"] == 3 and train["setting"]["dataset"] == "digits" and train["setting"]["machine"]
     for rate in ("pruned30", "pruned70"):
         assert set(train["rates"][rate]) == {"random", "emp"}
         assert all(
@@ -102,7 +107,7 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
         )
     # the budgets are random's savings: 1 - (N + 3 K) / (E N) with K = round(0.7 N) = 943 and round(0.3 N) = 404
     assert set(train["budgets"]) == {"saving22_5", "saving52_5"}
-    fields = {"reaches", "max_saving", "test_acc", "vs_random_holds"} | {
+    fields = {"reaches", "max_saving", "test_acc", "vs_random_holds", "vs_best_other_holds"} | {
         f"{d}{end}" for d in ("vs_random", "vs_best_other") for end in ("", "_low", "_high")
     }
     for budget in train["budgets"].values():
@@ -120,6 +125,10 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     assert headline["emp_vs_random"] == emp["vs_random"] and headline["best_method"] in ("random", "emp")
     # the SSL grid here has no random: no budgets to compare at, the raw table only
     assert set(metrics["pretrain"]["rates"]) == {"pruned70"} and not metrics["pretrain"].get("budgets")
+    untrained = metrics["pretrain"]["untrained"]
+    assert untrained["pretraining_gain"] == pytest.approx(
+        metrics["pretrain"]["full"]["linear_acc"] - untrained["linear_acc"]
+    )
     assert set(metrics["downstream"]["rates"]) == {"pruned30", "pruned70"}
     assert set(metrics["downstream"]["rates"]["pruned30"]) == {"flexrand", "static_random"}
     # downstream selections keep round((1 - b) n_c) a class: static_random's saving is the rate up to rounding
@@ -127,6 +136,7 @@ def test_dvc_reads_the_declared_metrics_and_plots(study):
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
     assert set(plots) == {
         "reports/plots/accuracy_vs_saving.png",
+        "reports/plots/forest_train.png",
         "reports/plots/visits_at_highest_rate.png",
         "reports/plots/ssl_linear_vs_saving.png",
         "reports/plots/downstream_linear_vs_saving.png",
@@ -180,13 +190,14 @@ def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):
     assert len(parents) == 1
     parent = parents[0].info.run_id
     ssl = [
-        "pretrain_warmup",
+        "pretrain_warmup@0",
         "pretrain full-0.0-0",
         "pretrain emp-0.7-0",
+        "linear_eval untrained-0.0-0",
         "linear_eval full-0.0-0",
         "linear_eval emp-0.7-0",
-        "dlc",
-    ] + [f"downstream {s}-{r}" for s in ("flexrand", "static_random") for r in (0.3, 0.7)]
+        "dlc 0",
+    ] + [f"downstream {s}-{r}-0" for s in ("flexrand", "static_random") for r in (0.3, 0.7)]
     assert set(by_name) == {*CELLS, *ssl, *WARMUPS, "aggregate", parents[0].info.run_name}
     assert len(found) == len(CELLS) + len(ssl) + len(WARMUPS) + 2  # no duplicates
     for name in [*CELLS, *ssl, *WARMUPS, "aggregate"]:
@@ -261,8 +272,8 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = json.loads(sh(repo, "dvc", "status", "--json"))
     new_cells = {f"train@{m}-0.5-{s}" for m in ("random", "emp") for s in SEEDS} | {
-        "downstream@flexrand-0.5",
-        "downstream@static_random-0.5",
+        "downstream@flexrand-0.5-0",
+        "downstream@static_random-0.5-0",
     }
     assert set(status) == new_cells | {"aggregate"}
     log = sh(repo, "dvc", "repro", with_stderr=True)
@@ -275,7 +286,7 @@ def test_adding_a_rate_reruns_only_the_new_cells(study, runs):
         if r.info.run_id not in {b.info.run_id for b in before} and r.data.tags.get("study_parent") != "true"
     ]
     added = sorted(r.info.run_name for r in new_runs)
-    assert added == ["aggregate", "downstream flexrand-0.5", "downstream static_random-0.5"] + sorted(
+    assert added == ["aggregate", "downstream flexrand-0.5-0", "downstream static_random-0.5-0"] + sorted(
         f"{m}-0.5-{s}" for m in ("emp", "random") for s in SEEDS
     )
     # The edited params are a new study: the new runs sit under a new parent, the old ones stay put.
@@ -306,3 +317,22 @@ def test_an_empty_grid_is_a_params_edit(study, runs):
         assert metrics[part][reference] and not metrics[part]["rates"] and not metrics[part]["budgets"], part
     assert metrics["train"]["budgets"]  # the supervised grid as it was
     assert "up to date" in sh(repo, "dvc", "status", with_stderr=True)
+
+
+def test_no_simclr_seeds_is_a_supervised_study(study, runs):
+    """study.ssl_seeds: [] drops the SimCLR and downstream stages (the downstream part needs the
+    full-data encoders): DVC runs none of them, only the report, which has no such sections."""
+    repo = study[0]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["study"].update(ssl_seeds=[])
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stages = sh(repo, "dvc", "stage", "list", "--name-only").split()
+    assert not [s for s in stages if s.startswith(("pretrain", "linear_eval", "dlc", "downstream"))]
+    log = sh(repo, "dvc", "repro", with_stderr=True)
+    ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+    assert ran == {"aggregate"}
+    results = (repo / "reports" / "results.md").read_text()
+    assert (
+        "### Supervised pruned training" in results and "### SimCLR" not in results and "### Downstream" not in results
+    )
+    assert set(json.loads((repo / "reports" / "metrics.json").read_text())) == {"headline", "train"}

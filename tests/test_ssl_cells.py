@@ -1,5 +1,6 @@
 """The SSL cells in process, in a temporary working tree: pre-training warm-up, a pruned
-pre-training cell, and the linear evaluation of its encoder, each logged to MLflow."""
+pre-training cell, the linear evaluation of its encoder and of the untrained reference, DLC and
+the downstream cells, each logged to MLflow."""
 
 import pytest
 import torch
@@ -7,6 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.core import data, io
 from pipeline.study import cells, config, grids, paths, probing, store
+from pipeline.training.tasks import SimCLRTask
 
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
 
@@ -57,9 +59,9 @@ def test_pretrain_cell_then_linear_eval(prepared, digits):
     client = MlflowClient(store.tracking_uri())
     exp = client.get_experiment_by_name("ssl-cells")
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
-    assert {"pretrain_warmup", "pretrain emp-0.5-0", "linear_eval emp-0.5-0"} <= set(runs)
+    assert {"pretrain_warmup@0", "pretrain emp-0.5-0", "linear_eval emp-0.5-0"} <= set(runs)
     ssl_run = runs["pretrain emp-0.5-0"]
-    assert ssl_run.data.tags["dvc.stage"] == "pretrain@emp-0.5"
+    assert ssl_run.data.tags["dvc.stage"] == "pretrain@emp-0.5-0"
     assert ssl_run.data.params["pretrain.temperature"] == "0.5"
     assert [m.step for m in client.get_metric_history(ssl_run.info.run_id, "knn_acc")] == [2, 3]
     assert runs["linear_eval emp-0.5-0"].data.metrics["linear_acc"] == metrics["linear_acc"]
@@ -77,15 +79,15 @@ def test_dlc_and_downstream_cells(prepared, digits):
     )
     cells.run_warmup(cfg, grids.SSL, 0)
     cells.run_cell(cfg, grids.SSL, "full", 0.0, 0)
-    probing.run_dlc(cfg)
-    blob = torch.load(probing.DLC_FILE)
+    probing.run_dlc(cfg, 0)
+    blob = torch.load(paths.dlc_file(0))
     assert blob["scores"].shape == (len(digits),) and blob["train_features"].shape[0] == len(digits)
     # every selector keeps round(0.5 n_c) of each class (static random and DLC top-K per class, as the
     # DLC authors compare them with FlexRand)
     per_class = torch.bincount(digits.train_y).tolist()
     K = sum(int(0.5 * n + 0.5) for n in per_class)
     results = {
-        s: probing.run_downstream(cfg, s, 0.5) for s in ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")
+        s: probing.run_downstream(cfg, s, 0.5, 0) for s in ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")
     }
     for selector, metrics in results.items():
         assert metrics["kept"] == K and metrics["achieved_saving"] == 1 - K / len(digits), selector
@@ -101,3 +103,26 @@ def test_dlc_and_downstream_cells(prepared, digits):
     hardest = probing.select_subset("dlc_hardest", scores, labels, 0.5, 0.5, 0, stratified=False)
     assert len(easiest) == len(hardest) == 674
     assert float(scores[easiest].max()) <= float(scores[hardest].min())
+
+
+def test_the_untrained_reference_is_the_encoder_pre_training_starts_from(prepared, digits):
+    cfg = config.from_dict(
+        {
+            "data": {"dataset": "digits"},
+            "runtime": {"device": "cpu"},
+            "pretrain": {"epochs": 2, "warmup_epochs": 1, "batch_size": 64, "hidden": 64, "projection_dim": 32},
+            "tracking": {"experiment": "untrained"},
+        }
+    )
+    run = grids.SSL.spec(cfg)
+    first = {}
+    for seed in (0, 1):
+        start = run.task(digits, seed).encoder.state_dict()
+        encoder, _ = SimCLRTask.initial_encoder(cfg.model.arch, digits.in_channels, seed)
+        assert all(torch.equal(start[k].cpu(), v) for k, v in encoder.state_dict().items())
+        first[seed] = encoder.state_dict()["features.0.weight"]
+    assert not torch.equal(first[0], first[1])  # each seed its own initial weights
+    metrics = probing.run_untrained_probe(cfg, 1)
+    assert 0.3 < metrics["linear_acc"] <= 1.0 and 0.1 < metrics["knn_acc"] <= 1.0
+    saved = io.read_json(paths.LINEAR_EVAL_DIR / "untrained-0.0-1" / "metrics.json")
+    assert saved["method"] == "untrained" and saved["seed"] == 1 and saved["linear_acc"] == metrics["linear_acc"]

@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from pipeline.study import plots, report, verdict
+from pipeline.study import plots, report, report_plots, verdict
 
 
 def runs(accs, saving=0.467):
@@ -133,9 +133,11 @@ def test_plot_of_two_methods_at_two_rates_over_three_seeds(tmp_path):
         report.Row("emp", 0.7, runs([0.82, 0.821, 0.819])),
     ]
     budgets = report.budgets(rows)
-    fig = plots.accuracy_vs_saving(report.saving_series(rows), "test", [(b.saving, b.rate) for b in budgets])
+    fig = report_plots.accuracy_vs_saving(
+        report.saving_series(rows), "test", [(b.saving, b.rate) for b in budgets], floor=("untrained", 0.5)
+    )
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert labels.count("random") == 1 and labels.count("emp") == 1 and "full data" in labels
+    assert labels.count("random") == 1 and labels.count("emp") == 1 and {"full data", "untrained"} <= set(labels)
     emp = next(line for line in fig.axes[0].get_lines() if line.get_label() == "emp")
     assert len(emp.get_xdata()) == 3  # through (0, full) and both rates
     assert emp.get_ydata()[2] == pytest.approx(82.0)

@@ -55,16 +55,19 @@ EVERY_METHOD = tuple(name for name in pruning.REGISTRY if name != "full")
 @dataclass(frozen=True)
 class StudyConfig:
     """The grids (DVC matrices): supervised methods x rates x seeds; SimCLR pre-training methods x
-    rates; downstream selectors x the supervised rates; NLU datasets x methods x rates x seeds.
-    Names come from `methods`. A grid's methods (selectors, datasets) may be empty: then only its
-    full-data reference runs (the NLU part: nothing), and its report says there is no comparison."""
+    rates x seeds; downstream selectors x the supervised rates x the SimCLR seeds; NLU datasets x
+    methods x rates x seeds. Names come from `methods`. A grid's methods (selectors, datasets) may
+    be empty: then only its references run (the NLU part: nothing), and its report says there is no
+    comparison. No SimCLR seeds: no SimCLR part, and no downstream part (it needs the encoders)."""
 
     # `full` is not listed: the full-data references run in their own stages.
     methods: list[str] = spec(list(EVERY_METHOD), empty_ok=True)
     rates: list[float] = spec([0.5, 0.7], **in_range(0.0, 1.0, hi_open=True))
     seeds: list[int] = spec([0, 1, 2])  # each runs its own warm-up and full-data reference
-    ssl_methods: list[str] = spec(["random", "rs2", "epsilon_greedy", "infobatch", "emp"], empty_ok=True)
-    ssl_rates: list[float] = spec([0.7], **in_range(0.0, 1.0, hi_open=True))
+    ssl_methods: list[str] = spec(["random", "rs2", "infobatch", "orderdp", "emp"], empty_ok=True)
+    ssl_rates: list[float] = spec([0.3, 0.7], **in_range(0.0, 1.0, hi_open=True))
+    # each runs its own warm-up, full-data encoder and untrained reference; [] drops the SimCLR part
+    ssl_seeds: list[int] = spec([0, 1, 2], empty_ok=True)
     selectors: list[str] = spec(list(SELECTORS), empty_ok=True, **one_of(*SELECTORS))
     # NLU fine-tuning (the nlu section): datasets x methods x rates x seeds; no datasets, no NLU part.
     nlu_datasets: list[str] = spec([], empty_ok=True, **registered(text.REGISTRY))
@@ -180,6 +183,11 @@ def _check_moved_keys(raw: dict) -> None:
         raise ConfigError(
             "train.seed is no longer a key: every seed in study.seeds runs its own warm-up; "
             "delete train.seed and list the seeds under study.seeds"
+        )
+    if isinstance(raw.get("pretrain"), dict) and "seed" in raw["pretrain"]:
+        raise ConfigError(
+            "pretrain.seed is no longer a key: every seed in study.ssl_seeds runs its own SimCLR "
+            "warm-up; delete pretrain.seed and list the seeds under study.ssl_seeds"
         )
     for section in ("train", "pretrain", "nlu"):
         moved = [k for k in RUNTIME_KEYS if isinstance(raw.get(section), dict) and k in raw[section]]

@@ -118,16 +118,25 @@ def holm(p_values: Mapping[str, float], alpha: float = ALPHA) -> set[str]:
     return rejected
 
 
+# What a difference supports once corrected for the comparisons made beside it (Holm): "above",
+# "below" or "inconclusive"; None where there is no verdict (fewer than MIN_SEEDS seeds).
+Verdict = str | None
+
+
 @dataclass(frozen=True)
 class Standing:
     """One method at one budget: its accuracy per seed where it reaches the budget (in every seed),
-    else the largest saving it reached; its paired difference to the reference and to the best."""
+    else the largest saving it reached; its paired difference to the reference and to the best,
+    each with its verdict after Holm's correction over its family (every method compared with the
+    reference; every method compared with the best)."""
 
     method: str
     per_seed: dict[int, float] | None  # None: does not reach the budget
     max_saving: float  # the smallest, over seeds, of the largest saving its curve reached
     vs_reference: Interval | None = None
     vs_best: Interval | None = None  # for the best method itself: against the runner-up
+    vs_reference_verdict: Verdict = None
+    vs_best_verdict: Verdict = None
 
     @property
     def reaches(self) -> bool:
@@ -224,14 +233,44 @@ def _at_budget(
         standings.append(Standing(method, values if reaches else None, top))
     reached = sorted((s for s in standings if s.reaches), key=lambda s: -s.accuracy)
     ref = next((s for s in reached if s.method == reference), None)
-    ranked = []
+    vs_ref, vs_best = {}, {}
     for s in reached:
-        vs_ref = None if s is ref or ref is None else paired(s.per_seed, ref.per_seed)
+        if s is not ref and ref is not None:
+            vs_ref[s.method] = paired(s.per_seed, ref.per_seed)
         other = reached[1] if s is reached[0] and len(reached) > 1 else reached[0]
-        vs_best = None if other is s else paired(s.per_seed, other.per_seed)
-        ranked.append(Standing(s.method, s.per_seed, s.max_saving, vs_ref, vs_best))
-    tests = {s.method: s.vs_reference.p_value for s in ranked if s.vs_reference is not None}
-    significant = holm(tests) if seeds >= MIN_SEEDS else set()
-    above = frozenset(s.method for s in ranked if s.method in significant and s.vs_reference.mean > 0)
+        if other is not s:
+            vs_best[s.method] = paired(s.per_seed, other.per_seed)
+    ref_verdicts = corrected(vs_ref)
+    # The best against the runner-up is the runner-up against the best, mirrored: one comparison.
+    best_verdicts = corrected({m: iv for m, iv in vs_best.items() if m != reached[0].method})
+    if len(reached) > 1:
+        best_verdicts[reached[0].method] = MIRROR[best_verdicts[reached[1].method]]
+    ranked = [
+        Standing(
+            s.method,
+            s.per_seed,
+            s.max_saving,
+            vs_ref.get(s.method),
+            vs_best.get(s.method),
+            ref_verdicts.get(s.method),
+            best_verdicts.get(s.method),
+        )
+        for s in reached
+    ]
+    above = frozenset(m for m, v in ref_verdicts.items() if v == "above")
+    below = frozenset(m for m, v in ref_verdicts.items() if v == "below")
     unreached = sorted((s for s in standings if not s.reaches), key=lambda s: s.method)
-    return Budget(budget, rate, reference, full, seeds, ranked + unreached, above, frozenset(significant - above))
+    return Budget(budget, rate, reference, full, seeds, ranked + unreached, above, below)
+
+
+MIRROR: dict[Verdict, Verdict] = {"above": "below", "below": "above", "inconclusive": "inconclusive", None: None}
+
+
+def corrected(family: Mapping[str, Interval]) -> dict[str, Verdict]:
+    """Each difference's verdict after Holm's correction over the family (the differences of at
+    least MIN_SEEDS seeds): above or below where the corrected test rejects 0, inconclusive where it
+    does not; None, no verdict, for a difference of fewer seeds."""
+    tested = {m: iv for m, iv in family.items() if iv.seeds >= MIN_SEEDS and iv.half is not None}
+    rejected = holm({m: iv.p_value for m, iv in tested.items()})
+    verdict = lambda m, iv: ("above" if iv.mean > 0 else "below") if m in rejected else "inconclusive"
+    return {m: verdict(m, iv) if m in tested else None for m, iv in family.items()}

@@ -176,9 +176,9 @@ SSL = Grid(
     lambda file, stage: data.load_prepared(file),
     paths.PRETRAIN_WARMUP_DIR,
     paths.PRETRAIN_DIR,
-    warmup_stage="pretrain_warmup",  # one seed: one stage
-    cell_stage="pretrain@{method}-{rate}",
-    full_stage="pretrain_full",
+    warmup_stage="pretrain_warmup@{seed}",
+    cell_stage="pretrain@{cell}",
+    full_stage="pretrain_full@{seed}",
     run_name="pretrain {cell}",
     keep_encoder=True,
 )

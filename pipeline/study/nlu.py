@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..core import text, text_models, timing, tokens
 from ..core.io import write_json, write_text
-from . import equal_cost, measured_on, paths, plots, report, stage_runs, verdict
+from . import equal_cost, measured_on, paths, plots, report, report_plots, stage_runs, verdict
 from .config import Config
 from .grids import nlu_grid
 
@@ -76,17 +76,20 @@ def write_report(cfg: Config, dataset: str) -> str:
     text_md = section(cfg, meta, rows, budgets)
     folder = paths.NLU_REPORTS_DIR / dataset
     write_text(folder / "results.md", text_md)
-    figure = folder / "accuracy_vs_saving.png"
+    figure, forest = folder / "accuracy_vs_saving.png", folder / "forest.png"
     title = f"NLU {dataset}, {cfg.nlu.model}, {cfg.nlu.epochs} epochs"
     plots.save(
-        plots.accuracy_vs_saving(report.saving_series(rows), title, [(b.saving, b.rate) for b in budgets]),
+        report_plots.accuracy_vs_saving(report.saving_series(rows), title, [(b.saving, b.rate) for b in budgets]),
         figure,
     )
     metrics = {"headline": report.headline_metrics(budgets), **report.dvc_metrics(rows, budgets)}
+    metrics["setting"] = report.setting("nlu", meta, cfg.nlu.model, cfg.nlu.epochs, rows)
+    panels = report_plots.panels(metrics["budgets"], equal_cost.REFERENCE)
+    plots.save(report_plots.forest([panels], title, equal_cost.REFERENCE), forest)
     write_json(folder / "metrics.json", metrics)
     study = cfg.study
     params = {"dataset": dataset, **{f"study.{k}": ",".join(map(str, getattr(study, k))) for k in NLU_GRID_KEYS}}
-    files = [folder / "results.md", figure]
+    files = [folder / "results.md", figure, forest]
     stage = f"nlu_report@{dataset}"
     with stage_runs.stage_run(cfg, meta, stage, stage, params, {"task": "report", "dataset": dataset}) as run:
         run.log_metrics(report.numeric_leaves(metrics))

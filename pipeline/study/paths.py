@@ -18,7 +18,9 @@ PRETRAIN_WARMUP_DIR = OUTPUTS_DIR / "pretrain_warmup"
 PRETRAIN_DIR = OUTPUTS_DIR / "pretrain"
 LINEAR_EVAL_DIR = OUTPUTS_DIR / "linear_eval"
 DOWNSTREAM_DIR = OUTPUTS_DIR / "downstream"
-DLC_FILE = DOWNSTREAM_DIR / "dlc" / "dlc.pt"
+DLC_DIR = DOWNSTREAM_DIR / "dlc"  # one folder per SimCLR seed, its full-data encoder's scores
+# The no-pre-training reference: each seed's encoder as initialised, probed like the pre-trained ones.
+UNTRAINED = "untrained"
 NLU_DATA_DIR = Path("data/nlu")  # one tokenised dataset per folder, named by the dataset
 NLU_OUTPUTS_DIR = OUTPUTS_DIR / "nlu"  # <dataset>/warmup/<seed>, <dataset>/train/<cell>
 NLU_REPORTS_DIR = Path("reports/nlu")  # <dataset>/results.md, metrics.json, accuracy_vs_saving.png
@@ -38,8 +40,13 @@ def cell_name(method: str, rate: float, seed: int) -> str:
     return f"{method}-{rate}-{seed}"
 
 
-def downstream_name(selector: str, rate: float) -> str:
-    return f"{selector}-{rate}"
+def dlc_file(seed: int) -> Path:
+    return DLC_DIR / str(seed) / "dlc.pt"
+
+
+def untrained_name(seed: int) -> str:
+    """The untrained encoder's folder under LINEAR_EVAL_DIR (a cell at rate 0 of its own)."""
+    return cell_name(UNTRAINED, 0.0, seed)
 
 
 def nlu_dataset_file(dataset: str) -> Path:

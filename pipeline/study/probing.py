@@ -1,6 +1,7 @@
-"""Probing pre-trained encoders: linear evaluation of each pretrain cell's encoder, and
-downstream pruning (DLC scores with the full-data encoder, subsets by FlexRand, static random and
-DLC top-K) evaluated the same way.
+"""Probing pre-trained encoders: linear evaluation of each pretrain cell's encoder and of the
+same encoder untrained (the reference that says what pre-training adds), and downstream pruning
+(DLC scores with each seed's full-data encoder, subsets by FlexRand, static random and DLC top-K)
+evaluated the same way.
 
 The encoder is frozen (no gradients, eval mode); features are extracted once without
 augmentation; a logistic regression is fitted on the full labelled training set and a kNN
@@ -27,10 +28,11 @@ from ..core.pruning.base import keep_count, per_class, random_subset
 from ..core.schema import flatten
 from ..core.seeding import generator
 from ..training.runtime import resolve_device
+from ..training.tasks import SimCLRTask
 from . import paths, stage_runs
 from .config import Config
 from .grids import SSL
-from .paths import DLC_FILE, DOWNSTREAM_DIR, LINEAR_EVAL_DIR
+from .paths import DOWNSTREAM_DIR, LINEAR_EVAL_DIR
 
 
 def load_encoder(cfg: Config, ds: ImageDataset, method: str, rate: float, seed: int) -> torch.nn.Module:
@@ -82,7 +84,7 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
     pretrained = read_json(SSL.cell_dir(method, rate, seed) / "metrics.json")
     params = {"method": method, "rate": rate, "seed": seed, "encoder": f"pretrain@{name}"}
     # The DVC stage (DVC_STAGE says so under DVC; this fallback is named as dvc.yaml names it).
-    stage = "linear_eval_full" if method == "full" else f"linear_eval@{method}-{rate}"
+    stage = f"linear_eval_full@{seed}" if method == "full" else f"linear_eval@{name}"
     tags = {"task": "ssl", "method": method, "rate": rate, "seed": seed}
     with stage_runs.stage_run(cfg, meta, stage, f"linear_eval {name}", params, tags) as run:
         t0 = time.perf_counter()
@@ -92,7 +94,9 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
             "achieved_saving": pretrained["achieved_saving"],  # of the pre-training that made the encoder
             "pretrain_wall_time_s": pretrained["wall_time_s"],
             # what that time was measured on (pipeline/study/measured_on.py)
-            **{f"pretrain_{k}": pretrained[k] for k in ("load_avg_1m", "cpu_cores") if k in pretrained},
+            **{
+                f"pretrain_{k}": pretrained[k] for k in ("load_avg_1m", "cpu_cores", "torch_threads") if k in pretrained
+            },
             "wall_time_s": time.perf_counter() - t0,
         }
         cell = {"method": method, "rate": rate, "seed": seed, "pretrain_machine": pretrained.get("machine")}
@@ -101,14 +105,34 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
     return metrics
 
 
-def run_dlc(cfg: Config) -> None:
-    """DLC score of every labelled training sample with the encoder pre-trained on full data, and
-    that encoder's frozen features, which every downstream cell probes."""
+def run_untrained_probe(cfg: Config, seed: int) -> dict:
+    """The no-pre-training reference of seed `seed`: the encoder that seed's pre-training starts
+    from, never trained, probed exactly as every pre-trained encoder is."""
     ds, meta = _prepared()
-    seed = cfg.pretrain.seed
+    name = paths.untrained_name(seed)
+    params = {"method": paths.UNTRAINED, "seed": seed, "encoder": f"the initial weights of seed {seed}"}
+    tags = {"task": "ssl", "method": paths.UNTRAINED, "seed": seed}
+    with stage_runs.stage_run(cfg, meta, f"linear_eval_untrained@{seed}", f"linear_eval {name}", params, tags) as run:
+        t0 = time.perf_counter()
+        encoder, _ = SimCLRTask.initial_encoder(cfg.model.arch, ds.in_channels, seed)
+        train_feats, test_feats = encoder_features(cfg, ds, encoder.requires_grad_(False).eval())
+        metrics = {
+            **probe(train_feats, ds.train_y, test_feats, ds.test_y, seed),
+            "wall_time_s": time.perf_counter() - t0,
+        }
+        said = _record(run, LINEAR_EVAL_DIR / name, {"method": paths.UNTRAINED, "rate": 0.0, "seed": seed}, metrics)
+    print(f"linear_eval {name}: {said}")
+    return metrics
+
+
+def run_dlc(cfg: Config, seed: int) -> None:
+    """DLC score of every labelled training sample with seed `seed`'s encoder pre-trained on full
+    data, and that encoder's frozen features, which the seed's downstream cells probe."""
+    ds, meta = _prepared()
     d = cfg.downstream
     params = {"encoder": f"pretrain_full@{seed}", "seed": seed, **flatten(d, "downstream.")}
-    with stage_runs.stage_run(cfg, meta, "dlc", "dlc", params, {"task": "downstream", "seed": seed}) as run:
+    tags = {"task": "downstream", "seed": seed}
+    with stage_runs.stage_run(cfg, meta, f"dlc@{seed}", f"dlc {seed}", params, tags) as run:
         t0 = time.perf_counter()
         encoder = load_encoder(cfg, ds, "full", 0.0, seed)
         train_feats, test_feats = encoder_features(cfg, ds, copy.deepcopy(encoder))
@@ -125,8 +149,10 @@ def run_dlc(cfg: Config) -> None:
         wall = time.perf_counter() - t0
         run.log_metrics({"wall_time_s": wall, "dlc_mean": float(scores.mean()), "dlc_std": float(scores.std())})
         with timing.phase("outputs"):
-            save_torch(DLC_FILE, {"scores": scores, "train_features": train_feats, "test_features": test_feats})
-    print(f"dlc: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
+            save_torch(
+                paths.dlc_file(seed), {"scores": scores, "train_features": train_feats, "test_features": test_feats}
+            )
+    print(f"dlc {seed}: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
 
 
 def select_subset(
@@ -155,11 +181,11 @@ def select_subset(
     )
 
 
-def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
-    """Choose a subset of the labelled set once, then the same linear evaluation on it."""
+def run_downstream(cfg: Config, selector: str, rate: float, seed: int) -> dict:
+    """Choose a subset of the labelled set once with seed `seed`'s DLC scores (and, for the random
+    selectors, its stream), then the same linear evaluation on it."""
     ds, meta = _prepared()
-    seed = cfg.pretrain.seed
-    name = paths.downstream_name(selector, rate)
+    name = paths.cell_name(selector, rate, seed)
     params = {
         "method": selector,
         "rate": rate,
@@ -170,7 +196,7 @@ def run_downstream(cfg: Config, selector: str, rate: float) -> dict:
     tags = {"task": "downstream", "method": selector, "rate": rate, "seed": seed}
     with stage_runs.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params, tags) as run:
         t0 = time.perf_counter()
-        blob = load_torch(DLC_FILE, "dlc")
+        blob = load_torch(paths.dlc_file(seed), f"dlc@{seed}")
         keep = select_subset(
             selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed, cfg.downstream.per_class
         )

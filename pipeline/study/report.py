@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..core.errors import UserError
 from ..core.io import read_json
-from . import equal_cost
+from . import equal_cost, paths
 from .config import Config
 
 FINDINGS_BEGIN = (
@@ -54,13 +54,18 @@ def grid_cells(methods: list[str], rates: list[float], seeds: list[int]) -> list
 
 
 def expected_ssl_cells(cfg: Config) -> list[Cell]:
-    """Every pre-trained encoder the params ask for (one seed: pretrain.seed): full first."""
-    seed = cfg.pretrain.seed
-    return [("full", 0.0, seed)] + [(m, r, seed) for m in cfg.study.ssl_methods for r in cfg.study.ssl_rates]
+    """Every pre-trained encoder the params ask for: the full-data ones first."""
+    s = cfg.study
+    return [("full", 0.0, seed) for seed in s.ssl_seeds] + grid_cells(s.ssl_methods, s.ssl_rates, s.ssl_seeds)
+
+
+def expected_untrained_cells(cfg: Config) -> list[Cell]:
+    """The no-pre-training reference of every SimCLR seed."""
+    return [(paths.UNTRAINED, 0.0, seed) for seed in cfg.study.ssl_seeds]
 
 
 def expected_downstream_cells(cfg: Config) -> list[Cell]:
-    return [(s, r, cfg.pretrain.seed) for s in cfg.study.selectors for r in cfg.study.rates]
+    return grid_cells(cfg.study.selectors, cfg.study.rates, cfg.study.ssl_seeds)
 
 
 def collect(cells: list[Cell], path_of: Callable[[str, float, int], Path]) -> list[Row]:
@@ -164,6 +169,24 @@ def plot_points(rows: list[Row]) -> list[dict]:
     ]
 
 
+def setting(task: str, meta: dict, model: str, epochs: int, rows: list[Row], prefix: str = "") -> dict:
+    """What a part of the study measured, for the README's answer and its scope: the task, data,
+    model, epochs, seeds and the machines its cells ran on."""
+    runs = [run for row in rows for run in row.runs]
+    return {
+        "task": task,
+        "dataset": meta["name"],
+        "train_size": meta["train_size"],
+        "test_size": meta["test_size"],
+        "model": model,
+        "epochs": epochs,
+        "seeds": len({int(run["seed"]) for run in runs}),
+        "machine": " and ".join(sorted({run[f"{prefix}machine"] for run in runs if run.get(f"{prefix}machine")})),
+        # PyTorch's threads: another count sums in another order, as another CPU does
+        "threads": sorted({int(run[f"{prefix}torch_threads"]) for run in runs if f"{prefix}torch_threads" in run}),
+    }
+
+
 def rate_key(rate: float) -> str:
     """A rate as a metrics key without a dot (DVC nests metrics keys at dots): 0.7 -> pruned70."""
     return "pruned" + f"{100 * rate:g}".replace(".", "_")
@@ -180,15 +203,19 @@ def budget_key(saving: float) -> str:
     return "saving" + f"{100 * saving:.1f}".removesuffix(".0").replace(".", "_")
 
 
+# A corrected verdict as a number: above 1, below -1, inconclusive (or no verdict) 0.
+HOLDS = {"above": 1, "below": -1, "inconclusive": 0, None: 0}
+
+
 def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "test_acc") -> dict:
     """Stable keys for `dvc metrics diff` and `dvc exp show`: the full-data row under "full"; under
     "rates", per nominal rate (pruned70, ...) and method the raw mean, std and achieved saving; under
     "budgets", per budget (saving46_7, ...) its saving, rate, best method and runner-up, and for every method the same
     fields: whether it reaches the budget, its accuracy there, its seed-paired differences to the
     reference (the reference's own: 0) and to the best other method with their 95% intervals, and
-    whether the difference to the reference holds after Holm's correction (above: 1, below: -1,
-    neither: 0). A method that does not reach a budget has nulls there, which `dvc metrics show`
-    leaves out: `reaches` and `max_saving` say why."""
+    whether each difference holds after Holm's correction (above: 1, below: -1, neither: 0). A
+    method that does not reach a budget has nulls there, which `dvc metrics show` leaves out:
+    `reaches` and `max_saving` say why."""
     ref = rows[0]
     out: dict = {ref.method.replace(" ", "_"): {key: ref.mean(key), f"{key}_std": ref.std(key)}}
     rates: dict = {}
@@ -202,7 +229,6 @@ def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "t
     for b in budgets:
         methods = {}
         for s in b.standings:
-            holds = 1 if s.method in b.above else -1 if s.method in b.below else 0
             # the reference against itself is 0 (not null: `dvc metrics show` leaves nulls out)
             vs_ref = equal_cost.Interval(0.0, 0.0, b.seeds) if s.method == b.reference else s.vs_reference
             methods[s.method] = {
@@ -211,7 +237,8 @@ def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "t
                 key: s.accuracy,
                 **_difference(f"vs_{b.reference}", vs_ref),
                 **_difference("vs_best_other", s.vs_best),
-                f"vs_{b.reference}_holds": holds if s.reaches else None,
+                f"vs_{b.reference}_holds": HOLDS[s.vs_reference_verdict] if s.reaches else None,
+                "vs_best_other_holds": HOLDS[s.vs_best_verdict] if s.reaches else None,
             }
         runner = b.runner_up
         at_saving[budget_key(b.saving)] = {

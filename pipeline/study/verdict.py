@@ -1,17 +1,19 @@
 """The equal-cost comparison in words: per budget, which method is most accurate, by how much, and
 how sure that is, in sentences a non-statistician reads correctly; and the table behind them.
 
-Wording rules (docs/methods.md, "Reporting a comparison"): a difference is "above"/"below" only
-where its 95% interval excludes 0, otherwise "inconclusive (±h)" with h the interval's half-width;
-no verdict under MIN_SEEDS seeds; one seed is "1 seed". The sentence about random corrects for
-the number of methods compared with it (Holm); the table's intervals are each at 95%.
+One reading everywhere (docs/methods.md, "Reporting a comparison"): a difference is "above" or
+"below" only where it holds after Holm's correction over the methods compared beside it (every
+method against the reference; every method against the best), otherwise "inconclusive", with its
+95% interval; an interval that excludes 0 alone but not after the correction is marked
+*uncorrected*. No verdict under MIN_SEEDS seeds; one seed is "1 seed". Sentences and tables read
+the same verdicts (equal_cost.Standing), so they cannot disagree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .equal_cost import MIN_SEEDS, Budget, Interval, Standing
+from .equal_cost import MIN_SEEDS, Budget, Interval, Standing, Verdict
 
 
 def percent(share: float) -> str:
@@ -23,22 +25,26 @@ def seeds_words(n: int) -> str:
     return f"{n} seed" + ("" if n == 1 else "s")
 
 
-def _reading(iv: Interval) -> tuple[str | None, str]:
-    """What an interval supports ("above", "below", "inconclusive", or None: no verdict) and the
-    detail to show beside it (the interval, its half-width, or why there is none)."""
+def _span(iv: Interval) -> str:
+    return f"{100 * iv.low:+.2f} to {100 * iv.high:+.2f}"
+
+
+def _detail(iv: Interval, word: Verdict) -> str:
+    """What to show beside a verdict: the interval, its half-width, or why there is no verdict."""
     if iv.half is None:
-        return None, f"{seeds_words(iv.seeds)}, no interval"
-    if iv.seeds < MIN_SEEDS:
-        return None, f"±{100 * iv.half:.2f}, {seeds_words(iv.seeds)}: no verdict"
-    if not iv.excludes_zero:
-        return "inconclusive", f"±{100 * iv.half:.2f}"
-    return ("above" if iv.mean > 0 else "below"), f"95% interval {100 * iv.low:+.2f} to {100 * iv.high:+.2f}"
+        return f"{seeds_words(iv.seeds)}, no interval"
+    if word is None:
+        return f"±{100 * iv.half:.2f}, {seeds_words(iv.seeds)}: no verdict"
+    if word != "inconclusive":
+        return f"95% interval {_span(iv)}"
+    if iv.excludes_zero:  # significant alone, not once corrected for the comparisons beside it
+        return f"uncorrected 95% interval {_span(iv)}, not after correction"
+    return f"±{100 * iv.half:.2f}"
 
 
-def difference(iv: Interval) -> str:
-    """A seed-paired difference in accuracy points with what it supports, for a sentence."""
-    word, detail = _reading(iv)
-    return f"{100 * iv.mean:+.2f} points" + (f", {word}" if word else "") + f" ({detail})"
+def difference(iv: Interval, word: Verdict) -> str:
+    """A seed-paired difference in accuracy points with its corrected verdict, for a sentence."""
+    return f"{100 * iv.mean:+.2f} points" + (f", {word}" if word else "") + f" ({_detail(iv, word)})"
 
 
 def _names(standings: list[Standing]) -> str:
@@ -77,9 +83,9 @@ def sentence(b: Budget, terms: Terms = SUPERVISED) -> str:
             f"seeds (add seeds to the grid).{missing}"
         )
     if b.runner_up is not None and best.vs_best is not None:
-        text += f"; against the runner-up {b.runner_up.method}: {difference(best.vs_best)}"
+        text += f"; against the runner-up {b.runner_up.method}: {difference(best.vs_best, best.vs_best_verdict)}"
     if best.vs_reference is not None and b.runner_up.method != b.reference:
-        text += f"; against {b.reference}: {difference(best.vs_reference)}"
+        text += f"; against {b.reference}: {difference(best.vs_reference, best.vs_reference_verdict)}"
     return f"{text}. {_against_reference(b)}{missing}"
 
 
@@ -113,12 +119,11 @@ def _against_reference(b: Budget) -> str:
     return f"After correcting for {family}: " + "; ".join(parts) + "."
 
 
-def cell(iv: Interval | None) -> str:
+def cell(iv: Interval | None, word: Verdict) -> str:
     """A difference in a table cell: "above: +1.94 (95% interval +0.87 to +3.01)", "inconclusive: +0.07 (±1.37)"."""
     if iv is None:
         return ""
-    word, detail = _reading(iv)
-    return (f"{word}: " if word else "") + f"{100 * iv.mean:+.2f} ({detail})"
+    return (f"{word}: " if word else "") + f"{100 * iv.mean:+.2f} ({_detail(iv, word)})"
 
 
 def table(budgets: list[Budget]) -> str:
@@ -136,7 +141,8 @@ def table(budgets: list[Budget]) -> str:
             other = b.runner_up if s is b.best else b.best
             lines.append(
                 f"| {percent(b.saving)} | {s.method} | {100 * s.accuracy:.2f} | {100 * (s.accuracy - b.full):+.2f} | "
-                f"{cell(s.vs_reference)} | {other.method if other else ''} | {cell(s.vs_best)} |"
+                f"{cell(s.vs_reference, s.vs_reference_verdict)} | {other.method if other else ''} | "
+                f"{cell(s.vs_best, s.vs_best_verdict)} |"
             )
         for s in b.unreached:
             lines.append(
@@ -157,10 +163,11 @@ def section(budgets: list[Budget], terms: Terms = SUPERVISED) -> str:
     b0 = budgets[0]
     lines = "\n".join(f"- {sentence(b, terms)}" for b in budgets)
     spread = (
-        f"with 95% intervals over {seeds_words(b0.seeds)}: *above*/*below* where the interval excludes 0, "
-        f"*inconclusive (±h)* where it does not. The table holds {intervals(budgets)} intervals; about 1 in 20 "
-        f"excludes 0 by chance alone, which is why the sentences above correct for the number of methods "
-        f"compared (Holm)."
+        f"with 95% intervals over {seeds_words(b0.seeds)}. *above*/*below*: the difference holds after "
+        f"correcting for the number of methods compared in its column at that saving (Holm); "
+        f"*inconclusive (±h)*: it does not. Of the table's {intervals(budgets)} intervals about 1 in 20 "
+        f"would exclude 0 by chance alone: one that does but not after the correction is shown as an "
+        f"*uncorrected* interval, and is no verdict."
         if b0.seeds >= MIN_SEEDS
         else f"over {seeds_words(b0.seeds)}: too few for intervals to support a verdict."
     )

@@ -31,7 +31,12 @@ def describe(device: str) -> str:
 
 
 def load() -> dict[str, float]:
-    """The 1-minute load average now and the core count (the load includes the run's own threads:
-    a quiet machine reads at most about its core count while a run trains)."""
+    """The 1-minute load average now, the core count (the load includes the run's own threads: a
+    quiet machine reads at most about its core count while a run trains), and the threads PyTorch
+    computes with (OMP_NUM_THREADS): another count sums in another order, as another CPU does."""
     one_minute = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"load_avg_1m": round(one_minute, 2), "cpu_cores": float(os.cpu_count() or 1)}
+    return {
+        "load_avg_1m": round(one_minute, 2),
+        "cpu_cores": float(os.cpu_count() or 1),
+        "torch_threads": float(torch.get_num_threads()),
+    }

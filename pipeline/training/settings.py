@@ -57,7 +57,7 @@ class TrainConfig(ScheduleConfig):
 
 @dataclass(frozen=True)
 class PretrainConfig(ScheduleConfig):
-    """SimCLR pre-training (its grid is study.ssl_methods x study.ssl_rates)."""
+    """SimCLR pre-training (its grid: study.ssl_methods x ssl_rates x ssl_seeds)."""
 
     batch_size: int = spec(256, **positive())
     lr: float = spec(0.3, **positive())
@@ -67,7 +67,6 @@ class PretrainConfig(ScheduleConfig):
     jitter: float = spec(0.4, **in_range(0.0, 1.0))  # colour jitter strength; 0 turns it off
     hidden: int = spec(512, **positive())  # projection head widths
     projection_dim: int = spec(128, **positive())
-    seed: int = 0  # the pre-training grid's one seed (its warm-up's, and every cell's)
 
 
 def _text_model(name: str) -> bool:

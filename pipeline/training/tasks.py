@@ -84,7 +84,8 @@ class Task:
         self.test_x, self.test_y = to_device(data.test_x), to_device(data.test_y)
         self.num_samples = len(data)
 
-    def _init_seed(self, seed: int) -> None:
+    @staticmethod
+    def _init_seed(seed: int) -> None:
         # The run's seed fixes the initial weights (a warm-up's; pruned runs load the warm-up's).
         torch.manual_seed(derive_seed(seed, "init"))
 
@@ -173,14 +174,20 @@ class SimCLRTask(Task):
         self.seed = seed
         self.temperature = settings.temperature
         self.batch_size = settings.batch_size
-        self._init_seed(seed)
-        encoder, width = build_encoder(arch, data.in_channels)
+        encoder, width = self.initial_encoder(arch, data.in_channels, seed)
         head = ProjectionHead(width, settings.hidden, settings.projection_dim)
         self.model, self.net = runtime.place(SimCLRNet({"encoder": encoder, "head": head}), compiled=[encoder, head])
         mean, std = data.channel_stats()
         self.inputs = InputPipeline(mean, std, runtime.device, channels_last=runtime.channels_last)  # evaluation
         self._hold_images(data)
         self.views = TwoViews(mean, std, runtime.device, settings.min_scale, settings.jitter, runtime.channels_last)
+
+    @classmethod
+    def initial_encoder(cls, arch: str, in_channels: int, seed: int) -> tuple[nn.Module, int]:
+        """The encoder seed `seed`'s pre-training starts from, and its feature width: probed
+        untrained, it is the reference that says what pre-training adds."""
+        cls._init_seed(seed)
+        return build_encoder(arch, in_channels)
 
     @property
     def encoder(self) -> nn.Module:

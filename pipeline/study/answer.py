@@ -1,0 +1,210 @@
+"""The answer the README opens with, from the committed reports: a row per method, a column per
+study, each cell the method's seed-paired difference to random at the study's lowest and highest
+budget with its verdict after correction; the plain sentences under it (which methods are above
+random where, which never are, what was measured and what was not); and the forest plot of the
+same numbers. `make readme` writes it (scripts/readme.py); nothing here trains or reads a cell.
+
+A study may have a rerun with another thread count (rerun/metrics.json beside its metrics): a
+verdict that differs there is marked as flipped and is not counted as decided, because another
+CPU changes floating-point order the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.io import read_json
+from . import report_plots
+from .equal_cost import MIN_SEEDS, REFERENCE
+from .verdict import percent, seeds_words
+
+# A corrected verdict (metrics' `holds`) as a mark in a table cell.
+MARKS = {1: "▲", -1: "▼", 0: "○"}
+FLIPPED = "†"
+UNREACHED = "✗"
+LEGEND = (
+    f"{MARKS[1]} above random after correcting for the methods compared, {MARKS[-1]} below it, "
+    f"{MARKS[0]} inconclusive; {UNREACHED} does not reach that saving; {FLIPPED} the verdict changed when the "
+    f"study was rerun with another thread count, so it is not counted as decided; blank: not in that study's grid."
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A study whose comparison the answer shows: its column header, its report (a link from the
+    README), its metrics.json and the block in it holding the comparison (None: the top level)."""
+
+    label: str
+    link: str
+    metrics: Path
+    block: str | None
+
+    @property
+    def rerun(self) -> Path:
+        return self.metrics.parent / "rerun" / "metrics.json"
+
+
+@dataclass(frozen=True)
+class Column:
+    source: Source
+    setting: dict
+    budgets: list[dict]  # ascending saving; the lowest and the highest are shown
+    flipped: frozenset[tuple[str, str]]  # (budget key, method) whose verdict the rerun changed
+    rerun: bool
+    untrained: dict | None  # SimCLR: the no-pre-training reference and what pre-training adds
+
+    @property
+    def shown(self) -> list[dict]:
+        return [self.budgets[0], self.budgets[-1]] if len(self.budgets) > 1 else self.budgets
+
+    @property
+    def seeds(self) -> int:
+        return self.setting.get("seeds", 0)
+
+
+def _block(path: Path, block: str | None) -> dict | None:
+    if not path.is_file():
+        return None
+    metrics = read_json(path)
+    return metrics if block is None else metrics.get(block)
+
+
+def load(source: Source) -> Column | None:
+    """The study's comparison, or None where it has no committed report at equal cost."""
+    found = _block(source.metrics, source.block)
+    if not found or not found.get("budgets"):
+        return None
+    budgets = sorted(({"key": k, **b} for k, b in found["budgets"].items()), key=lambda b: b["saving"])
+    again = _block(source.rerun, source.block)
+    flipped = set()
+    if again:
+        for b in budgets:
+            other = again.get("budgets", {}).get(b["key"], {}).get("methods", {})
+            for method, m in b["methods"].items():
+                if other.get(method, {}).get(f"vs_{REFERENCE}_holds") != m[f"vs_{REFERENCE}_holds"]:
+                    flipped.add((b["key"], method))
+    return Column(source, found.get("setting", {}), budgets, frozenset(flipped), bool(again), found.get("untrained"))
+
+
+def holds(col: Column, budget: dict, method: str) -> int:
+    """The decided verdict: 1 above, -1 below, 0 otherwise (inconclusive, no verdict, flipped)."""
+    m = budget["methods"].get(method)
+    if m is None or not m["reaches"] or col.seeds < MIN_SEEDS or (budget["key"], method) in col.flipped:
+        return 0
+    return m[f"vs_{REFERENCE}_holds"] or 0
+
+
+def _cell(col: Column, budget: dict, method: str) -> str:
+    m = budget["methods"].get(method)
+    if m is None:
+        return ""
+    if not m["reaches"]:
+        return UNREACHED
+    mark = MARKS[m[f"vs_{REFERENCE}_holds"] or 0] if col.seeds >= MIN_SEEDS else ""
+    flip = FLIPPED if (budget["key"], method) in col.flipped else ""
+    return f"{100 * m[f'vs_{REFERENCE}']:+.2f} {mark}{flip}".strip()
+
+
+def methods(columns: list[Column]) -> list[str]:
+    """Every method of any column but the reference, in the order they first appear."""
+    names = [m for col in columns for b in col.shown for m in b["methods"]]
+    return [m for m in dict.fromkeys(names) if m != REFERENCE]
+
+
+def _header(col: Column) -> str:
+    savings = " / ".join(percent(b["saving"]) for b in col.shown)
+    seeds = seeds_words(col.seeds) + ("" if col.seeds >= MIN_SEEDS else ": no verdict")
+    return f"[{col.source.label}]({col.source.link})<br>{savings} skipped, {seeds}"
+
+
+def table(columns: list[Column]) -> str:
+    head = "| method | " + " | ".join(_header(c) for c in columns) + " |"
+    lines = [head, "|---|" + "---|" * len(columns)]
+    for method in methods(columns):
+        cells = [" / ".join(_cell(c, b, method) for b in c.shown) if _present(c, method) else "" for c in columns]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _present(col: Column, method: str) -> bool:
+    return any(method in b["methods"] for b in col.shown)
+
+
+def _where(hits: list[tuple[Column, dict]]) -> str:
+    return ", ".join(f"{col.source.label} at {percent(b['saving'])}" for col, b in hits)
+
+
+def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
+    """Plain statements that agree with the table: per method, where it is above or below random
+    (decided verdicts only); which methods never are; what was not checked; the scope."""
+    judged = [c for c in columns if c.seeds >= MIN_SEEDS]
+    lines = []
+    above, never = [], []
+    for method in methods(columns):
+        hits = {s: [(c, b) for c in judged for b in c.shown if holds(c, b, method) == s] for s in (1, -1)}
+        studies = [c for c in judged if _present(c, method)]
+        if hits[1]:
+            n = len({id(c) for c, _ in hits[1]})
+            above.append(f"**{method}** in {n} of {len(studies)} studies ({_where(hits[1])})")
+        elif studies:
+            never.append(method)
+        if hits[-1]:
+            lines.append(f"**{method}** is below random after correction: {_where(hits[-1])}.")
+    if above:
+        lines.insert(0, "Above random after correction: " + "; ".join(above) + ".")
+    else:
+        lines.insert(0, "No method is above random after correction in any study.")
+    if never:
+        lines.append(f"Never above random in any study shown: {', '.join(never)}.")
+    unreached = {
+        m: [(c, b) for c in columns for b in c.shown if m in b["methods"] and not b["methods"][m]["reaches"]]
+        for m in methods(columns)
+    }
+    for method, misses in unreached.items():
+        if misses:
+            lines.append(f"**{method}** does not reach {_where(misses)}: it skips less than its rate says.")
+    checked = [c.source.label for c in columns if c.rerun]
+    unchecked = [c.source.label for c in judged if not c.rerun]
+    if checked:
+        flips = sum(len(c.flipped) for c in columns)
+        changed = f"{flips} verdict changed and is" if flips == 1 else f"{flips} verdicts changed and are"
+        lines.append(
+            f"Rerun with another thread count (another floating-point order, as another CPU gives): "
+            f"{', '.join(checked)}; {changed} marked {FLIPPED}, not counted above."
+        )
+    if unchecked:
+        lines.append(f"Not yet checked by such a rerun: {', '.join(unchecked)}.")
+    for col in columns:
+        if col.untrained:
+            gain = 100 * col.untrained["pretraining_gain"]
+            lines.append(
+                f"In {col.source.label}, full-data pre-training adds {gain:+.2f} points of linear-probe accuracy "
+                f"over the same encoder untrained: the differences between pruning methods read against that."
+            )
+    lines.append(scope(columns, not_run))
+    return lines
+
+
+def scope(columns: list[Column], not_run: list[str]) -> str:
+    parts = []
+    for col in columns:
+        s = col.setting
+        threads = s.get("threads") or []
+        parts.append(
+            f"{col.source.label}: {s.get('dataset')} ({s.get('train_size')} training samples), `{s.get('model')}`, "
+            f"{s.get('epochs')} epochs, {seeds_words(col.seeds)}, on {s.get('machine') or 'an unrecorded machine'}"
+            + (f" with {' and '.join(map(str, threads))} thread{'s' if threads != [1] else ''}" if threads else "")
+        )
+    text = "**Scope.** " + "; ".join(parts) + "."
+    if not_run:
+        text += f" Not run, so not part of this answer: {', '.join(not_run)}."
+    return text
+
+
+def forest(columns: list[Column]):
+    """The figure: a row per study, its lowest and highest budget side by side."""
+    rows = [
+        report_plots.panels({b["key"]: b for b in col.shown}, REFERENCE, f"{col.source.label}: ") for col in columns
+    ]
+    return report_plots.forest(rows, f"Seed-paired difference to {REFERENCE} at each study's budgets", REFERENCE)
