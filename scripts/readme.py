@@ -1,9 +1,10 @@
 """Copy the study's results into README.md and docs/results.md: `make readme`, which `make study`
 runs after `dvc repro`. No stage writes either file.
 
-- README.md's findings block: the accuracy-against-saving plot, then one line per study at its
-  largest saving: the default study's (reports/findings.md, the aggregate stage's) and each
-  committed preset run's (reports/presets/<name>/findings.md).
+- README.md's findings block: the answer (pipeline/study/answer.py) from every committed study's
+  metrics: a row per method, a column per study (the default study, the presets), each method's
+  difference to random at the study's lowest and highest saving with its corrected verdict; the
+  plain sentences under it; the forest plot of the same numbers. Also kept as reports/answer/.
 - README.md's footprint block: set-up and run times and disk, from reports/footprint.json
   (scripts/footprint.py), when it is there.
 - docs/results.md, whole: every verdict line and table of the default study (reports/results.md),
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from pipeline.core.errors import UserError, exit_on_user_error
 from pipeline.core.io import read_json, write_text
-from pipeline.study import config, paths, report
+from pipeline.study import answer, config, paths, plots, report
 
 RESULTS_PAGE = Path("docs/results.md")
 FIGURE = "![Test accuracy against achieved saving, a line per method]({root}reports/plots/accuracy_vs_saving.png)"
+FOREST = "![Seed-paired difference to random at each saving, a row per method]({root}reports/plots/forest_train.png)"
 NLU_PRESET = Path("reports/presets/nlu_cpu")
 # Committed preset runs whose verdict follows the default study's.
 PRESET_FINDINGS = {"cpu_headline": Path("reports/presets/cpu_headline")}
@@ -54,14 +56,6 @@ def nlu_reports(folder: Path, datasets: list[str], root: str) -> str:
     return "\n".join(parts)
 
 
-def one_line(findings: str, label: str) -> str:
-    """A study's verdict at its largest saving (the last of its findings' lines), after its setting."""
-    setting, _, rest = findings.strip().partition("\n")
-    lines = [line[2:] for line in rest.splitlines() if line.startswith("- ")]
-    verdict = lines[-1] if lines else setting.split(": ", 1)[-1]
-    return f"- **{label}** ({setting.split(':')[0].rstrip(':')}): {verdict}"
-
-
 def presets() -> list[tuple[str, Path, str]]:
     """(name, folder, findings) of each committed preset run that has findings."""
     return [
@@ -71,15 +65,50 @@ def presets() -> list[tuple[str, Path, str]]:
     ]
 
 
+# The studies the answer shows, in its column order: where each one's comparison is.
+PRESETS_DIR = Path("reports/presets")
+STUDIES = [
+    answer.Source("default study", "docs/results.md", paths.METRICS_FILE, "train"),
+    answer.Source(
+        "cpu_headline", "reports/presets/cpu_headline/README.md", PRESETS_DIR / "cpu_headline/metrics.json", "train"
+    ),
+    answer.Source(
+        "SimCLR (ssl_cpu)", "reports/presets/ssl_cpu/README.md", PRESETS_DIR / "ssl_cpu/metrics.json", "pretrain"
+    ),
+    answer.Source(
+        "NLU rotten_tomatoes", "reports/presets/nlu_cpu/README.md", NLU_PRESET / "rotten_tomatoes/metrics.json", None
+    ),
+    answer.Source("NLU trec6", "reports/presets/nlu_cpu/README.md", NLU_PRESET / "trec6/metrics.json", None),
+]
+ANSWER_DIR = Path("reports/answer")  # what `make readme` writes besides the README: the block and its plot
+
+
+def not_run() -> list[str]:
+    """The presets of params/ that have no committed report (the smoke test is no study)."""
+    return [
+        f"`{p.stem}`"
+        for p in sorted(Path("params").glob("*.yaml"))
+        if p.stem != "smoke" and not (PRESETS_DIR / p.stem).is_dir()
+    ]
+
+
 def findings_block() -> str:
-    lines = [one_line(paths.FINDINGS_FILE.read_text(), "Default study ([`params.yaml`](params.yaml))")]
-    for name, folder, text in presets():
-        lines.append(one_line(text, f"Preset `{name}` ([report]({folder}/README.md))"))
-    if NLU_PRESET.is_dir():
-        lines.append(
-            "- **NLU** ([`params/nlu_cpu.yaml`](params/nlu_cpu.yaml)): see [`docs/results.md`](docs/results.md#nlu)."
-        )
-    return FIGURE.format(root="") + "\n\n" + "\n".join(lines) + "\n"
+    """The answer: its table, the legend, the sentences and the forest plot (also written to reports/answer/)."""
+    columns = [answer.load(source) for source in STUDIES]
+    plots.save(answer.forest(columns), ANSWER_DIR / "forest.png")
+    block = (
+        "Each cell: the method's test accuracy (SimCLR: linear-probe accuracy) minus random's, in points, "
+        "seed-paired, at the study's lowest / highest saving (the share of the training skipped, the savings "
+        "random reaches at the grid's rates; every method read off its own accuracy-against-saving curve). "
+        + answer.LEGEND
+        + "\n\n"
+        + answer.table(columns)
+        + "\n"
+        + "\n".join(f"- {line}" for line in answer.sentences(columns, not_run()))
+        + f"\n\n![Seed-paired differences to random, a row per method]({ANSWER_DIR}/forest.png)\n"
+    )
+    write_text(ANSWER_DIR / "answer.md", block)
+    return block
 
 
 def footprint_block() -> str:
@@ -111,6 +140,8 @@ def results_page(nlu: list[str]) -> str:
         "## The default study",
         "",
         FIGURE.format(root="../"),
+        "",
+        FOREST.format(root="../"),
         "",
         study,
         "",

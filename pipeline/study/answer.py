@@ -50,9 +50,10 @@ class Column:
     source: Source
     setting: dict
     budgets: list[dict]  # ascending saving; the lowest and the highest are shown
-    flipped: frozenset[tuple[str, str]]  # (budget key, method) whose verdict the rerun changed
-    rerun: bool
-    untrained: dict | None  # SimCLR: the no-pre-training reference and what pre-training adds
+    flipped: frozenset[tuple[str, str]] = frozenset()  # (budget key, method) whose verdict the rerun changed
+    rerun: bool = False
+    untrained: dict | None = None  # SimCLR: the no-pre-training reference and what pre-training adds
+    missing: str | None = None  # why there is nothing to show yet
 
     @property
     def shown(self) -> list[dict]:
@@ -70,11 +71,14 @@ def _block(path: Path, block: str | None) -> dict | None:
     return metrics if block is None else metrics.get(block)
 
 
-def load(source: Source) -> Column | None:
-    """The study's comparison, or None where it has no committed report at equal cost."""
+def load(source: Source) -> Column:
+    """The study's comparison; where it has no committed report at equal cost, an empty column
+    that says so."""
     found = _block(source.metrics, source.block)
-    if not found or not found.get("budgets"):
-        return None
+    if not found:
+        return Column(source, {}, [], missing="not run yet")
+    if not found.get("budgets"):
+        return Column(source, {}, [], missing="its committed run predates the equal-cost comparison")
     budgets = sorted(({"key": k, **b} for k, b in found["budgets"].items()), key=lambda b: b["saving"])
     again = _block(source.rerun, source.block)
     flipped = set()
@@ -112,10 +116,17 @@ def methods(columns: list[Column]) -> list[str]:
     return [m for m in dict.fromkeys(names) if m != REFERENCE]
 
 
+def _name(source: Source) -> str:
+    """The study's label, linked to its report where that exists (paths from the repository root)."""
+    return f"[{source.label}]({source.link})" if Path(source.link).is_file() else source.label
+
+
 def _header(col: Column) -> str:
+    if col.missing:
+        return f"{_name(col.source)}<br>{col.missing}"
     savings = " / ".join(percent(b["saving"]) for b in col.shown)
     seeds = seeds_words(col.seeds) + ("" if col.seeds >= MIN_SEEDS else ": no verdict")
-    return f"[{col.source.label}]({col.source.link})<br>{savings} skipped, {seeds}"
+    return f"{_name(col.source)}<br>{savings} skipped, {seeds}"
 
 
 def table(columns: list[Column]) -> str:
@@ -138,6 +149,8 @@ def _where(hits: list[tuple[Column, dict]]) -> str:
 def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
     """Plain statements that agree with the table: per method, where it is above or below random
     (decided verdicts only); which methods never are; what was not checked; the scope."""
+    missing = [c for c in columns if c.missing]
+    columns = [c for c in columns if not c.missing]
     judged = [c for c in columns if c.seeds >= MIN_SEEDS]
     lines = []
     above, never = [], []
@@ -182,6 +195,8 @@ def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
                 f"In {col.source.label}, full-data pre-training adds {gain:+.2f} points of linear-probe accuracy "
                 f"over the same encoder untrained: the differences between pruning methods read against that."
             )
+    if missing:
+        lines.append("No verdict yet from " + "; ".join(f"{c.source.label} ({c.missing})" for c in missing) + ".")
     lines.append(scope(columns, not_run))
     return lines
 
@@ -205,6 +220,8 @@ def scope(columns: list[Column], not_run: list[str]) -> str:
 def forest(columns: list[Column]):
     """The figure: a row per study, its lowest and highest budget side by side."""
     rows = [
-        report_plots.panels({b["key"]: b for b in col.shown}, REFERENCE, f"{col.source.label}: ") for col in columns
+        report_plots.panels({b["key"]: b for b in col.shown}, REFERENCE, f"{col.source.label}: ")
+        for col in columns
+        if not col.missing
     ]
     return report_plots.forest(rows, f"Seed-paired difference to {REFERENCE} at each study's budgets", REFERENCE)

@@ -13,7 +13,8 @@ from . import equal_cost, paths
 from .config import Config
 
 FINDINGS_BEGIN = (
-    "<!-- findings:begin (written by `make readme` from reports/findings.md and the plot; do not edit by hand) -->"
+    "<!-- findings:begin (written by `make readme` from every study's committed metrics: reports/answer/; "
+    "do not edit by hand) -->"
 )
 FINDINGS_END = "<!-- findings:end -->"
 README_BEGIN = "<!-- results:begin (written by `make readme` from reports/results.md; do not edit by hand) -->"
