@@ -2,7 +2,7 @@
 timed by pipeline/core/timing.py (PRUNING_TIMINGS), and DVC's own cost per stage measured on a
 pipeline of no-op stages.
 
-    python benchmarks/overhead.py                   # the small fixed grid (13 stages, a few minutes)
+    python benchmarks/overhead.py                   # the small fixed grid (14 stages, a few minutes)
     python benchmarks/overhead.py --grid default    # params.yaml as it is: the default study
     python benchmarks/overhead.py --label before    # also keep the result as reports/overhead/<grid>-<label>.json
     python benchmarks/overhead.py --here --label after   # `make study` in this checkout, timed
@@ -48,7 +48,7 @@ PHASES = (
     "scoring",
     "other",
 )
-# The small fixed grid: every kind of stage once (13 stages), on 2,000 Fashion-MNIST images.
+# The small fixed grid: every kind of stage once (14 stages), on 2,000 Fashion-MNIST images.
 SMALL = {
     "data": {"dataset": "fashion_mnist", "train_size": 2000, "test_size": 1000},
     "study": {
@@ -57,6 +57,7 @@ SMALL = {
         "seeds": [0],
         "ssl_methods": ["emp"],
         "ssl_rates": [0.7],
+        "ssl_seeds": [0],
         "selectors": ["flexrand"],
     },
 }

@@ -17,7 +17,7 @@ each repeat, so a drift in the machine's speed hits both sides alike.
   ssl_loop_vs_bare        loop_vs_bare for SimCLR steps
   study_overhead          the fixed cost of a training stage (its process start to its first
                           training step, plus the end of its last epoch to its exit) in a real
-                          `dvc repro` of a small fixed grid (13 stages, about 2.5 minutes on 2
+                          `dvc repro` of a small fixed grid (14 stages, about 2.5 minutes on 2
                           cores), and where the wall time went (benchmarks/overhead.py)
 """
 

@@ -10,8 +10,10 @@ per seed, with the wall time of every epoch on this machine.
 
     python benchmarks/ssl_scale.py --sizes 10000 20000 --epochs 20 --seeds 0 1 \
         --out reports/presets/ssl_cpu/scale.json
+    python benchmarks/ssl_scale.py --sizes 5000 --epochs 40 --set temperature=0.2 --out ...
 
-It writes the JSON and a Markdown table beside it (scale.md).
+`--set key=value` changes a key of the pretrain section (the recipe to try). It writes the JSON and
+a Markdown table beside it (scale.md) after every run, so an interrupted sweep keeps what it measured.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ def probe(task: SimCLRTask, ds: data.ImageDataset, seed: int) -> dict:
     return probe_accuracies(task.features(task.train_x), ds.train_y, task.features(task.test_x), ds.test_y, seed)
 
 
-def measure(cfg: config.Config, size: int, epochs: int, seed: int, probe_at: set[int]) -> dict:
+def measure(cfg: config.Config, size: int, epochs: int, seed: int, probe_at: set[int], changes: dict) -> dict:
     d = cfg.data
     ds = data.load_dataset(d.dataset, d.root, size, d.subset_seed, d.test_size)
     # One schedule of `epochs` full-data epochs (a warm-up as long as the run), as pretrain_full trains.
-    schedule = dataclasses.replace(cfg.pretrain, epochs=epochs, warmup_epochs=epochs)
+    schedule = dataclasses.replace(cfg.pretrain, epochs=epochs, warmup_epochs=epochs, **changes)
     task = SimCLRTask(ds, Runtime(cfg.runtime), cfg.model.arch, schedule, seed)
     points = [{"epoch": 0, **probe(task, ds, seed)}]
+    print(f"  size {size} seed {seed} untrained: {points[0]}", flush=True)
     times: list[float] = []
     last = [time.perf_counter()]
 
@@ -57,20 +60,31 @@ def measure(cfg: config.Config, size: int, epochs: int, seed: int, probe_at: set
         last[0] = time.perf_counter()
 
     runs.warmup(task, schedule, seed, on_epoch=on_epoch)
-    return {"size": size, "epochs": epochs, "seed": seed, "probes": points, "epoch_s": statistics.median(times)}
+    return {
+        "size": size,
+        "epochs": epochs,
+        "seed": seed,
+        "changes": changes,
+        "probes": points,
+        "epoch_s": statistics.median(times),
+    }
+
+
+def recipe(changes: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in changes.items()) or "as params"
 
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| images | epochs | seed | linear, untrained (%) | linear, pre-trained (%) | gain (points) "
+        "| images | epochs | recipe | seed | linear, untrained (%) | linear, pre-trained (%) | gain (points) "
         "| kNN, untrained (%) | kNN, pre-trained (%) | s per epoch |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         for p in r["probes"][1:]:
             u = r["probes"][0]
             lines.append(
-                f"| {r['size']} | {p['epoch']} | {r['seed']} | {100 * u['linear_acc']:.2f} | "
+                f"| {r['size']} | {p['epoch']} | {recipe(r['changes'])} | {r['seed']} | {100 * u['linear_acc']:.2f} | "
                 f"{100 * p['linear_acc']:.2f} | {100 * (p['linear_acc'] - u['linear_acc']):+.2f} | "
                 f"{100 * u['knn_acc']:.2f} | {100 * p['knn_acc']:.2f} | {r['epoch_s']:.1f} |"
             )
@@ -84,21 +98,26 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, required=True, help="pre-training epochs (one cosine schedule)")
     parser.add_argument("--probe-at", type=int, nargs="*", default=[], help="epochs to probe on the way")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="pretrain keys to change")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     cfg = config.load(args.params)
+    changes = {k: config.read_yaml(v) for k, v in (item.split("=", 1) for item in args.set)}
     t0 = time.perf_counter()
-    results = [measure(cfg, n, args.epochs, s, set(args.probe_at)) for n in args.sizes for s in args.seeds]
-    report = {
-        "machine": machine.describe(cfg.runtime.device),
-        "load": machine.load(),
-        "wall_time_s": time.perf_counter() - t0,
-        "params": args.params,
-        "test_size": cfg.data.test_size,
-        "results": results,
-    }
-    write_json(args.out, report)
-    write_text(args.out.with_suffix(".md"), table(results))
+    results = []
+    for n in args.sizes:
+        for s in args.seeds:
+            results.append(measure(cfg, n, args.epochs, s, set(args.probe_at), changes))
+            report = {
+                "machine": machine.describe(cfg.runtime.device),
+                "load": machine.load(),
+                "wall_time_s": time.perf_counter() - t0,
+                "params": args.params,
+                "test_size": cfg.data.test_size,
+                "results": results,
+            }
+            write_json(args.out, report)
+            write_text(args.out.with_suffix(".md"), table(results))
     print(table(results))
 
 

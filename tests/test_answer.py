@@ -6,7 +6,7 @@ import json
 from pipeline.study import answer
 
 
-def method(diff, holds, reaches=True, max_saving=0.5):
+def method(diff, holds, vs_best=0, reaches=True, max_saving=0.5):
     half = 0.004
     return {
         "reaches": reaches,
@@ -15,28 +15,30 @@ def method(diff, holds, reaches=True, max_saving=0.5):
         "vs_random_low": diff - half if reaches else None,
         "vs_random_high": diff + half if reaches else None,
         "vs_random_holds": holds if reaches else None,
+        "vs_best_other_holds": vs_best if reaches else None,
     }
 
 
 def metrics(high_emp_holds=1, seeds=5):
-    zero = method(0.0, 0)
     return {
         "budgets": {
             "saving22_5": {
                 "saving": 0.225,
                 "rate": 0.3,
+                "best": "emp",
                 "methods": {
-                    "random": zero,
-                    "emp": method(0.009, 1),
-                    "ucb": method(-0.02, -1),
+                    "random": method(0.0, 0, vs_best=-1),
+                    "emp": method(0.009, 1, vs_best=1),
+                    "ucb": method(-0.02, -1, vs_best=-1),
                     "infobatch": method(0.001, 0),
                 },
             },
             "saving52_5": {
                 "saving": 0.525,
                 "rate": 0.7,
+                "best": "emp",
                 "methods": {
-                    "random": zero,
+                    "random": method(0.0, 0),
                     "emp": method(0.0123, high_emp_holds),
                     "ucb": method(-0.001, 0),
                     "infobatch": method(None, None, reaches=False, max_saving=0.317),
@@ -72,6 +74,14 @@ def test_the_table_marks_each_verdict_and_the_sentences_agree(tmp_path):
     assert "study A<br>22.5% / 52.5% skipped, 5 seeds" in table and "study B<br>not run yet" in table
     lines = answer.sentences(columns, ["`gpu_x`"])
     assert lines[0] == "Above random after correction: **emp** in 1 of 1 studies (study A at 22.5%, study A at 52.5%)."
+    assert lines[1] == (
+        "At the highest saving of each study (52.5% of the training skipped) the most accurate is emp in study A; "
+        "as good as it after correction, wherever they ran: ucb, random."
+    )
+    assert lines[2] == (
+        "At the lowest saving of each study (22.5% of the training skipped) the most accurate is emp in study A; "
+        "as good as it after correction, wherever they ran: infobatch; below it in at least one study: ucb, random."
+    )
     assert "**ucb** is below random after correction: study A at 22.5%." in lines
     assert "Never above random in any study shown: ucb, infobatch." in lines
     assert "**infobatch** does not reach study A at 52.5%: it skips less than its rate says." in lines
@@ -87,7 +97,7 @@ def test_a_verdict_the_rerun_changed_is_marked_and_not_counted(tmp_path):
     write(tmp_path / "a" / "metrics.json", metrics())
     write(tmp_path / "a" / "rerun" / "metrics.json", metrics(high_emp_holds=0))
     col = answer.load(answer.Source("A", "x.md", tmp_path / "a" / "metrics.json", "train"))
-    assert col.rerun and col.flipped == {("saving52_5", "emp")}
+    assert col.rerun and col.flipped == {("saving52_5", "emp", "vs_random_holds")}
     assert "| emp | +0.90 ▲ / +1.23 ▲† |" in answer.table([col])
     lines = answer.sentences([col], [])
     assert lines[0] == "Above random after correction: **emp** in 1 of 1 studies (A at 22.5%)."

@@ -99,6 +99,8 @@ def test_negative_beta_and_rate_zero_are_valid():
         ({"data": {"train_size": 0}}, ["data.train_size = 0", "> 0"]),
         ({"train": {"weight_decay": float("nan")}}, ["train.weight_decay", "finite"]),
         ({"train": {"seed": 0}}, ["train.seed is no longer a key", "own warm-up", "study.seeds"]),
+        ({"pretrain": {"seed": 0}}, ["pretrain.seed is no longer a key", "SimCLR warm-up", "study.ssl_seeds"]),
+        ({"study": {"ssl_seeds": [0, "a"]}}, ["study.ssl_seeds"]),
         ({"train": {"init_stats": "eval"}}, ["train.init_stats = 'eval'", "train_pass, eval_pass"]),
         ({"methods": {"seta": {"window": 0}}}, ["methods.seta.window = 0", "(0.0, 1.0]"]),
         ({"methods": {"seta": {"groups": 0}}}, ["methods.seta.groups = 0", "> 0"]),
@@ -142,8 +144,9 @@ def test_device_settings_of_an_older_file_name_their_move(section):
 
 
 def test_every_grid_may_be_empty():
-    cfg = config.from_dict({"study": {"methods": [], "ssl_methods": [], "selectors": [], "nlu_methods": []}})
-    assert cfg.study.methods == cfg.study.ssl_methods == cfg.study.selectors == []
+    study = {"methods": [], "ssl_methods": [], "ssl_seeds": [], "selectors": [], "nlu_methods": []}
+    cfg = config.from_dict({"study": study})
+    assert cfg.study.methods == cfg.study.ssl_methods == cfg.study.ssl_seeds == cfg.study.selectors == []
     assert config.from_dict({"runtime": {"device": "cpu", "compile": True}}).runtime.compile
 
 

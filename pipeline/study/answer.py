@@ -19,6 +19,9 @@ from . import report_plots
 from .equal_cost import MIN_SEEDS, REFERENCE
 from .verdict import percent, seeds_words
 
+# The corrected verdicts a report's metrics hold per method and budget (1 above, -1 below, 0 neither).
+VS_REFERENCE = f"vs_{REFERENCE}_holds"
+VERDICTS = (VS_REFERENCE, "vs_best_other_holds")
 # A corrected verdict (metrics' `holds`) as a mark in a table cell.
 MARKS = {1: "▲", -1: "▼", 0: "○"}
 FLIPPED = "†"
@@ -50,7 +53,8 @@ class Column:
     source: Source
     setting: dict
     budgets: list[dict]  # ascending saving; the lowest and the highest are shown
-    flipped: frozenset[tuple[str, str]] = frozenset()  # (budget key, method) whose verdict the rerun changed
+    # (budget key, method, verdict field) of every verdict the rerun changed
+    flipped: frozenset[tuple[str, str, str]] = frozenset()
     rerun: bool = False
     untrained: dict | None = None  # SimCLR: the no-pre-training reference and what pre-training adds
     missing: str | None = None  # why there is nothing to show yet
@@ -86,17 +90,19 @@ def load(source: Source) -> Column:
         for b in budgets:
             other = again.get("budgets", {}).get(b["key"], {}).get("methods", {})
             for method, m in b["methods"].items():
-                if other.get(method, {}).get(f"vs_{REFERENCE}_holds") != m[f"vs_{REFERENCE}_holds"]:
-                    flipped.add((b["key"], method))
+                for field in VERDICTS:
+                    if other.get(method, {}).get(field) != m.get(field):
+                        flipped.add((b["key"], method, field))
     return Column(source, found.get("setting", {}), budgets, frozenset(flipped), bool(again), found.get("untrained"))
 
 
-def holds(col: Column, budget: dict, method: str) -> int:
-    """The decided verdict: 1 above, -1 below, 0 otherwise (inconclusive, no verdict, flipped)."""
+def holds(col: Column, budget: dict, method: str, field: str = VS_REFERENCE) -> int:
+    """The decided verdict of `field` (against random, or against the best other method): 1 above,
+    -1 below, 0 otherwise (inconclusive, no verdict, or changed by the rerun)."""
     m = budget["methods"].get(method)
-    if m is None or not m["reaches"] or col.seeds < MIN_SEEDS or (budget["key"], method) in col.flipped:
+    if m is None or not m["reaches"] or col.seeds < MIN_SEEDS or (budget["key"], method, field) in col.flipped:
         return 0
-    return m[f"vs_{REFERENCE}_holds"] or 0
+    return m[field] or 0
 
 
 def _cell(col: Column, budget: dict, method: str) -> str:
@@ -106,7 +112,7 @@ def _cell(col: Column, budget: dict, method: str) -> str:
     if not m["reaches"]:
         return UNREACHED
     mark = MARKS[m[f"vs_{REFERENCE}_holds"] or 0] if col.seeds >= MIN_SEEDS else ""
-    flip = FLIPPED if (budget["key"], method) in col.flipped else ""
+    flip = FLIPPED if (budget["key"], method, VS_REFERENCE) in col.flipped else ""
     return f"{100 * m[f'vs_{REFERENCE}']:+.2f} {mark}{flip}".strip()
 
 
@@ -168,6 +174,7 @@ def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
         lines.insert(0, "Above random after correction: " + "; ".join(above) + ".")
     else:
         lines.insert(0, "No method is above random after correction in any study.")
+    lines[1:1] = [line for line in (_level(judged, -1, "highest"), _level(judged, 0, "lowest")) if line]
     if never:
         lines.append(f"Never above random in any study shown: {', '.join(never)}.")
     unreached = {
@@ -180,7 +187,7 @@ def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
     checked = [c.source.label for c in columns if c.rerun]
     unchecked = [c.source.label for c in judged if not c.rerun]
     if checked:
-        flips = sum(len(c.flipped) for c in columns)
+        flips = sum(1 for c in columns for _, _, field in c.flipped if field == VS_REFERENCE)
         changed = f"{flips} verdict changed and is" if flips == 1 else f"{flips} verdicts changed and are"
         lines.append(
             f"Rerun with another thread count (another floating-point order, as another CPU gives): "
@@ -199,6 +206,29 @@ def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
         lines.append("No verdict yet from " + "; ".join(f"{c.source.label} ({c.missing})" for c in missing) + ".")
     lines.append(scope(columns, not_run))
     return lines
+
+
+def _level(columns: list[Column], index: int, which: str) -> str:
+    """Who to use at the studies' lowest or highest saving: the most accurate method of each study,
+    the methods as good as it (not distinguishable after correction) in every study that ran
+    them, and those below it in some study."""
+    if not columns:
+        return ""
+    at = [(c, c.shown[index]) for c in columns]
+    savings = sorted(b["saving"] for _, b in at)
+    span = percent(savings[0]) if savings[0] == savings[-1] else f"{percent(savings[0])} to {percent(savings[-1])}"
+    best = ", ".join(f"{b['best']} in {c.source.label}" for c, b in at)
+    text = f"At the {which} saving of each study ({span} of the training skipped) the most accurate is {best}"
+    names = [*methods(columns), REFERENCE]
+    others = [m for m in names if any(m in b["methods"] and m != b["best"] for _, b in at)]
+    ran = lambda m: [(c, b) for c, b in at if m in b["methods"] and b["methods"][m]["reaches"] and m != b["best"]]
+    good = [m for m in others if ran(m) and all(holds(c, b, m, "vs_best_other_holds") == 0 for c, b in ran(m))]
+    below = [m for m in others if any(holds(c, b, m, "vs_best_other_holds") == -1 for c, b in ran(m))]
+    if good:
+        text += f"; as good as it after correction, wherever they ran: {', '.join(good)}"
+    if below:
+        text += f"; below it in at least one study: {', '.join(below)}"
+    return text + "."
 
 
 def scope(columns: list[Column], not_run: list[str]) -> str:
