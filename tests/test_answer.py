@@ -116,3 +116,8 @@ def test_a_report_from_before_the_equal_cost_comparison_is_said_so(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps({"headline": {}, "pruned70": {}}))
     col = answer.load(answer.Source("NLU", "x.md", tmp_path / "m.json", None))
     assert col.missing == "its committed run predates the equal-cost comparison" and not col.shown
+    old = metrics()
+    del old["setting"]
+    write(tmp_path / "old" / "metrics.json", old)
+    col = answer.load(answer.Source("A", "x.md", tmp_path / "old" / "metrics.json", "train"))
+    assert col.missing == "its committed run predates the seed count this answer reads"

@@ -83,6 +83,8 @@ def load(source: Source) -> Column:
         return Column(source, {}, [], missing="not run yet")
     if not found.get("budgets"):
         return Column(source, {}, [], missing="its committed run predates the equal-cost comparison")
+    if "setting" not in found:  # no seed count, no verdict against the best: not read as an answer
+        return Column(source, {}, [], missing="its committed run predates the seed count this answer reads")
     budgets = sorted(({"key": k, **b} for k, b in found["budgets"].items()), key=lambda b: b["saving"])
     again = _block(source.rerun, source.block)
     flipped = set()
@@ -102,7 +104,7 @@ def holds(col: Column, budget: dict, method: str, field: str = VS_REFERENCE) -> 
     m = budget["methods"].get(method)
     if m is None or not m["reaches"] or col.seeds < MIN_SEEDS or (budget["key"], method, field) in col.flipped:
         return 0
-    return m[field] or 0
+    return m.get(field) or 0  # reports from before a verdict was recorded: none
 
 
 def _cell(col: Column, budget: dict, method: str) -> str:
@@ -221,7 +223,13 @@ def _level(columns: list[Column], index: int, which: str) -> str:
     text = f"At the {which} saving of each study ({span} of the training skipped) the most accurate is {best}"
     names = [*methods(columns), REFERENCE]
     others = [m for m in names if any(m in b["methods"] and m != b["best"] for _, b in at)]
-    ran = lambda m: [(c, b) for c, b in at if m in b["methods"] and b["methods"][m]["reaches"] and m != b["best"]]
+    # where the method ran, reached the saving and is not the best; reports from before the verdict
+    # against the best was recorded say nothing about it
+    ran = lambda m: [
+        (c, b)
+        for c, b in at
+        if m in b["methods"] and b["methods"][m]["reaches"] and m != b["best"] and VERDICTS[1] in b["methods"][m]
+    ]
     good = [m for m in others if ran(m) and all(holds(c, b, m, "vs_best_other_holds") == 0 for c, b in ran(m))]
     below = [m for m in others if any(holds(c, b, m, "vs_best_other_holds") == -1 for c, b in ran(m))]
     if good:
