@@ -164,11 +164,16 @@ def test_readme_findings_and_the_results_page_are_generated(study):
     results = (repo / "reports" / "results.md").read_text()
     table = results.split("\n| method |", 1)[1].split("### SimCLR")[0]
     assert table.strip() in page
-    # the README opens with the plot and one line per study: the verdict at its largest saving
+    # the README opens with the answer: a column per study (this one's, and the presets', not run
+    # here), its sentences and the forest plot; every verdict line is on the results page
     findings = readme.split("<!-- findings:begin")[1].split("-->", 1)[1].split("<!-- findings:end -->")[0]
-    assert findings.strip().startswith("![Test accuracy against achieved saving")
-    assert "(Supervised, digits, `small_cnn`, 4 epochs, 3 seeds): Skipping 52.5% of the training" in findings
-    assert "Skipping 22.5%" not in findings and page.index("Skipping 22.5%") < page.index("Skipping 52.5%")
+    assert "default study<br>22.5% / 52.5% skipped, 3 seeds |" in findings
+    assert "cpu_headline<br>not run yet" in findings and "| emp | " in findings
+    assert "At the highest saving of each study (52.5% of the training skipped) the most accurate is" in findings
+    assert "](reports/answer/forest.png)" in findings
+    assert (repo / "reports" / "answer" / "forest.png").read_bytes()[:4] == b"\x89PNG"
+    assert (repo / "reports" / "answer" / "answer.md").read_text().strip() == findings.strip()
+    assert page.index("Skipping 22.5%") < page.index("Skipping 52.5%")
     assert "| saving | method | accuracy (%) |" in page and "#### Every cell, at its nominal rate" in results
     for seed in SEEDS:  # one warm-up per seed, each its own
         assert (repo / "outputs" / "warmup" / str(seed) / "checkpoint.pt").is_file()

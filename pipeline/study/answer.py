@@ -167,7 +167,8 @@ def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
         studies = [c for c in judged if _present(c, method)]
         if hits[1]:
             n = len({id(c) for c, _ in hits[1]})
-            above.append(f"**{method}** in {n} of {len(studies)} studies ({_where(hits[1])})")
+            of = f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'}"
+            above.append(f"**{method}** in {n} of {of} ({_where(hits[1])})")
         elif studies:
             never.append(method)
         if hits[-1]:
@@ -196,7 +197,10 @@ def sentences(columns: list[Column], not_run: list[str]) -> list[str]:
             f"{', '.join(checked)}; {changed} marked {FLIPPED}, not counted above."
         )
     if unchecked:
-        lines.append(f"Not yet checked by such a rerun: {', '.join(unchecked)}.")
+        lines.append(
+            f"Not yet rerun with another thread count, so not checked for verdicts that change with the "
+            f"floating-point order: {', '.join(unchecked)}."
+        )
     for col in columns:
         if col.untrained:
             gain = 100 * col.untrained["pretraining_gain"]
