@@ -48,9 +48,9 @@ def test_benchmark_measures_and_reports_every_figure(tmp_path):
         op, bound = fig["goal"].split(" (")[0].split()
         assert fig["met"] == OPERATORS[op](fig["value"], float(bound))
 
-    # study_overhead: a real `dvc repro` of the tiny grid (12 stages), every stage timed.
+    # study_overhead: a real `dvc repro` of the tiny grid (13 stages), every stage timed.
     so = f["study_overhead"]
-    assert so["grid"] == "tiny" and so["stages"] == len(so["per_stage"]) == 12
+    assert so["grid"] == "tiny" and so["stages"] == len(so["per_stage"]) == 13
     assert so["value"] == so["fixed_cost_s"] > 0 and so["met"] == (so["value"] <= 1.5)
     assert 0 < so["work_share"] < 1 and so["wall_s"] > so["in_stages_s"] > 0
     assert {s["stage"] for s in so["per_stage"]} >= {"prepare", "warmup@0", "train@random-0.7-0", "aggregate"}

@@ -78,18 +78,22 @@ def test_readme_shows_a_preset_report_only_where_it_compares_at_equal_cost(tmp_p
     (preset / "metrics.json").write_text(json.dumps({"pruned70": {}}))
     assert readme().returncode == 0
     assert "predates the comparison at equal cost" in page() and "the preset's table" not in page()
-    # the README: one line per study, at its largest saving; every line in docs/results.md
-    assert "Skipping 46.7% of the training" in findings() and "Skipping 20%" not in findings()
-    assert "accuracy_vs_saving.png" in findings() and "cpu_headline" not in findings()
+    # the README: the answer, a column per study saying why it has nothing to show yet; every
+    # verdict line in docs/results.md
+    assert "default study<br>not run yet" in findings() and "cpu_headline<br>not run yet" in findings()
+    assert "NLU trec6</a>" not in findings() and "predates the equal-cost comparison" in findings()
+    assert "](reports/answer/forest.png)" in findings() and (tmp_path / "reports/answer/answer.md").is_file()
     assert "### Supervised pruned training" in page()  # reports/results.md, whole
-    # a report with budgets: shown; a preset's verdict line follows the default study's
-    (preset / "metrics.json").write_text(json.dumps({"rates": {}, "budgets": {}}))
+    # a report with budgets: shown on the page; in the answer only once it records its setting
+    (preset / "metrics.json").write_text(json.dumps({"rates": {}, "budgets": {"saving20": {}}}))
     headline = tmp_path / "reports" / "presets" / "cpu_headline"
     headline.mkdir()
     (headline / "findings.md").write_text("Supervised, 8 epochs:\n\n- Skipping 22.5% of the training\n")
     assert readme().returncode == 0
-    assert findings().index("46.7%") < findings().index("cpu_headline") < findings().index("22.5%")
     assert "the preset's table" in page() and "predates" not in page()
+    assert page().index("### Supervised pruned") < page().index("cpu_headline.yaml") < page().index("Skipping 22.5%")
+    assert "NLU trec6](reports/presets/nlu_cpu/README.md)" not in findings()  # no README in this folder
+    assert "NLU trec6<br>its committed run predates the seed count this answer reads" in findings()
     assert "(not measured yet" in (tmp_path / "README.md").read_text()  # no reports/footprint.json here
 
 
