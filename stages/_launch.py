@@ -213,16 +213,27 @@ def _run_remote(conn: socket.socket, script: str) -> int:
     fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]
     sys.stdout.flush()
     sys.stderr.flush()
-    socket.send_fds(conn, [HEADER.pack(len(body)) + body], fds)
-    forwarded = []
+    # The handlers are in place before the request goes out: a signal in between would otherwise end
+    # this process by Python's default (KeyboardInterrupt) while the server's child ran on. Signals
+    # that come before the request is sent wait, and are passed on right after it.
+    forwarded: list[int] = []
+    passed = [0, False]  # how many of `forwarded` went to the child; whether the request is out
+
+    def pass_on() -> None:
+        while passed[1] and passed[0] < len(forwarded):
+            passed[0] += 1
+            with contextlib.suppress(OSError):
+                conn.sendall(bytes([forwarded[passed[0] - 1]]))
 
     def forward(signum, _frame):
         forwarded.append(signum)
-        with contextlib.suppress(OSError):
-            conn.sendall(bytes([signum]))
+        pass_on()
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
+    socket.send_fds(conn, [HEADER.pack(len(body)) + body], fds)
+    passed[1] = True
+    pass_on()
     received = b""
     while True:
         chunk = conn.recv(64)
