@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from pipeline.core import data
-from pipeline.core.evaluate import probe_accuracies
+from pipeline.core.evaluate import labelled_subset, probe_accuracies
+from pipeline.core.seeding import generator
 from pipeline.core.io import write_json, write_text
 from pipeline.study import config
 from pipeline.training import machine, runs
@@ -35,17 +36,28 @@ from pipeline.training.runtime import Runtime
 from pipeline.training.tasks import SimCLRTask
 
 
-def probe(task: SimCLRTask, ds: data.ImageDataset, seed: int) -> dict:
-    return probe_accuracies(task.features(task.train_x), ds.train_y, task.features(task.test_x), ds.test_y, seed)
+def probe(task: SimCLRTask, ds: data.ImageDataset, seed: int, budgets: list[int | None]) -> dict:
+    """Linear and kNN accuracy fitted on each label budget (labels per class; None: all), keyed
+    `linear_acc`/`knn_acc` for all labels and `linear_acc@<n>`/`knn_acc@<n>` for n per class. A
+    seed's draw of labels is the same at every epoch, as it is for every encoder of a seed in the study."""
+    train, test = task.features(task.train_x), task.features(task.test_x)
+    out = {}
+    for n in budgets:
+        keep = labelled_subset(ds.train_y, n, generator(seed, "probe labels"))
+        accs = probe_accuracies(train[keep], ds.train_y[keep], test, ds.test_y, seed)
+        out.update({k if n is None else f"{k}@{n}": v for k, v in accs.items()})
+    return out
 
 
-def measure(cfg: config.Config, size: int, epochs: int, seed: int, probe_at: set[int], changes: dict) -> dict:
+def measure(
+    cfg: config.Config, size: int, epochs: int, seed: int, probe_at: set[int], changes: dict, budgets: list
+) -> dict:
     d = cfg.data
     ds = data.load_dataset(d.dataset, d.root, size, d.subset_seed, d.test_size)
     # One schedule of `epochs` full-data epochs (a warm-up as long as the run), as pretrain_full trains.
     schedule = dataclasses.replace(cfg.pretrain, epochs=epochs, warmup_epochs=epochs, **changes)
     task = SimCLRTask(ds, Runtime(cfg.runtime), cfg.model.arch, schedule, seed)
-    points = [{"epoch": 0, **probe(task, ds, seed)}]
+    points = [{"epoch": 0, **probe(task, ds, seed, budgets)}]
     print(f"  size {size} seed {seed} untrained: {points[0]}", flush=True)
     times: list[float] = []
     last = [time.perf_counter()]
@@ -55,7 +67,7 @@ def measure(cfg: config.Config, size: int, epochs: int, seed: int, probe_at: set
         times.append(now - last[0])
         done = row["epoch"] + 1
         if done in probe_at or done == epochs:
-            points.append({"epoch": done, **probe(task, ds, seed)})
+            points.append({"epoch": done, **probe(task, ds, seed, budgets)})
             print(f"  size {size} seed {seed} epoch {done}: {points[-1]}", flush=True)
         last[0] = time.perf_counter()
 
@@ -65,6 +77,7 @@ def measure(cfg: config.Config, size: int, epochs: int, seed: int, probe_at: set
         "epochs": epochs,
         "seed": seed,
         "changes": changes,
+        "budgets": budgets,
         "probes": points,
         "epoch_s": statistics.median(times),
     }
@@ -76,18 +89,21 @@ def recipe(changes: dict) -> str:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| images | epochs | recipe | seed | linear, untrained (%) | linear, pre-trained (%) | gain (points) "
-        "| kNN, untrained (%) | kNN, pre-trained (%) | s per epoch |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| images | epochs | recipe | seed | labels per class | linear, untrained (%) | linear, pre-trained (%) "
+        "| gain (points) | kNN, untrained (%) | kNN, pre-trained (%) | s per epoch |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         for p in r["probes"][1:]:
             u = r["probes"][0]
-            lines.append(
-                f"| {r['size']} | {p['epoch']} | {recipe(r['changes'])} | {r['seed']} | {100 * u['linear_acc']:.2f} | "
-                f"{100 * p['linear_acc']:.2f} | {100 * (p['linear_acc'] - u['linear_acc']):+.2f} | "
-                f"{100 * u['knn_acc']:.2f} | {100 * p['knn_acc']:.2f} | {r['epoch_s']:.1f} |"
-            )
+            for n in r.get("budgets", [None]):
+                key = "" if n is None else f"@{n}"
+                lin, knn = f"linear_acc{key}", f"knn_acc{key}"
+                lines.append(
+                    f"| {r['size']} | {p['epoch']} | {recipe(r['changes'])} | {r['seed']} | {n or 'all'} | "
+                    f"{100 * u[lin]:.2f} | {100 * p[lin]:.2f} | {100 * (p[lin] - u[lin]):+.2f} | "
+                    f"{100 * u[knn]:.2f} | {100 * p[knn]:.2f} | {r['epoch_s']:.1f} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -98,6 +114,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, required=True, help="pre-training epochs (one cosine schedule)")
     parser.add_argument("--probe-at", type=int, nargs="*", default=[], help="epochs to probe on the way")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--labels-per-class", type=int, nargs="*", default=[], help="label budgets to probe with too (all labels always)"
+    )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="pretrain keys to change")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -107,7 +126,8 @@ def main() -> None:
     results = []
     for n in args.sizes:
         for s in args.seeds:
-            results.append(measure(cfg, n, args.epochs, s, set(args.probe_at), changes))
+            budgets = [*args.labels_per_class, None]
+            results.append(measure(cfg, n, args.epochs, s, set(args.probe_at), changes, budgets))
             report = {
                 "machine": machine.describe(cfg.runtime.device),
                 "load": machine.load(),

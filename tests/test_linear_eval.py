@@ -2,10 +2,11 @@
 
 import copy
 
+import pytest
 import torch
 
 from pipeline.core.augment import InputPipeline
-from pipeline.core.evaluate import frozen_features, knn_accuracy, linear_probe_accuracy
+from pipeline.core.evaluate import frozen_features, knn_accuracy, labelled_subset, linear_probe_accuracy
 from pipeline.core.models import build_encoder
 
 
@@ -34,3 +35,17 @@ def test_knn_votes_by_cosine_neighbours():
     assert knn_accuracy(train, train_y, test, torch.tensor([1, 0]), k=1) == 1.0
     # with k = 3 every test point sees two votes for class 0
     assert knn_accuracy(train, train_y, test, torch.tensor([1, 0]), k=3) == 0.5
+
+
+def test_a_label_budget_draws_that_many_of_each_class_without_replacement():
+    labels = torch.tensor([0, 1, 0, 2, 1, 0, 2, 1, 0, 2])  # class sizes 4, 3, 3
+    picked = labelled_subset(labels, 2, torch.Generator().manual_seed(0))
+    assert torch.bincount(labels[picked]).tolist() == [2, 2, 2]
+    assert picked.tolist() == sorted(set(picked.tolist()))  # ascending, no repeats
+    again = labelled_subset(labels, 2, torch.Generator().manual_seed(0))
+    assert torch.equal(picked, again)  # the same seed, the same labels
+    assert torch.equal(labelled_subset(labels, None, torch.Generator()), torch.arange(10))
+    three = set(labelled_subset(labels, 3, torch.Generator()).tolist())
+    assert {1, 4, 7, 3, 6, 9} <= three and len(three) == 9  # classes 1 and 2 whole, 3 of class 0's 4
+    with pytest.raises(ValueError, match="class 1 has 3 samples, fewer than the 4 asked for"):
+        labelled_subset(labels, 4, torch.Generator())

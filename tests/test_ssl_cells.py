@@ -7,6 +7,9 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from pipeline.core import data, io
+from pipeline.core.errors import UserError
+from pipeline.core.evaluate import labelled_subset, probe_accuracies
+from pipeline.core.seeding import generator
 from pipeline.study import cells, config, grids, paths, probing, store
 from pipeline.training.tasks import SimCLRTask
 
@@ -82,6 +85,11 @@ def test_dlc_and_downstream_cells(prepared, digits):
     probing.run_dlc(cfg, 0)
     blob = torch.load(paths.dlc_file(0))
     assert blob["scores"].shape == (len(digits),) and blob["train_features"].shape[0] == len(digits)
+    # the downstream comparison's first row: the full-data encoder probed on every label
+    everything = io.read_json(paths.all_labels_file(0))
+    assert everything["kept"] == len(digits) and everything["achieved_saving"] == 0.0
+    expected = probe_accuracies(blob["train_features"], digits.train_y, blob["test_features"], digits.test_y, 0)
+    assert everything["linear_acc"] == expected["linear_acc"] and everything["knn_acc"] == expected["knn_acc"]
     # every selector keeps round(0.5 n_c) of each class (static random and DLC top-K per class, as the
     # DLC authors compare them with FlexRand)
     per_class = torch.bincount(digits.train_y).tolist()
@@ -126,3 +134,25 @@ def test_the_untrained_reference_is_the_encoder_pre_training_starts_from(prepare
     assert 0.3 < metrics["linear_acc"] <= 1.0 and 0.1 < metrics["knn_acc"] <= 1.0
     saved = io.read_json(paths.LINEAR_EVAL_DIR / "untrained-0.0-1" / "metrics.json")
     assert saved["method"] == "untrained" and saved["seed"] == 1 and saved["linear_acc"] == metrics["linear_acc"]
+
+
+def test_a_label_budget_fits_every_encoder_of_a_seed_on_the_same_labels(prepared, digits):
+    raw = {
+        "data": {"dataset": "digits"},
+        "runtime": {"device": "cpu"},
+        "linear_eval": {"labels_per_class": 5},
+        "tracking": {"experiment": "label-budget"},
+    }
+    cfg = config.from_dict(raw)
+    metrics = probing.run_untrained_probe(cfg, 1)
+    keep = labelled_subset(digits.train_y, 5, generator(1, "probe labels"))
+    assert len(keep) == 50 and torch.bincount(digits.train_y[keep]).tolist() == [5] * 10
+    encoder, _ = SimCLRTask.initial_encoder(cfg.model.arch, digits.in_channels, 1)
+    train, test = probing.encoder_features(cfg, digits, encoder.eval())
+    expected = probe_accuracies(train[keep], digits.train_y[keep], test, digits.test_y, 1)
+    assert metrics["linear_acc"] == expected["linear_acc"] and metrics["knn_acc"] == expected["knn_acc"]
+    everything = probe_accuracies(train, digits.train_y, test, digits.test_y, 1)
+    assert metrics["linear_acc"] < everything["linear_acc"]  # 50 labels fit worse than 1,348
+    too_many = config.from_dict({**raw, "linear_eval": {"labels_per_class": 1000}})
+    with pytest.raises(UserError, match=r"linear_eval.labels_per_class is too large: class \d has \d+ samples"):
+        probing.run_untrained_probe(too_many, 1)

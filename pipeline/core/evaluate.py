@@ -93,6 +93,20 @@ def linear_probe_accuracy(
     return float(probe.score(test_feats.cpu().numpy(), test_y.cpu().numpy()))
 
 
+def labelled_subset(labels: torch.Tensor, per_class: int | None, gen: torch.Generator) -> torch.Tensor:
+    """Indices of the labels a probe is fitted on, ascending: `per_class` of each class drawn
+    without replacement (ValueError if a class has fewer); None: every label."""
+    if per_class is None:
+        return torch.arange(labels.numel())
+    picks = []
+    for c in torch.unique(labels).tolist():
+        members = (labels == c).nonzero().squeeze(1)
+        if members.numel() < per_class:
+            raise ValueError(f"class {c} has {members.numel()} samples, fewer than the {per_class} asked for")
+        picks.append(members[torch.randperm(members.numel(), generator=gen)[:per_class]])
+    return torch.cat(picks).sort().values
+
+
 def probe_accuracies(
     train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int = 0
 ) -> dict[str, float]:

@@ -48,6 +48,17 @@ class DownstreamConfig:
     per_class: bool = True
 
 
+@dataclass(frozen=True)
+class LinearEvalConfig:
+    """How every SimCLR encoder (pruned, full-data, untrained) is probed. With few labels the probe
+    reads what pre-training adds where SimCLR is used for it; downstream pruning always starts from
+    every label."""
+
+    # labels per class the linear probe and the kNN vote are fitted on (a seeded class-stratified
+    # draw, the same for every encoder of a seed); null = every training label
+    labels_per_class: int | None = spec(None, **positive())
+
+
 # Every registered method but the full-data reference, in registration order: the grids' default.
 EVERY_METHOD = tuple(name for name in pruning.REGISTRY if name != "full")
 
@@ -94,6 +105,7 @@ class Config:
     methods: dict[str, MethodSpec] = field(default_factory=lambda: _parse_methods(None))
     study: StudyConfig = field(default_factory=StudyConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    linear_eval: LinearEvalConfig = field(default_factory=LinearEvalConfig)
     downstream: DownstreamConfig = field(default_factory=DownstreamConfig)
     nlu: NLUConfig = field(default_factory=NLUConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -124,6 +136,7 @@ SECTIONS = {
     "train": TrainConfig,
     "study": StudyConfig,
     "pretrain": PretrainConfig,
+    "linear_eval": LinearEvalConfig,
     "downstream": DownstreamConfig,
     "nlu": NLUConfig,
     "tracking": TrackingConfig,

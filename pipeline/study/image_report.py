@@ -60,8 +60,10 @@ def write_report(cfg: Config) -> str:
     if study.ssl_seeds:  # the SimCLR and downstream parts
         ssl = report.collect(report.expected_ssl_cells(cfg), PROBED)
         [untrained] = report.collect(report.expected_untrained_cells(cfg), PROBED)
-        everything = report.Row("all labels", 0.0, [{**run, "kept": meta["train_size"]} for run in ssl[0].runs])
-        down = [everything] + report.collect(
+        everything = report.collect(
+            [(paths.ALL_LABELS, 0.0, seed) for seed in study.ssl_seeds], lambda m, r, s: paths.all_labels_file(s)
+        )
+        down = everything + report.collect(
             report.expected_downstream_cells(cfg),
             METRICS(lambda m, r, s: paths.DOWNSTREAM_DIR / paths.cell_name(m, r, s)),
         )
@@ -72,7 +74,10 @@ def write_report(cfg: Config) -> str:
         metrics["pretrain"] = {
             **report.dvc_metrics(ssl, compared["pretrain"], "linear_acc"),
             "untrained": untrained_metrics(ssl[0], untrained),
-            "setting": report.setting("ssl", meta, cfg.model.arch, cfg.pretrain.epochs, ssl, "pretrain_"),
+            "setting": {
+                **report.setting("ssl", meta, cfg.model.arch, cfg.pretrain.epochs, ssl, "pretrain_"),
+                "probe_labels_per_class": cfg.linear_eval.labels_per_class,  # null: every label
+            },
         }
         metrics["downstream"] = report.dvc_metrics(down, compared["downstream"], "linear_acc")
         budget_lines = lambda task: [(b.saving, b.rate) for b in compared[task]]
@@ -89,7 +94,7 @@ def write_report(cfg: Config) -> str:
             f"downstream pruning, {name}",
             budget_lines("downstream"),
             "linear-probe accuracy (%)",
-            "all labels",
+            paths.ALL_LABELS,
             DOWNSTREAM_REFERENCE,
         )
     titles = {"train": "supervised training", "pretrain": "SimCLR pre-training", "downstream": "downstream pruning"}

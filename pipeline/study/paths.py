@@ -44,6 +44,14 @@ def dlc_file(seed: int) -> Path:
     return DLC_DIR / str(seed) / "dlc.pt"
 
 
+# The downstream comparison's first row: seed's full-data encoder probed on every label (dlc@<seed>).
+ALL_LABELS = "all labels"
+
+
+def all_labels_file(seed: int) -> Path:
+    return DLC_DIR / str(seed) / "metrics.json"
+
+
 def untrained_name(seed: int) -> str:
     """The untrained encoder's folder under LINEAR_EVAL_DIR (a cell at rate 0 of its own)."""
     return cell_name(UNTRAINED, 0.0, seed)

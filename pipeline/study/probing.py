@@ -4,8 +4,10 @@ same encoder untrained (the reference that says what pre-training adds), and dow
 evaluated the same way.
 
 The encoder is frozen (no gradients, eval mode); features are extracted once without
-augmentation; a logistic regression is fitted on the full labelled training set and a kNN
-vote gives a second, fitting-free accuracy.
+augmentation; a logistic regression is fitted on the labelled training set (every label, or the
+linear_eval section's labels per class) and a kNN vote gives a second, fitting-free accuracy.
+Downstream pruning chooses from every label, and its DLC stage probes the full-data encoder on all
+of them (the downstream comparison's first row).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..core import timing
 from ..core.augment import InputPipeline
 from ..core.dlc import dlc_scores, dlc_top_k, flexrand
 from ..core.errors import UserError
-from ..core.evaluate import frozen_features, probe_accuracies
+from ..core.evaluate import frozen_features, labelled_subset, probe_accuracies
 from ..core.images import ImageDataset, load_prepared
 from ..core.io import load_torch, read_json, save_torch, write_json
 from ..core.models import build_encoder
@@ -65,6 +67,17 @@ def _placed(
 probe = timing.timed("eval")(probe_accuracies)
 
 
+def probe_encoder(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module, seed: int) -> dict:
+    """An encoder's linear and kNN accuracy, fitted on the labels linear_eval names for `seed`:
+    one draw per seed, so every encoder of a seed (pruned, full, untrained) is fitted on the same."""
+    train_feats, test_feats = encoder_features(cfg, ds, encoder)
+    try:
+        keep = labelled_subset(ds.train_y, cfg.linear_eval.labels_per_class, generator(seed, "probe labels"))
+    except ValueError as err:
+        raise UserError(f"linear_eval.labels_per_class is too large: {err}; lower it or raise data.train_size") from None
+    return probe(train_feats[keep], ds.train_y[keep], test_feats, ds.test_y, seed)
+
+
 def _prepared() -> tuple[ImageDataset, dict]:
     """The prepared dataset and its metadata, as the prepare stage wrote them."""
     return load_prepared(paths.DATASET_FILE), paths.prepared_meta()
@@ -88,9 +101,8 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
     tags = {"task": "ssl", "method": method, "rate": rate, "seed": seed}
     with stage_runs.stage_run(cfg, meta, stage, f"linear_eval {name}", params, tags) as run:
         t0 = time.perf_counter()
-        train_feats, test_feats = encoder_features(cfg, ds, load_encoder(cfg, ds, method, rate, seed))
         metrics = {
-            **probe(train_feats, ds.train_y, test_feats, ds.test_y, seed),
+            **probe_encoder(cfg, ds, load_encoder(cfg, ds, method, rate, seed), seed),
             "achieved_saving": pretrained["achieved_saving"],  # of the pre-training that made the encoder
             "pretrain_wall_time_s": pretrained["wall_time_s"],
             # what that time was measured on (pipeline/study/measured_on.py)
@@ -115,9 +127,8 @@ def run_untrained_probe(cfg: Config, seed: int) -> dict:
     with stage_runs.stage_run(cfg, meta, f"linear_eval_untrained@{seed}", f"linear_eval {name}", params, tags) as run:
         t0 = time.perf_counter()
         encoder, _ = SimCLRTask.initial_encoder(cfg.model.arch, ds.in_channels, seed)
-        train_feats, test_feats = encoder_features(cfg, ds, encoder.requires_grad_(False).eval())
         metrics = {
-            **probe(train_feats, ds.train_y, test_feats, ds.test_y, seed),
+            **probe_encoder(cfg, ds, encoder.requires_grad_(False).eval(), seed),
             "wall_time_s": time.perf_counter() - t0,
         }
         said = _record(run, LINEAR_EVAL_DIR / name, {"method": paths.UNTRAINED, "rate": 0.0, "seed": seed}, metrics)
@@ -146,12 +157,16 @@ def run_dlc(cfg: Config, seed: int) -> None:
         features = lambda masked: frozen_features(layout(masked), images, plain, cfg.runtime.eval_batch_size)
         with timing.phase("scoring"):
             scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
+        # The downstream comparison's first row: the same encoder probed on every label.
+        everything = probe(train_feats, ds.train_y, test_feats, ds.test_y, seed)
         wall = time.perf_counter() - t0
         run.log_metrics({"wall_time_s": wall, "dlc_mean": float(scores.mean()), "dlc_std": float(scores.std())})
         with timing.phase("outputs"):
             save_torch(
                 paths.dlc_file(seed), {"scores": scores, "train_features": train_feats, "test_features": test_feats}
             )
+            row = {"method": paths.ALL_LABELS, "rate": 0.0, "seed": seed, "kept": len(ds), "achieved_saving": 0.0}
+            write_json(paths.all_labels_file(seed), {**row, **everything, "wall_time_s": wall})
     print(f"dlc {seed}: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
 
 

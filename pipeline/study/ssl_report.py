@@ -52,13 +52,23 @@ def reference_sentence(added: equal_cost.Interval, untrained: report.Row, budget
     return text + "\n"
 
 
+def labels_words(per_class: int | None) -> str:
+    if per_class is None:
+        return "all training labels"
+    return (
+        f"{per_class} training labels per class (drawn once per seed, the same for every encoder of the seed, "
+        f"as when SimCLR is used for a task with few labels)"
+    )
+
+
 def ssl_section(cfg: Config, data: str, ssl, untrained, budgets) -> str:
     p, seeds = cfg.pretrain, len(cfg.study.ssl_seeds)
     return (
         f"### SimCLR pre-training with pruning, linear evaluation\n\n{data}, {p.epochs} epochs of which the "
         f"first {p.warmup_epochs} are a full-data warm-up run once per seed, batch {p.batch_size}, temperature "
         f"{p.temperature}; {verdict.seeds_words(seeds)}. Each encoder is frozen and probed by a logistic "
-        f"regression fitted on all training labels (*linear acc*) and a 20-nearest-neighbour vote (*kNN acc*).\n\n"
+        f"regression fitted on {labels_words(cfg.linear_eval.labels_per_class)} (*linear acc*) and a "
+        f"20-nearest-neighbour vote among them (*kNN acc*).\n\n"
         + reference_sentence(gain(ssl[0], untrained), untrained, budgets)
         + "\n"
         + verdict.section(budgets, verdict.PROBE)
@@ -75,8 +85,8 @@ def downstream_section(cfg: Config, down, budgets) -> str:
     return (
         f"### Downstream pruning with the full-data encoder\n\nEach selector keeps a subset of the labelled "
         f"training set once, per seed with that seed's full-data encoder (DLC over {d.levels} masking levels, "
-        f"FlexRand split at gamma = {d.gamma}); the same linear evaluation on that subset, compared with "
-        f"`{DOWNSTREAM_REFERENCE}` at the same share of labels. First row: all labels.\n\n"
+        f"FlexRand split at gamma = {d.gamma}); the probe and kNN vote are fitted on that subset, compared "
+        f"with `{DOWNSTREAM_REFERENCE}` at the same share of labels. First row: every label.\n\n"
         + verdict.section(budgets, verdict.DOWNSTREAM)
         + "\n"
         + report.markdown_table(down, report.DOWNSTREAM_COLUMNS, first="selector")
