@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.core import pruning
+from dynaprune import pruning
 from pipeline.core.data import ImageDataset
 from pipeline.core.errors import exit_on_user_error
 from pipeline.study import config

@@ -18,9 +18,9 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 
-from pipeline.core import pruning
+from dynaprune import pruning
+from dynaprune.seeding import generator
 from pipeline.core.data import ImageDataset
-from pipeline.core.seeding import generator
 from pipeline.core.ssl import nt_xent
 from pipeline.study.config import Config
 from pipeline.study.grids import Grid

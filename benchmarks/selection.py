@@ -12,9 +12,9 @@ import time
 import torch
 from loops import SEED, synchronize
 
-from pipeline.core import pruning
-from pipeline.core.seeding import generator
-from pipeline.core.stats import SampleStats
+from dynaprune import pruning
+from dynaprune.seeding import generator
+from dynaprune.stats import SampleStats
 
 
 def synthetic_stats(n: int, device: torch.device) -> SampleStats:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
+from dynaprune.seeding import generator
 from pipeline.core import data
 from pipeline.core.evaluate import labelled_subset, probe_accuracies
-from pipeline.core.seeding import generator
 from pipeline.core.io import write_json, write_text
 from pipeline.study import config
 from pipeline.training import machine, runs
@@ -115,7 +115,11 @@ def main() -> None:
     parser.add_argument("--probe-at", type=int, nargs="*", default=[], help="epochs to probe on the way")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument(
-        "--labels-per-class", type=int, nargs="*", default=[], help="label budgets to probe with too (all labels always)"
+        "--labels-per-class",
+        type=int,
+        nargs="*",
+        default=[],
+        help="label budgets to probe with too (all labels always)",
     )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="pretrain keys to change")
     parser.add_argument("--out", type=Path, required=True)

@@ -12,8 +12,8 @@ import json
 
 import torch
 
+from dynaprune.seeding import generator
 from pipeline.core import text, text_models
-from pipeline.core.seeding import generator
 from pipeline.training.tasks import TextTask
 
 

@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pipeline import Pruner, WithIndex
+from dynaprune import Pruner, WithIndex
 
 
 def digits_split(seed: int) -> tuple[TensorDataset, TensorDataset]:

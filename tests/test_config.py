@@ -20,7 +20,8 @@ def test_shipped_params_files_are_valid(path):
     full = ROOT / path if path == "params.yaml" else ROOT / "params" / path
     cfg = config.load(full)
     assert all(m in cfg.methods for m in [*cfg.study.methods, *cfg.study.ssl_methods, *cfg.study.nlu_methods])
-    assert cfg.study.methods or cfg.study.nlu_datasets  # an image grid, or the NLU ones (their image part cut)
+    # an image grid, the NLU ones or the SimCLR one (their supervised part cut to its reference)
+    assert cfg.study.methods or cfg.study.nlu_datasets or cfg.study.ssl_methods
 
 
 def test_defaults_and_types():

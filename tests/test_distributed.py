@@ -188,12 +188,12 @@ def test_simclr_negatives_span_the_whole_batch(tmp_path):
 
 
 def _pruner_rank(rank: int, port: int, out: str) -> None:
-    """A user's own DDP loop with pipeline.Pruner: synthetic per-sample losses and memory terms
+    """A user's own DDP loop with dynaprune.Pruner: synthetic per-sample losses and memory terms
     that depend only on (sample, epoch), as a deterministic model's would."""
     import torch.distributed as dist
     from torch.utils.data import DataLoader
 
-    from pipeline import Pruner
+    from dynaprune import Pruner
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)

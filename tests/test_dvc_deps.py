@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "pipeline"
+# The project's packages and the folder each is imported from: the study, and the pruning library
+# (its own distribution, in src layout).
+PACKAGES = {"pipeline": ROOT, "dynaprune": ROOT / "dynaprune" / "src"}
 STAGES = ROOT / "stages"  # a stage script's folder, sys.path[0] when it runs: _stage.py, the launcher
 
 
@@ -20,9 +22,10 @@ def module_file(name: str) -> Path | None:
     package, or a top-level one beside the stage scripts (`import _stage`, `import _launch`)."""
     if "." not in name and (STAGES / f"{name}.py").is_file():
         return STAGES / f"{name}.py"
-    if name != PACKAGE and not name.startswith(PACKAGE + "."):
+    top = PACKAGES.get(name.split(".")[0])
+    if top is None:
         return None
-    base = ROOT.joinpath(*name.split("."))
+    base = top.joinpath(*name.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
             return path
@@ -33,7 +36,9 @@ def imported_modules(path: Path) -> set[str]:
     """Every module a file imports anywhere in it (lazy imports inside functions included), resolved
     to absolute dotted names; `from pkg import name` yields pkg.name as well, in case it is a module."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    rel = path.relative_to(ROOT).with_suffix("")
+    # relative to the folder the file is imported from (the deepest of the packages' that holds it)
+    top = max((top for top in PACKAGES.values() if top in path.parents), key=lambda t: len(t.parts))
+    rel = path.relative_to(top).with_suffix("")
     package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -92,15 +97,17 @@ def test_every_stage_depends_on_its_import_closure(name):
 
 
 def test_the_check_fails_when_a_dependency_is_removed():
-    # The train stage computes EMP's memory term in pipeline/core/evaluate.py: dropping the folder
-    # holding it, or a study module the stage imports, from its deps must be caught.
+    # The train stage runs EMP from the library and evaluates with the study's core: dropping either
+    # folder, or a study module the stage imports, from its deps must be caught.
     stage = stages()["train"]
-    without_core = {**stage, "deps": [d for d in stage["deps"] if d != "pipeline/core"]}
-    assert {"pipeline/core/evaluate.py", "pipeline/core/pruning/emp.py", "pipeline/core/stats.py"} <= set(
-        missing_deps(without_core)
-    )
-    without_cells = {**stage, "deps": [d for d in stage["deps"] if d != "pipeline/study/cells.py"]}
-    assert missing_deps(without_cells) == ["pipeline/study/cells.py"]
+    drop = lambda dep: {**stage, "deps": [d for d in stage["deps"] if d != dep]}
+    assert {
+        "dynaprune/src/dynaprune/pruning/emp.py",
+        "dynaprune/src/dynaprune/signals.py",
+        "dynaprune/src/dynaprune/stats.py",
+    } <= set(missing_deps(drop("dynaprune/src")))
+    assert "pipeline/core/evaluate.py" in missing_deps(drop("pipeline/core"))
+    assert missing_deps(drop("pipeline/study/cells.py")) == ["pipeline/study/cells.py"]
 
 
 def test_closure_follows_relative_and_lazy_imports():
@@ -109,9 +116,9 @@ def test_closure_follows_relative_and_lazy_imports():
         "pipeline/study/cells.py",
         "pipeline/training/loop.py",
         "pipeline/training/tasks.py",
-        "pipeline/core/pruning/__init__.py",
-        "pipeline/core/pruning/seta.py",
-        "pipeline/core/stats.py",
+        "dynaprune/src/dynaprune/pruning/__init__.py",
+        "dynaprune/src/dynaprune/pruning/seta.py",
+        "dynaprune/src/dynaprune/stats.py",
         "pipeline/core/evaluate.py",
         "pipeline/core/models.py",
     } <= closure

@@ -10,10 +10,11 @@ import torch
 from conftest import tiny_config
 from mlflow.tracking import MlflowClient
 
-from pipeline.core import data, io, pruning
+from dynaprune import pruning
+from dynaprune.pruning import MethodSpec
+from dynaprune.pruning.base import PruningMethod, Selection, top_k
+from pipeline.core import data, io
 from pipeline.core.errors import ConfigError
-from pipeline.core.pruning import MethodSpec
-from pipeline.core.pruning.base import PruningMethod, Selection, top_k
 from pipeline.study import cells, config, identity, paths, store
 from pipeline.study.grids import SUPERVISED, Grid
 from pipeline.training import runs

@@ -1,5 +1,5 @@
-"""pipeline.integrations.huggingface: transformers.Trainer, with PruningTrainer, trains exactly
-what `pipeline.Pruner` selects for the same method, rate and seed (subsets, order, loss weights),
+"""dynaprune.integrations.huggingface: transformers.Trainer, with PruningTrainer, trains exactly
+what `dynaprune.Pruner` selects for the same method, rate and seed (subsets, order, loss weights),
 with epochs of their real length and an LR schedule that ends at the last real step; under two
 processes each rank trains the Pruner's share; and the TREC-6 example prunes as it says.
 
@@ -22,9 +22,8 @@ import torch.nn.functional as F
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("accelerate")
 
-from pipeline import Pruner  # noqa: E402
-from pipeline.core import pruning  # noqa: E402
-from pipeline.integrations.huggingface import PruningArguments, PruningTrainer  # noqa: E402
+from dynaprune import Pruner, pruning  # noqa: E402
+from dynaprune.integrations.huggingface import PruningArguments, PruningTrainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 N, LENGTH, CLASSES, BATCH = 96, 8, 3, 16

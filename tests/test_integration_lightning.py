@@ -1,4 +1,4 @@
-"""Pruning inside lightning.Trainer (pipeline.integrations.lightning): a LightningModule trains, for
+"""Pruning inside lightning.Trainer (dynaprune.integrations.lightning): a LightningModule trains, for
 every registered method, exactly the samples, in the order and with the loss weights, that a plain
 `Pruner` loop replaying the same losses trains; under DDP each rank trains its share; Trainer
 settings that would train other samples are refused before any does; the example trains digits."""
@@ -18,9 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset
 L = pytest.importorskip("lightning")
 from lightning.pytorch.utilities.exceptions import MisconfigurationException  # noqa: E402
 
-from pipeline import Pruner, WithIndex  # noqa: E402
-from pipeline.core import pruning  # noqa: E402
-from pipeline.integrations.lightning import PruningCallback  # noqa: E402
+from dynaprune import Pruner, WithIndex, pruning  # noqa: E402
+from dynaprune.integrations.lightning import PruningCallback  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE, SEED, EPOCHS, WARMUP, BATCH = 0.7, 3, 5, 2, 64  # E = 5: InfoBatch and SeTa anneal in the last epoch

@@ -8,9 +8,10 @@ import importlib.util
 import pytest
 import torch
 
-from pipeline.core import pruning, text, text_models
+from dynaprune import pruning
+from dynaprune.pruning import MethodSpec
+from pipeline.core import text, text_models
 from pipeline.core.errors import ConfigError, DataError
-from pipeline.core.pruning import MethodSpec
 from pipeline.study import config
 from pipeline.training import optim, runs
 from pipeline.training.runtime import Runtime

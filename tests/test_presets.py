@@ -47,6 +47,16 @@ def test_presets_cover_the_headline_and_gpu_settings():
     assert (c100.data.dataset, c100.model.arch, c100.study.rates) == ("cifar100", "resnet50", [0.7])
 
 
+def test_the_simclr_preset_runs_its_grid_over_5_seeds_probed_where_pre_training_shows():
+    ssl = config.load(ROOT / "params" / "ssl_cpu.yaml")
+    s = ssl.study
+    assert s.ssl_methods == ["random", "rs2", "infobatch", "orderdp", "emp"] and s.ssl_rates == [0.3, 0.7]
+    assert s.ssl_seeds == [0, 1, 2, 3, 4] and s.methods == [] and s.seeds == [0]  # SimCLR is the study
+    # a label budget: with every label the untrained encoder's features probe within 4 points of
+    # full-data pre-training at this scale (reports/ssl_scale/README.md)
+    assert ssl.linear_eval.labels_per_class == 50 and ssl.data.dataset == "fashion_mnist"
+
+
 def test_default_params_load():
     assert config.load(ROOT / "params.yaml").data.dataset == "fashion_mnist"
 

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from pipeline.core import pruning
+from dynaprune import pruning
+from dynaprune.pruning import EpochPlan, keep_count
+from dynaprune.seeding import generator
+from dynaprune.stats import SampleStats
 from pipeline.core.errors import ConfigError
-from pipeline.core.pruning import EpochPlan, keep_count
-from pipeline.core.seeding import generator
-from pipeline.core.stats import SampleStats
 
 
 def table(loss=None, mean=None, var=None, memory=None) -> SampleStats:

@@ -6,10 +6,10 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from dynaprune.seeding import generator
 from pipeline.core import data, io
 from pipeline.core.errors import UserError
 from pipeline.core.evaluate import labelled_subset, probe_accuracies
-from pipeline.core.seeding import generator
 from pipeline.study import cells, config, grids, paths, probing, store
 from pipeline.training.tasks import SimCLRTask
 

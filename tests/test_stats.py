@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from pipeline.core.evaluate import prediction_entropy
-from pipeline.core.stats import INITIAL_LOSS, SampleStats, achieved_saving, gini, lfl_diagnostics
+from dynaprune.signals import prediction_entropy
+from dynaprune.stats import INITIAL_LOSS, SampleStats, achieved_saving, gini, lfl_diagnostics
 
 
 def test_ema_mean_and_variance_by_hand():
@@ -105,7 +105,7 @@ def test_achieved_saving_arithmetic():
 
 
 def test_cost_saving_weights_each_visit_by_its_samples_cost():
-    from pipeline.core.stats import cost_saving
+    from dynaprune.stats import cost_saving
 
     # 3 samples costing 1, 2 and 5 tokens over 2 epochs (full: 16 tokens); trained 2, 1 and 0 times: 1*2 + 2*1 = 4
     assert cost_saving(torch.tensor([2, 1, 0]), torch.tensor([1, 2, 5]), epochs=2) == pytest.approx(1 - 4 / 16)

@@ -7,10 +7,10 @@ import pytest
 import torch
 from conftest import tiny_config
 
+from dynaprune.pruning import MethodSpec, keep_count
+from dynaprune.pruning.infobatch import InfoBatchOptions
+from dynaprune.stats import achieved_saving
 from pipeline.core.errors import UserError
-from pipeline.core.pruning import MethodSpec, keep_count
-from pipeline.core.pruning.infobatch import InfoBatchOptions
-from pipeline.core.stats import achieved_saving
 from pipeline.study.grids import SUPERVISED
 from pipeline.training import loop, optim
 

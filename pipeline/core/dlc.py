@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .pruning.base import keep_count, per_class
+from dynaprune.pruning.base import keep_count, per_class
 
 FeatureFn = Callable[[nn.Module], torch.Tensor]  # encoder -> features of every sample, [N, D]
 

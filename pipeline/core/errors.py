@@ -1,4 +1,5 @@
-"""User-facing errors: one clear line, a non-zero exit, no traceback."""
+"""User-facing errors: one clear line, a non-zero exit, no traceback. UserError and ConfigError are
+the pruning library's (dynaprune.errors); the study adds its data errors and the entry points' exit."""
 
 from __future__ import annotations
 
@@ -7,18 +8,11 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from dynaprune.errors import ConfigError, UserError
+
+__all__ = ["ConfigError", "DataError", "UserError", "exit_on_user_error"]
+
 F = TypeVar("F", bound=Callable[..., object])
-
-
-class UserError(Exception):
-    """Something the user can fix (a params value, a missing dataset, a path).
-
-    The message is a single line that says what is wrong and how to fix it.
-    """
-
-
-class ConfigError(UserError):
-    """An invalid value or key in params.yaml."""
 
 
 class DataError(UserError):

@@ -1,4 +1,4 @@
-"""Evaluation passes: accuracy and prediction entropy; frozen features, linear probe and kNN."""
+"""Evaluation passes: accuracy; frozen features, linear probe and kNN."""
 
 from __future__ import annotations
 
@@ -8,12 +8,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """H(softmax(logits)) per row: 0 for a one-hot prediction, log C for a uniform one."""
-    logp = F.log_softmax(logits.float(), dim=1)
-    return -(logp.exp() * logp).sum(dim=1)
 
 
 @torch.no_grad()

@@ -10,11 +10,12 @@ from typing import Any
 
 import torch
 
+from dynaprune.schema import flatten
+
 from ..core import timing
 from ..core.errors import UserError
 from ..core.io import file_md5, load_torch, save_torch, write_json
 from ..core.models import build_encoder, build_model
-from ..core.schema import flatten
 from ..training import distributed, machine, resume
 from . import identity, plots, tracking
 from .config import Config

@@ -13,10 +13,12 @@ from typing import Any
 
 import yaml
 
-from ..core import data, models, pruning, text
+from dynaprune import pruning
+from dynaprune.pruning import MethodSpec
+from dynaprune.schema import build, check_keys, in_range, one_of, positive, registered, spec
+
+from ..core import data, models, text
 from ..core.errors import ConfigError
-from ..core.pruning import MethodSpec
-from ..core.schema import build, check_keys, in_range, one_of, positive, registered, spec
 from ..training.settings import NLUConfig, PretrainConfig, RuntimeConfig, TrainConfig
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
+from dynaprune.pruning import MethodSpec
+from dynaprune.schema import flatten
+
 from ..core import data, text
-from ..core.pruning import MethodSpec
-from ..core.schema import flatten
 from ..training import resume, runs
 from ..training.loop import EpochCallback
 from ..training.runtime import Runtime

@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.schema import flatten
+from dynaprune.schema import flatten
+
 from .config import Config
 
 # The NLU part's own keys: its schedule and model (the nlu section) and its grid.

@@ -18,6 +18,10 @@ from pathlib import Path
 
 import torch
 
+from dynaprune.pruning.base import keep_count, per_class, random_subset
+from dynaprune.schema import flatten
+from dynaprune.seeding import generator
+
 from ..core import timing
 from ..core.augment import InputPipeline
 from ..core.dlc import dlc_scores, dlc_top_k, flexrand
@@ -26,9 +30,6 @@ from ..core.evaluate import frozen_features, labelled_subset, probe_accuracies
 from ..core.images import ImageDataset, load_prepared
 from ..core.io import load_torch, read_json, save_torch, write_json
 from ..core.models import build_encoder
-from ..core.pruning.base import keep_count, per_class, random_subset
-from ..core.schema import flatten
-from ..core.seeding import generator
 from ..training.runtime import resolve_device
 from ..training.tasks import SimCLRTask
 from . import paths, stage_runs
@@ -74,7 +75,9 @@ def probe_encoder(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module, seed:
     try:
         keep = labelled_subset(ds.train_y, cfg.linear_eval.labels_per_class, generator(seed, "probe labels"))
     except ValueError as err:
-        raise UserError(f"linear_eval.labels_per_class is too large: {err}; lower it or raise data.train_size") from None
+        raise UserError(
+            f"linear_eval.labels_per_class is too large: {err}; lower it or raise data.train_size"
+        ) from None
     return probe(train_feats[keep], ds.train_y[keep], test_feats, ds.test_y, seed)
 
 

@@ -16,10 +16,12 @@ from collections.abc import Callable
 
 import torch
 
-from ..core import pruning, timing
+from dynaprune import pruning
+from dynaprune.seeding import generator
+from dynaprune.stats import SampleStats
+
+from ..core import timing
 from ..core.errors import UserError
-from ..core.seeding import generator
-from ..core.stats import SampleStats
 from . import resume
 from .optim import lr_at, optimizer
 from .progress import EpochProgress

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..core import pruning, timing
+from dynaprune import pruning
+from dynaprune.pruning import MethodSpec
+from dynaprune.stats import SampleStats, achieved_saving, cost_saving, lfl_diagnostics
+
+from ..core import timing
 from ..core.errors import UserError
-from ..core.pruning import MethodSpec
-from ..core.stats import SampleStats, achieved_saving, cost_saving, lfl_diagnostics
 from . import resume
 from .loop import EpochCallback, EpochLoop
 from .settings import ScheduleConfig

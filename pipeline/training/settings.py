@@ -1,13 +1,14 @@
 """The settings a training run reads: where it runs (params.yaml's `runtime`, shared by every
 task) and its schedule with the task's own settings (`train`, `pretrain`, `nlu`). Validated by
-pipeline.core.schema."""
+dynaprune.schema."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dynaprune.schema import in_range, non_negative, one_of, positive, spec
+
 from ..core import text_models
-from ..core.schema import in_range, non_negative, one_of, positive, spec
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dynaprune.seeding import derive_seed, generator
+from dynaprune.signals import prediction_entropy
+
 from ..core.augment import InputPipeline, TwoViews
 from ..core.data import ImageDataset
-from ..core.evaluate import accuracy, frozen_features, knn_accuracy, predict, prediction_entropy
+from ..core.evaluate import accuracy, frozen_features, knn_accuracy, predict
 from ..core.models import build_encoder, build_model
-from ..core.seeding import derive_seed, generator
 from ..core.ssl import ProjectionHead, nt_xent, ssl_memory
 from ..core.text import TextDataset
 from ..core.text_models import get as text_model

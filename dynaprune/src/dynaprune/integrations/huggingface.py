@@ -1,7 +1,7 @@
 """Dynamic data pruning inside `transformers.Trainer`: the same subsets, order and loss weights as
-`pipeline.Pruner` (and so as the study's loop) for the same method, rate and seed.
+`dynaprune.Pruner` (and so as the study's loop) for the same method, rate and seed.
 
-    from pipeline.integrations.huggingface import PruningArguments, PruningTrainer
+    from dynaprune.integrations.huggingface import PruningArguments, PruningTrainer
 
     args = TrainingArguments("out", num_train_epochs=10, per_device_train_batch_size=32)
     trainer = PruningTrainer(
@@ -51,8 +51,8 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import Trainer, get_scheduler
 
-from ..training.distributed import World
-from ..training.pruner import Pruner
+from ..distributed import World
+from ..pruner import Pruner
 
 INDEX = "pruning_index"  # the batch key carrying the samples' dataset indices
 PerSampleLoss = Callable[[Any, torch.Tensor], torch.Tensor]  # (model outputs, labels) -> losses [batch]
@@ -60,7 +60,7 @@ PerSampleLoss = Callable[[Any, torch.Tensor], torch.Tensor]  # (model outputs, l
 
 @dataclass(frozen=True)
 class PruningArguments:
-    """What to prune: a registered method (pipeline.core.pruning.REGISTRY), the rate, the warm-up
+    """What to prune: a registered method (dynaprune.pruning.REGISTRY), the rate, the warm-up
     epochs (all data), the seed (None: TrainingArguments.seed), the method's options (as params.yaml's
     `methods`) and, for class-stratified methods, the training labels."""
 

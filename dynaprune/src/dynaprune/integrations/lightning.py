@@ -1,4 +1,4 @@
-"""Dynamic data pruning in `lightning.Trainer`: a Callback that holds a `pipeline.Pruner`, the
+"""Dynamic data pruning in `lightning.Trainer`: a Callback that holds a `dynaprune.Pruner`, the
 sampler for the module's `train_dataloader`, and `loss` for its `training_step`. Nothing is patched.
 
     pruning = PruningCallback(Pruner("emp", num_samples=len(train), rate=0.7, epochs=10, warmup_epochs=2))
@@ -39,8 +39,8 @@ import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch.utils.data import Sampler
 
-from ..training.distributed import World
-from ..training.pruner import Pruner
+from ..distributed import World
+from ..pruner import Pruner
 
 __all__ = ["PruningCallback"]
 

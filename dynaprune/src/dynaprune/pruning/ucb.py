@@ -23,7 +23,7 @@ class UCBOptions(MethodOptions):
 class UCB(PruningMethod):
     """Raju et al.: score = EMA mean + c * EMA variance of the loss (or c * its sqrt); top K.
 
-    The mean and variance follow the reference implementation's update (pipeline/core/stats.py):
+    The mean and variance follow the reference implementation's update (dynaprune/src/dynaprune/stats.py):
     v <- (1 - m) v + m d^2, mu <- (1 - m) mu + m x, with m = `momentum` on the new value.
     """
 

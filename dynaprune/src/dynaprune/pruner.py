@@ -27,10 +27,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..core import pruning
-from ..core.evaluate import prediction_entropy
-from ..core.stats import SampleStats
+from . import pruning
 from .distributed import World
+from .signals import prediction_entropy
+from .stats import SampleStats
 
 
 class WithIndex(Dataset):
@@ -66,7 +66,7 @@ class PrunedSampler(Sampler[int]):
 class Pruner:
     """One run's pruning state: the method, its epoch plan and the per-sample statistics table.
 
-    method: a registered name (pipeline.core.pruning.REGISTRY: emp, infobatch, seta, rs2, ucb,
+    method: a registered name (dynaprune.pruning.REGISTRY: emp, infobatch, seta, rs2, ucb,
     epsilon_greedy, random, static_random, full); options: that method's options, as in
     params.yaml's `methods` (validated the same way). Epochs < warmup_epochs train all data.
     labels: the training labels, for class-stratified methods. device: where the table lives
@@ -115,7 +115,7 @@ class Pruner:
         stats = self._table(self.device or "cpu")
         if epoch >= self.plan.warmup_epochs and (self.epoch is None or self.epoch < self.plan.warmup_epochs):
             stats.begin_pruning(self.method.options.ema_momentum())
-        # The study loop's selection in the study loop's order (pipeline/core/pruning/plan.py).
+        # The study loop's selection in the study loop's order (dynaprune/src/dynaprune/pruning/plan.py).
         selection = self.plan.order(epoch, self.plan.select(epoch, stats))
         indices = selection.indices
         self._weight_of = None
