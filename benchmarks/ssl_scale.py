@@ -29,7 +29,7 @@ import torch
 from dynaprune.seeding import generator
 from pipeline.core import data
 from pipeline.core.evaluate import labelled_subset, probe_accuracies
-from pipeline.core.io import write_json, write_text
+from pipeline.core.io import read_json, write_json, write_text
 from pipeline.study import config
 from pipeline.training import machine, runs
 from pipeline.training.runtime import Runtime
@@ -104,14 +104,39 @@ def table(results: list[dict]) -> str:
                     f"{100 * u[lin]:.2f} | {100 * p[lin]:.2f} | {100 * (p[lin] - u[lin]):+.2f} | "
                     f"{100 * u[knn]:.2f} | {100 * p[knn]:.2f} | {r['epoch_s']:.1f} |"
                 )
+    return "\n".join(lines) + "\n" + summary(results)
+
+
+def summary(results: list[dict]) -> str:
+    """Per (images, epochs, label budget): the linear gain at the end of the schedule over the seeds
+    measured, mean and range: what the choice of a preset's label budget reads."""
+    gains: dict[tuple, list[float]] = {}
+    for r in results:
+        u, last = r["probes"][0], r["probes"][-1]
+        if last["epoch"] != r["epochs"]:
+            continue  # interrupted before the end of its schedule
+        for n in r.get("budgets", [None]):
+            key = "linear_acc" if n is None else f"linear_acc@{n}"
+            gains.setdefault((r["size"], r["epochs"], n or "all"), []).append(100 * (last[key] - u[key]))
+    lines = [
+        "",
+        "At the end of each schedule, over the seeds:",
+        "",
+        "| images | epochs | labels per class | seeds | mean gain (points) | lowest | highest |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (size, epochs, n), g in gains.items():
+        lines.append(
+            f"| {size} | {epochs} | {n} | {len(g)} | {statistics.fmean(g):+.2f} | {min(g):+.2f} | {max(g):+.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml", help="the recipe: its data, model, runtime, pretrain")
-    parser.add_argument("--sizes", type=int, nargs="+", required=True, help="training images")
-    parser.add_argument("--epochs", type=int, required=True, help="pre-training epochs (one cosine schedule)")
+    parser.add_argument("--sizes", type=int, nargs="+", help="training images")
+    parser.add_argument("--epochs", type=int, help="pre-training epochs (one cosine schedule)")
     parser.add_argument("--probe-at", type=int, nargs="*", default=[], help="epochs to probe on the way")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument(
@@ -123,7 +148,13 @@ def main() -> None:
     )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="pretrain keys to change")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--render", action="store_true", help="only write --out's Markdown again from its JSON")
     args = parser.parse_args()
+    if args.render:
+        write_text(args.out.with_suffix(".md"), table(read_json(args.out)["results"]))
+        return
+    if not args.sizes or not args.epochs:
+        parser.error("--sizes and --epochs are required (or --render)")
     cfg = config.load(args.params)
     changes = {k: config.read_yaml(v) for k, v in (item.split("=", 1) for item in args.set)}
     t0 = time.perf_counter()

@@ -78,6 +78,7 @@ def dvc_repo(repo: Path, edit) -> Path:
         pytest.fail("dvc is not installed in this environment: run `make setup`")
     for item in (
         "pipeline",
+        "dynaprune",
         "stages",
         "scripts",
         "dvc.yaml",
@@ -88,7 +89,7 @@ def dvc_repo(repo: Path, edit) -> Path:
     ):
         src = ROOT / item
         if src.is_dir():
-            shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
         else:
             shutil.copy(src, repo / item)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

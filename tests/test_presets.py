@@ -54,7 +54,7 @@ def test_the_simclr_preset_runs_its_grid_over_5_seeds_probed_where_pre_training_
     assert s.ssl_seeds == [0, 1, 2, 3, 4] and s.methods == [] and s.seeds == [0]  # SimCLR is the study
     # a label budget: with every label the untrained encoder's features probe within 4 points of
     # full-data pre-training at this scale (reports/ssl_scale/README.md)
-    assert ssl.linear_eval.labels_per_class == 50 and ssl.data.dataset == "fashion_mnist"
+    assert ssl.linear_eval.labels_per_class == 20 and ssl.data.dataset == "fashion_mnist"
 
 
 def test_default_params_load():
