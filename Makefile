@@ -1,4 +1,5 @@
-# The two commands of the README. Both set everything up first (scripts/setup.sh is idempotent).
+# The README's commands (demo, ui, study, test; check, readme, preset). Each sets everything up
+# first (scripts/setup.sh is idempotent).
 # scripts/timed.py keeps how long setup, demo, study and test took (.timings/, for
 # scripts/footprint.py: reports/footprint.json, which the README quotes).
 VENV := .venv/bin
