@@ -62,7 +62,8 @@ def main(method: str = "emp", rate: float = 0.7, epochs: int = 12, seed: int = 0
     model = DigitsCNN(pruning, train, test, f"{method}@{rate:g}")
     trainer = L.Trainer(
         callbacks=[pruning],
-        **pruning.trainer_kwargs,  # max_epochs, reload_dataloaders_every_n_epochs=1, use_distributed_sampler=False
+        max_epochs=pruner.epochs,
+        **pruning.trainer_kwargs,  # reload_dataloaders_every_n_epochs=1, use_distributed_sampler=False
         accelerator="cpu",
         devices=devices,
         strategy="ddp" if devices > 1 else "auto",

@@ -67,7 +67,7 @@ def make_trainer(
         model=transformers.BertForSequenceClassification(config),
         args=args,
         train_dataset=Toy(n),
-        pruning=PruningArguments(method, RATE, warmup_epochs=WARMUP),
+        pruning=PruningArguments(method, RATE, warmup_epochs=WARMUP, labels=Toy(n).y),  # for static_random
         per_sample_loss=per_sample_loss,
     )
     batches: dict[int, list[dict]] = {}
@@ -92,7 +92,7 @@ def make_trainer(
 
 
 def replay_pruner(method: str, n: int = N) -> Pruner:
-    return Pruner(method, num_samples=n, rate=RATE, epochs=EPOCHS, warmup_epochs=WARMUP, seed=SEED)
+    return Pruner(method, num_samples=n, rate=RATE, epochs=EPOCHS, warmup_epochs=WARMUP, seed=SEED, labels=Toy(n).y)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -158,6 +158,38 @@ def test_bad_settings_are_refused(tmp_path):
     trainer, _ = make_trainer("random", tmp_path)
     with pytest.raises(ValueError, match="cannot resume"):
         trainer.train(resume_from_checkpoint=str(tmp_path))
+
+
+def test_an_iterable_dataset_is_refused_with_the_reason_not_the_trainers_max_steps_advice(tmp_path):
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(Toy(N))
+
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="PruningTrainer selects samples by index: pass a map-style train_dataset"):
+        PruningTrainer(model=model, args=args, train_dataset=Stream(), pruning=PruningArguments("emp", RATE))
+
+
+@pytest.mark.parametrize(
+    "schedule, options", [("polynomial", {"lr_end": 5e-4, "power": 1.0}), ("cosine_with_min_lr", {"min_lr": 5e-4})]
+)
+def test_a_schedule_with_an_absolute_floor_follows_the_plain_trainers(schedule, options, tmp_path):
+    # Unpruned (full), the schedule must be the Trainer's own, step by step: its floor is absolute,
+    # so a schedule laid out for a learning rate of 1 would end far below it.
+    lr = 1e-3
+    trainer, _ = make_trainer(
+        "full", tmp_path, learning_rate=lr, lr_scheduler_type=schedule, lr_scheduler_kwargs=options
+    )
+    trainer.train()
+    total = trainer.state.global_step
+    reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    plain = transformers.get_scheduler(schedule, reference, 2, total, scheduler_specific_kwargs=options)
+    for _ in range(total):
+        reference.step()
+        plain.step()
+    assert trainer.lr_scheduler.get_last_lr()[0] == pytest.approx(plain.get_last_lr()[0], rel=1e-9)
+    assert plain.get_last_lr()[0] == pytest.approx(5e-4, rel=0.1)  # the floor holds (not 1e-3 * 5e-4)
 
 
 def test_accumulation_label_smoothing_and_a_custom_loss(tmp_path):

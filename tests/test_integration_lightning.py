@@ -24,6 +24,7 @@ from dynaprune.integrations.lightning import PruningCallback  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 RATE, SEED, EPOCHS, WARMUP, BATCH = 0.7, 3, 5, 2, 64  # E = 5: InfoBatch and SeTa anneal in the last epoch
 QUIET = {"enable_progress_bar": False, "logger": False, "enable_checkpointing": False, "enable_model_summary": False}
+RUN = {"max_epochs": EPOCHS, "accelerator": "cpu", **QUIET}  # with trainer_kwargs, what every fit here sets
 
 
 def digits_xy() -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +84,7 @@ def make_pruner(method: str, y: torch.Tensor, **options) -> Pruner:
 def fit(method: str, x, y, **trainer_overrides) -> tuple[Recorder, PruningCallback]:
     callback = PruningCallback(make_pruner(method, y))
     module = Recorder(callback, x, y)
-    kwargs = {**callback.trainer_kwargs, "accelerator": "cpu", "devices": 1, **QUIET, **trainer_overrides}
+    kwargs = {**callback.trainer_kwargs, **RUN, "devices": 1, **trainer_overrides}
     L.Trainer(callbacks=[callback], **kwargs).fit(module)
     return module, callback
 
@@ -130,6 +131,8 @@ def test_lightning_trains_what_the_pruner_loop_trains(method):
     [
         ({"reload_dataloaders_every_n_epochs": 0}, {}, r"reload_dataloaders_every_n_epochs=1"),
         ({"max_epochs": EPOCHS + 1}, {}, rf"max_epochs={EPOCHS}, the Pruner's epochs"),
+        ({"max_epochs": None}, {}, rf"max_epochs={EPOCHS}, the Pruner's epochs"),  # Lightning's default: 1000
+        ({"max_steps": 20}, {}, "no max_steps"),
         ({"limit_train_batches": 0.5}, {}, "no limit_train_batches"),
         ({"fast_dev_run": True}, {}, "no limit_train_batches"),
         ({}, {"sampler": None, "shuffle": True}, "samples with RandomSampler, not pruning.sampler"),
@@ -140,7 +143,7 @@ def test_settings_that_would_train_other_samples_are_refused_before_any_trains(o
     x, y = digits_xy()
     callback = PruningCallback(make_pruner("emp", y))
     module = Recorder(callback, x, y, **loader)
-    kwargs = {**callback.trainer_kwargs, "accelerator": "cpu", "devices": 1, **QUIET, **overrides}
+    kwargs = {**callback.trainer_kwargs, **RUN, "devices": 1, **overrides}
     with pytest.raises(MisconfigurationException, match=match) as err:
         L.Trainer(callbacks=[callback], **kwargs).fit(module)
     assert "\n" not in str(err.value)  # one line that says what to set
@@ -151,7 +154,40 @@ def test_a_pruner_serves_one_fit_from_epoch_0():
     x, y = digits_xy()
     module, callback = fit("random", x, y)
     with pytest.raises(RuntimeError, match="Lightning starts epoch 0 but the Pruner is at epoch 4"):
-        L.Trainer(callbacks=[callback], **callback.trainer_kwargs, accelerator="cpu", devices=1, **QUIET).fit(module)
+        L.Trainer(callbacks=[callback], **callback.trainer_kwargs, **RUN, devices=1).fit(module)
+
+
+def test_a_fit_resumed_from_a_checkpoint_trains_what_an_uninterrupted_one_does(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class StopAfterEpoch2(L.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            trainer.should_stop = trainer.current_epoch == 2  # an interruption after epoch 2, saved at its end
+
+    x, y = digits_xy()
+    whole, _ = fit("emp", x, y)
+    first = PruningCallback(make_pruner("emp", y))
+    begun = Recorder(first, x, y)
+    saving = {**first.trainer_kwargs, **RUN, "devices": 1, "enable_checkpointing": True}
+    checkpoints = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    L.Trainer(callbacks=[first, StopAfterEpoch2(), checkpoints], **saving).fit(begun)
+    assert sorted(begun.batches) == [0, 1, 2]
+    second = PruningCallback(make_pruner("emp", y))  # a new process: a new Pruner, given the checkpoint
+    resumed = Recorder(second, x, y)
+    L.Trainer(callbacks=[second], **{**second.trainer_kwargs, **RUN, "devices": 1}).fit(
+        resumed, ckpt_path=tmp_path / "last.ckpt"
+    )
+    assert sorted(resumed.batches) == [3, 4]
+    parts = {**begun.batches, **resumed.batches}
+    for epoch in range(EPOCHS):
+        for ours, theirs in zip(parts[epoch], whole.batches[epoch], strict=True):
+            assert torch.equal(ours["idx"], theirs["idx"]), f"epoch {epoch}: another subset or order"
+            assert (ours["weights"] is None) == (theirs["weights"] is None)
+            assert ours["weights"] is None or torch.equal(ours["weights"], theirs["weights"])
+            assert torch.equal(ours["returned"], theirs["returned"]), f"epoch {epoch}: another loss"
+    for key, value in whole.pruning.pruner.stats.state_dict().items():
+        theirs = second.pruner.stats.state_dict()[key]
+        assert value == theirs if key == "momentum" else torch.equal(value, theirs), key
 
 
 def test_under_ddp_each_rank_trains_its_share_and_the_tables_agree(tmp_path):
@@ -162,7 +198,7 @@ def test_under_ddp_each_rank_trains_its_share_and_the_tables_agree(tmp_path):
     x, y = digits_xy()
     callback = PruningCallback(make_pruner("emp", y, rescale=True))
     module = Recorder(callback, x, y, out=tmp_path)
-    kwargs = {**callback.trainer_kwargs, "accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn", **QUIET}
+    kwargs = {**callback.trainer_kwargs, **RUN, "devices": 2, "strategy": "ddp_spawn"}
     L.Trainer(callbacks=[callback], **kwargs).fit(module)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
 

@@ -3,8 +3,8 @@ batch. Nothing is patched: the sampler yields each epoch's selection, and `Prune
 the batch's per-sample losses (and signals) and returns the weighted mean to backpropagate.
 
     pruner = Pruner("emp", num_samples=len(train), rate=0.7, epochs=10, warmup_epochs=2)
-    loader = DataLoader(WithIndex(train), batch_size=128, sampler=pruner.sampler)
-    for epoch in range(10):
+    loader = pruner.loader(train, batch_size=128)  # DataLoader(WithIndex(train), sampler=pruner.sampler)
+    for epoch in range(pruner.epochs):
         pruner.set_epoch(epoch)
         for idx, x, y in loader:
             logits = model(x)
@@ -17,6 +17,12 @@ method). Under DDP (torch.distributed initialised), every rank draws the same se
 sampler yields this rank's share of it (every world-size-th sample; a remainder of fewer than
 world-size samples is left out, so that every rank runs the same number of batches), and `loss`
 gathers the shards' values, so that every rank's table, and the next selection, agree.
+
+Misuse is refused in one line that names the fix: a dataset whose length is not num_samples, an
+epoch outside 0..epochs-1 or drawn out of order, a DataLoader iterated again without set_epoch,
+labels of the wrong length, a class-stratified method without labels. `state_dict()` /
+`load_state_dict()` resume a run: at an epoch's end, or within an epoch, where the same epoch's
+selection is kept and its remaining batches are what the loader has still to yield.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from . import pruning
 from .distributed import World
@@ -43,7 +49,13 @@ class WithIndex(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> tuple:
-        item = self.dataset[index]
+        try:
+            item = self.dataset[index]
+        except IndexError:
+            raise IndexError(
+                f"sample {index} is beyond this dataset's {len(self)} samples: the Pruner's num_samples must be "
+                f"len(dataset) (pruner.loader(dataset, ...) checks it)"
+            ) from None
         return (index, *item) if isinstance(item, tuple) else (index, item)
 
 
@@ -57,7 +69,7 @@ class PrunedSampler(Sampler[int]):
         self.pruner.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.pruner.epoch_indices().tolist())
+        return iter(self.pruner.begin_iteration().tolist())
 
     def __len__(self) -> int:
         return self.pruner.epoch_indices().numel()
@@ -73,6 +85,8 @@ class Pruner:
     (default: where the first batch's losses are).
     """
 
+    STATE_VERSION = 1
+
     def __init__(
         self,
         method: str,
@@ -86,12 +100,24 @@ class Pruner:
         world: World | None = None,
         options: Mapping[str, Any] | None = None,
     ):
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be the dataset's length, a positive int, got {num_samples!r}")
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"rate must be in [0, 1), got {rate}")
         if not 0 <= warmup_epochs < epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {warmup_epochs} with epochs = {epochs}")
+        labels = None if labels is None else torch.as_tensor(labels)
+        if labels is not None and tuple(labels.shape) != (num_samples,):
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)}: pass one class per sample, shape ({num_samples},)"
+            )
         opts = pruning.parse_options(method, dict(options or {}), "options.")
         self.method = pruning.create(method, opts, rate, num_samples, seed, labels)
+        if labels is None and self.method.stratified:
+            raise ValueError(
+                f"method '{method}' draws per class: pass labels=<one class per sample>, or turn it off with "
+                f"options={{'per_class': False}}"
+            )
         self.plan = pruning.EpochPlan(self.method, epochs, warmup_epochs, seed)
         self.seed = seed
         self.num_samples = num_samples
@@ -102,6 +128,25 @@ class Pruner:
         self.epoch: int | None = None
         self._indices: torch.Tensor | None = None
         self._weight_of: torch.Tensor | None = None
+        self._iterated = False  # whether the current epoch's selection has been handed to a loader
+
+    @property
+    def epochs(self) -> int:
+        """The run's epochs, warm-up included: loop over range(pruner.epochs)."""
+        return self.plan.epochs
+
+    def loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
+        """A DataLoader over `dataset` that yields (index, *item) batches of each epoch's selection:
+        DataLoader(WithIndex(dataset), sampler=self.sampler, **kwargs), after checking its length."""
+        if len(dataset) != self.num_samples:  # type: ignore[arg-type]
+            raise ValueError(
+                f"the dataset has {len(dataset)} samples but the Pruner was made for num_samples={self.num_samples}: "  # type: ignore[arg-type]
+                f"pass num_samples=len(dataset)"
+            )
+        taken = sorted({"sampler", "batch_sampler", "shuffle"} & set(kwargs))
+        if taken:
+            raise ValueError(f"pruner.loader sets the sampler itself (each epoch's selection, shuffled): drop {taken}")
+        return DataLoader(WithIndex(dataset), sampler=self.sampler, **kwargs)
 
     def _table(self, device: torch.device | str) -> SampleStats:
         if self.stats is None:
@@ -111,7 +156,17 @@ class Pruner:
 
     def set_epoch(self, epoch: int) -> None:
         """Draw epoch `epoch`'s selection (epochs count from 0, warm-up included). Call it before
-        iterating the DataLoader each epoch, as with DistributedSampler."""
+        iterating the DataLoader each epoch, as with DistributedSampler. The current epoch again
+        changes nothing (a framework may announce it twice)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < self.epochs:
+            raise ValueError(
+                f"epoch {epoch!r} is outside this Pruner's {self.epochs} epochs (0 to {self.epochs - 1}): loop over "
+                f"range(pruner.epochs), or make the Pruner with epochs=<the epochs you train>"
+            )
+        if self.epoch is not None and epoch <= self.epoch:
+            if epoch < self.epoch:
+                raise ValueError(f"set_epoch({epoch}) after epoch {self.epoch}: epochs are drawn in order, once each")
+            return
         stats = self._table(self.device or "cpu")
         if epoch >= self.plan.warmup_epochs and (self.epoch is None or self.epoch < self.plan.warmup_epochs):
             stats.begin_pruning(self.method.options.ema_momentum())
@@ -127,12 +182,72 @@ class Pruner:
             indices[: indices.numel() - indices.numel() % size][self.world.rank :: size] if size > 1 else indices
         )
         self.epoch = epoch
+        self._iterated = False
+
+    def begin_iteration(self) -> torch.Tensor:
+        """The current epoch's samples, for a loader about to iterate them: once per set_epoch, since
+        a second pass would train the same selection again as if it were a new epoch."""
+        indices = self.epoch_indices()
+        if self._iterated:
+            raise RuntimeError(
+                f"the DataLoader was iterated again in epoch {self.epoch} without a new set_epoch: call "
+                f"pruner.set_epoch(epoch) at the start of every epoch"
+            )
+        self._iterated = True
+        return indices
 
     def epoch_indices(self) -> torch.Tensor:
         """This rank's samples of the current epoch, in order (what the sampler yields)."""
         if self._indices is None:
             raise RuntimeError("call set_epoch(epoch) before iterating the DataLoader")
         return self._indices
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to train what an uninterrupted one would: the table, the epoch
+        and its selection (this rank's, in order, and the weights), the plan's cached subset, and
+        the settings it was made with (load_state_dict checks them)."""
+        return {
+            "version": self.STATE_VERSION,
+            "settings": self._settings(),
+            "epoch": self.epoch,
+            "stats": None if self.stats is None else self.stats.state_dict(),
+            "plan": self.plan.state_dict(),
+            "indices": None if self._indices is None else self._indices.cpu(),
+            "weight_of": None if self._weight_of is None else self._weight_of.cpu(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue the run `state` was taken from (Pruner.state_dict), made with the same settings.
+        The loader then yields the current epoch's selection again: skip the batches already
+        trained (as the trainers' resume does), or call set_epoch(next epoch) if it had ended."""
+        if state.get("version") != self.STATE_VERSION:
+            raise ValueError(f"not a Pruner state (version {state.get('version')!r}, expected {self.STATE_VERSION})")
+        differ = {
+            k: (v, state["settings"].get(k)) for k, v in self._settings().items() if state["settings"].get(k) != v
+        }
+        if differ:
+            said = ", ".join(f"{k} {theirs!r} there, {ours!r} here" for k, (ours, theirs) in differ.items())
+            raise ValueError(f"the state is of another run ({said}): make the Pruner as that run made it")
+        device = self.device or "cpu"
+        self.stats = None if state["stats"] is None else SampleStats.from_state_dict(state["stats"], device=device)
+        self.plan.load_state_dict(state["plan"], torch.device(device))
+        self.epoch = state["epoch"]
+        self._indices = state["indices"]
+        self._weight_of = state["weight_of"]
+        self._iterated = False
+
+    def _settings(self) -> dict[str, Any]:
+        m = self.method
+        return {
+            "method": m.name,
+            "options": repr(m.options),
+            "num_samples": self.num_samples,
+            "rate": m.rate,
+            "epochs": self.plan.epochs,
+            "warmup_epochs": self.plan.warmup_epochs,
+            "seed": self.seed,
+            "world_size": self.world.size,
+        }
 
     def weights(self, indices: torch.Tensor) -> torch.Tensor | None:
         """The loss weights of `indices` in the current epoch (None: all 1)."""

@@ -54,6 +54,14 @@ from transformers import Trainer, get_scheduler
 from ..distributed import World
 from ..pruner import Pruner
 
+if not hasattr(Trainer, "_run_epoch"):  # the per-epoch hook PruningTrainer overrides (transformers >= 5.3)
+    import transformers
+
+    raise ImportError(
+        f"dynaprune's PruningTrainer needs transformers >= 5.3 (found {transformers.__version__}): "
+        f'pip install "dynaprune[hf]"'
+    )
+
 INDEX = "pruning_index"  # the batch key carrying the samples' dataset indices
 PerSampleLoss = Callable[[Any, torch.Tensor], torch.Tensor]  # (model outputs, labels) -> losses [batch]
 
@@ -94,7 +102,8 @@ class EpochSampler(Sampler[int]):
     def __iter__(self):
         if self.pruner.epoch is None:
             self.set_epoch(0)
-        return iter(self.pruner.sampler)
+        # the epoch's selection as drawn: the Trainer announces every epoch, and may look at a batch first
+        return iter(self.pruner.epoch_indices().tolist())
 
     def __len__(self) -> int:
         if self.pruner.epoch is None:
@@ -165,6 +174,12 @@ class PruningTrainer(Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(self, *args, pruning: PruningArguments, per_sample_loss: PerSampleLoss | None = None, **kwargs):
+        train = kwargs.get("train_dataset", args[3] if len(args) > 3 else None)
+        if isinstance(train, torch.utils.data.IterableDataset):  # before the Trainer's own advice (max_steps)
+            raise ValueError(
+                "PruningTrainer selects samples by index: pass a map-style train_dataset (with __len__ and "
+                "__getitem__), not an IterableDataset"
+            )
         super().__init__(*args, **kwargs)
         a = self.args
         if a.max_steps > 0 or a.num_train_epochs != int(a.num_train_epochs) or a.num_train_epochs < 1:
@@ -270,8 +285,11 @@ class PruningTrainer(Trainer):
         return self.lr_scheduler
 
     def _schedule_shape(self, total: int) -> Callable[[int], float]:
-        """The factor function of the Trainer's schedule over `total` steps (built on a stand-in optimizer)."""
-        probe, a = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), self.args
+        """The factor function of the Trainer's schedule over `total` steps, built on a stand-in
+        optimizer with the real one's learning rate: schedules with an absolute floor (polynomial's
+        lr_end, cosine_with_min_lr's min_lr) scale their factor by it."""
+        lr = self.optimizer.defaults["lr"] if self.optimizer is not None else self.args.learning_rate
+        probe, a = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr), self.args
         warmup, options = a.get_warmup_steps(total), a.lr_scheduler_kwargs
         return get_scheduler(a.lr_scheduler_type, probe, warmup, total, scheduler_specific_kwargs=options).lr_lambdas[0]
 

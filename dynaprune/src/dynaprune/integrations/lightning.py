@@ -12,11 +12,12 @@ sampler for the module's `train_dataloader`, and `loss` for its `training_step`.
             logits = self.net(x)
             return self.pruning.loss(idx, F.cross_entropy(logits, y, reduction="none"), logits=logits)
 
-    L.Trainer(callbacks=[pruning], **pruning.trainer_kwargs).fit(Model(pruning))
+    L.Trainer(max_epochs=10, callbacks=[pruning], **pruning.trainer_kwargs).fit(Model(pruning))
 
 Each epoch trains the Pruner's selection, in its order and with its weights, so a Lightning run
 prunes as the Pruner's own loop does (tests/test_integration_lightning.py checks it for every
-method). Three Trainer settings make that so, and `setup` refuses a Trainer without them:
+method). Three Trainer settings make that so (the first two are `trainer_kwargs`), and `setup`
+refuses a Trainer without them:
 
 - reload_dataloaders_every_n_epochs=1: Lightning counts an epoch's batches when it loads the
   DataLoader and stops the epoch there; pruned epochs are shorter than warm-up ones (and
@@ -24,9 +25,13 @@ method). Three Trainer settings make that so, and `setup` refuses a Trainer with
 - use_distributed_sampler=False: under DDP Lightning would wrap the sampler in a
   DistributedSampler, which shards (and reshuffles) the selection a second time; the Pruner
   already yields each rank its share and all-gathers the losses itself.
-- max_epochs = the Pruner's epochs, and no limit_train_batches / overfit_batches / fast_dev_run:
-  the epoch plan (warm-up, annealing) is laid out over the Pruner's epochs, and a partial epoch
-  would leave selected samples untrained.
+- max_epochs = the Pruner's epochs, and no max_steps, limit_train_batches, overfit_batches or
+  fast_dev_run: the epoch plan (warm-up, annealing) is laid out over the Pruner's epochs, and a
+  partial epoch would leave selected samples untrained.
+
+The Pruner's state (its table, epoch and plan) is kept in Lightning's checkpoints, as the
+callback's state: `fit(..., ckpt_path=...)` from a checkpoint taken at an epoch's end trains what
+the uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -58,7 +63,8 @@ class _EpochSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         self.callback._draw()
-        return iter(self.callback.pruner.sampler)
+        # the epoch's selection as drawn: the callback announces every epoch itself
+        return iter(self.callback.pruner.epoch_indices().tolist())
 
     def __len__(self) -> int:
         self.callback._draw()
@@ -69,9 +75,9 @@ class PruningCallback(L.Callback):
     """Prunes a LightningModule's training data with `pruner` (any registered method).
 
     The module samples its training DataLoader with `sampler` and returns `loss(...)` from
-    `training_step`; the Trainer gets this callback and `trainer_kwargs`. One callback, and its
-    Pruner, serve one `fit` from epoch 0: resuming from a checkpoint is refused, because the
-    Pruner's table (every sample's loss history) is not in Lightning's checkpoint.
+    `training_step`; the Trainer gets this callback, `max_epochs` = the Pruner's epochs and
+    `trainer_kwargs`. One callback, and its Pruner, serve one `fit`, from epoch 0 or from a
+    checkpoint of that fit (the Pruner's state is the callback's state in it).
     """
 
     def __init__(self, pruner: Pruner):
@@ -81,12 +87,16 @@ class PruningCallback(L.Callback):
 
     @property
     def trainer_kwargs(self) -> dict[str, Any]:
-        """The Trainer arguments pruning needs (see the module docstring for why)."""
-        return {
-            "max_epochs": self.pruner.plan.epochs,
-            "reload_dataloaders_every_n_epochs": 1,
-            "use_distributed_sampler": False,
-        }
+        """The Trainer arguments pruning needs besides max_epochs (see the module docstring for why)."""
+        return {"reload_dataloaders_every_n_epochs": 1, "use_distributed_sampler": False}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in the checkpoint: the Pruner's state (Pruner.state_dict)."""
+        return {"pruner": self.pruner.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restored from a checkpoint (`fit(ckpt_path=...)`): the Pruner continues that run."""
+        self.pruner.load_state_dict(state_dict["pruner"])
 
     def loss(
         self, indices: torch.Tensor, per_sample_loss: torch.Tensor, logits: torch.Tensor | None = None, **signals
@@ -141,8 +151,9 @@ class PruningCallback(L.Callback):
         if epoch != (0 if current is None else current + 1):
             at = "has trained no epoch" if current is None else f"is at epoch {current}"
             raise RuntimeError(
-                f"PruningCallback: Lightning starts epoch {epoch} but the Pruner {at}: a Pruner follows one fit "
-                "from epoch 0 (resuming from a checkpoint is not supported; give each fit a new Pruner)"
+                f"PruningCallback: Lightning starts epoch {epoch} but the Pruner {at}: a Pruner follows one fit, "
+                "from epoch 0 or from a checkpoint taken at an epoch's end (fit(..., ckpt_path=...)); give each fit "
+                "a new Pruner"
             )
         self.pruner.set_epoch(epoch)
 
@@ -158,10 +169,13 @@ def _check_trainer(trainer: L.Trainer, epochs: int) -> None:
         )
     if trainer.max_epochs != epochs:
         problems.append(f"max_epochs={epochs}, the Pruner's epochs (it lays out warm-up and annealing over them)")
+    if trainer.max_steps not in (-1, None):
+        problems.append("no max_steps (it would stop the run within an epoch, leaving selected samples untrained)")
     limit = trainer.limit_train_batches
     if isinstance(limit, int) or limit != 1.0 or trainer.overfit_batches:
         problems.append("no limit_train_batches, overfit_batches or fast_dev_run (they train part of a selection)")
     if problems:
         raise MisconfigurationException(
-            f"PruningCallback needs Trainer({'; '.join(problems)}): pass **pruning.trainer_kwargs to the Trainer"
+            f"PruningCallback needs Trainer({'; '.join(problems)}): pass max_epochs=<the Pruner's epochs> and "
+            "**pruning.trainer_kwargs to the Trainer"
         )

@@ -77,6 +77,11 @@ class PruningMethod:
         self.k = keep_count(rate, num_samples)
         self.check(options, rate)
 
+    @property
+    def stratified(self) -> bool:
+        """Whether this configuration draws per class, and so needs the labels."""
+        return bool(getattr(self.options, "per_class", False))
+
     @classmethod
     def check(cls, options: MethodOptions, rate: float) -> None:
         """Raise ConfigError where these options cannot run at `rate` (params.yaml's grids are
