@@ -5,6 +5,7 @@ Trainer and Lightning snippets run as pasted too (in the study's environment, wh
 frameworks)."""
 
 import importlib.metadata as md
+import os
 import re
 import shutil
 import subprocess
@@ -77,24 +78,29 @@ def test_the_wheel_holds_the_library_alone_and_requires_only_torch_and_numpy(whe
     assert sorted(r.name for r in plain) == ["numpy", "torch"]
 
 
+# The fresh environment's processes see only what it holds: no PYTHONPATH of the caller's.
+ALONE = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def test_the_readme_loop_runs_in_an_environment_with_only_torch_and_the_wheel(wheel, tmp_path):
     env = tmp_path / "env"
     venv.create(env, with_pip=True)
     python = env / "bin" / "python"
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True
-    ).stdout.strip()
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([python, "-c", purelib], capture_output=True, text=True, env=ALONE).stdout.strip()
     (Path(site) / "torch_only.pth").write_text(str(torch_only_site(tmp_path / "torch_only")) + "\n")
     # offline and without dependencies: the wheel's metadata says it needs torch and numpy only (the
     # test above), and the loop below shows that is all it imports
     install = [python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheel)]
-    done = subprocess.run(install, capture_output=True, text=True)
+    done = subprocess.run(install, capture_output=True, text=True, env=ALONE)
     assert done.returncode == 0, done.stderr
     for absent in ("pipeline", "mlflow", "dvc", "matplotlib", "yaml", "sklearn"):
-        probe = subprocess.run([python, "-c", f"import {absent}"], capture_output=True, text=True, cwd=tmp_path)
+        probe = subprocess.run(
+            [python, "-c", f"import {absent}"], capture_output=True, text=True, cwd=tmp_path, env=ALONE
+        )
         assert probe.returncode != 0, f"{absent} is importable in the library's environment"
     loop = readme_snippets()[0]
-    ran = subprocess.run([python, "-c", loop], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    ran = subprocess.run([python, "-c", loop], capture_output=True, text=True, cwd=tmp_path, timeout=600, env=ALONE)
     assert ran.returncode == 0, ran.stderr
     trained = [int(line.split("trained ")[1].split()[0]) for line in ran.stdout.splitlines()]
     # 2 warm-up epochs on all 2,048, then round(0.3 * 2048) = 614 a pruned epoch
