@@ -156,8 +156,38 @@ def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="dataloader_drop_last"):
         make_trainer("emp", tmp_path, dataloader_drop_last=True)
     trainer, _ = make_trainer("random", tmp_path)
-    with pytest.raises(ValueError, match="cannot resume"):
+    with pytest.raises(
+        ValueError, match="holds no Pruner state .pruner-0.pt.: resume from a checkpoint PruningTrainer"
+    ):
         trainer.train(resume_from_checkpoint=str(tmp_path))
+    with pytest.raises(ValueError, match="resume_from_checkpoint=True, but .* holds no checkpoint"):
+        trainer.train(resume_from_checkpoint=True)
+
+
+@pytest.mark.parametrize("method", ["emp", "infobatch"])  # sizes known in advance, and drawn from the losses
+def test_a_run_resumed_from_a_checkpoint_trains_what_the_uninterrupted_run_does(method, tmp_path):
+    # Checkpoints every 4 steps: 6 steps a warm-up epoch, then shorter pruned ones, so most fall
+    # within an epoch. Resumed from each of two (one within an epoch), a new Trainer and Pruner
+    # train the rest exactly as the uninterrupted run did.
+    whole, batches = make_trainer(method, tmp_path / "whole", save_strategy="steps", save_steps=4)
+    whole.train()
+    flat = lambda recorded: [(e, b) for e in sorted(recorded) for b in recorded[e]]
+    everything = flat(batches)
+    for step in (12, 16):  # the end of the warm-up; one step into the first... later pruned epoch
+        again, rest = make_trainer(method, tmp_path / "whole", save_strategy="no")
+        again.train(resume_from_checkpoint=str(tmp_path / "whole" / f"checkpoint-{step}"))
+        resumed = flat(rest)
+        assert len(resumed) == len(everything) - step
+        for (e, ours), (f, theirs) in zip(resumed, everything[step:], strict=True):
+            assert e == f and torch.equal(ours["idx"], theirs["idx"]), f"step {step}: another subset or order"
+            assert (ours["weights"] is None) == (theirs["weights"] is None)
+            assert ours["weights"] is None or torch.equal(ours["weights"], theirs["weights"])
+            assert torch.allclose(ours["out"], theirs["out"], atol=1e-6), f"step {step}: another loss"
+        assert again.epoch_sizes == whole.epoch_sizes
+        assert again.state.global_step == whole.state.global_step
+        for key, value in whole.pruner.stats.state_dict().items():
+            theirs = again.pruner.stats.state_dict()[key]
+            assert value == theirs if key == "momentum" else torch.allclose(value, theirs, atol=1e-6), key
 
 
 def test_an_iterable_dataset_is_refused_with_the_reason_not_the_trainers_max_steps_advice(tmp_path):

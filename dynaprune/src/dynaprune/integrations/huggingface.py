@@ -33,13 +33,19 @@ Nothing is patched; PruningTrainer overrides Trainer methods:
   epoch's start, so a decaying schedule ends at the last step; so does state.max_steps. A
   scheduler passed in `optimizers=` is left as it is.
 
-Train by epochs (num_train_epochs whole, no max_steps), without dataloader_drop_last, to dict batches.
-Not supported: IterableDataset, resume_from_checkpoint (the Pruner's table is not in checkpoints).
+- checkpoints and resume_from_checkpoint: each checkpoint folder also holds the Pruner's state
+  (pruner-<rank>.pt: its table, epoch and selection, and the epochs' sizes); resuming restores it
+  and counts the epochs trained from their real lengths (the Trainer assumes equal ones), so a run
+  resumed from any checkpoint, within an epoch too, trains what the uninterrupted run would have.
+
+Train by epochs (num_train_epochs whole, no max_steps), without dataloader_drop_last, to dict
+batches, from a map-style dataset (an IterableDataset has no indices to select).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +55,8 @@ import torch.nn.functional as F
 from accelerate.data_loader import prepare_data_loader
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset, Sampler
-from transformers import Trainer, get_scheduler
+from transformers import Trainer, TrainerCallback, get_scheduler
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..distributed import World
 from ..pruner import Pruner
@@ -138,6 +145,26 @@ class _IndexCollator:
         return batch
 
 
+def pruner_file(folder: str, rank: int) -> str:
+    """Where a checkpoint folder keeps rank `rank`'s Pruner state."""
+    return os.path.join(folder, f"pruner-{rank}.pt")
+
+
+class _SavePruner(TrainerCallback):
+    """Puts each rank's Pruner state (and the epochs' sizes) into every checkpoint the Trainer saves."""
+
+    def __init__(self, trainer: PruningTrainer):
+        self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+        t = self.trainer
+        if os.path.isdir(folder):
+            saved = {"pruner": t.pruner.state_dict(), "sizes": dict(t.train_sampler.sizes)}
+            torch.save(saved, pruner_file(folder, t.pruner.world.rank))
+        return control
+
+
 class PlannedSchedule(LambdaLR):
     """A transformers schedule over a total number of steps that is read again at every step:
     shape(total) is the schedule's factor function for that total, total() the current plan."""
@@ -195,6 +222,7 @@ class PruningTrainer(Trainer):
         self.per_sample_loss = per_sample_loss or self.default_loss
         self._batch_size = self._rank_batch_size()
         self._new_pruner()
+        self.add_callback(_SavePruner(self))
 
     def _rank_batch_size(self) -> int:
         """The Trainer's batch size (_train_batch_size: auto_find_batch_size may lower it); with
@@ -245,11 +273,42 @@ class PruningTrainer(Trainer):
         return sum(self.epoch_steps(n) for n in self.planned_sizes())
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
-        if resume_from_checkpoint not in (None, False):
-            raise ValueError("PruningTrainer cannot resume: the Pruner's table is not in the checkpoint")
         if self._trained:
             self._new_pruner()  # another train() prunes afresh
-        return super().train(**kwargs)
+        if resume_from_checkpoint not in (None, False):
+            resume_from_checkpoint = self._restore_pruner(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _restore_pruner(self, checkpoint: str | bool) -> str:
+        """The checkpoint folder to resume from (True: the last in output_dir), its Pruner state loaded."""
+        folder = get_last_checkpoint(self.args.output_dir) if checkpoint is True else str(checkpoint)
+        if folder is None:
+            raise ValueError(f"resume_from_checkpoint=True, but {self.args.output_dir} holds no checkpoint")
+        path = pruner_file(folder, self.pruner.world.rank)
+        if not os.path.isfile(path):
+            raise ValueError(f"{folder} holds no Pruner state ({os.path.basename(path)}): resume from a checkpoint "
+                             "PruningTrainer saved, or train from the start")  # fmt: skip
+        saved = torch.load(path, weights_only=True)
+        self.pruner.load_state_dict(saved["pruner"])
+        self.train_sampler.sizes = {int(e): n for e, n in saved["sizes"].items()}
+        return folder
+
+    def _init_training_state(self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume, trial):
+        # The Trainer finds the epoch to resume in by dividing the global step by the first epoch's
+        # steps; pruned epochs are shorter, so it is counted here from each epoch's own steps.
+        epochs, in_epoch = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume, trial
+        )
+        if resume is None:
+            return epochs, in_epoch
+        done = self.state.global_step
+        for epoch, samples in enumerate(self.planned_sizes()):
+            steps = self.epoch_steps(samples)
+            if done < steps:
+                skip = 0 if self.args.ignore_data_skip else done * self.args.gradient_accumulation_steps
+                return epoch, skip
+            done -= steps
+        return self.pruner.plan.epochs, 0
 
     def get_train_dataloader(self) -> DataLoader:
         a, acc = self.args, self.accelerator
