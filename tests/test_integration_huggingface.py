@@ -141,6 +141,12 @@ def test_emp_prunes_to_its_budget_and_evaluation_keeps_the_trainer_loss(tmp_path
     k = pruning.keep_count(RATE, N)
     assert [trainer.epoch_sizes[e] for e in range(EPOCHS)] == [N] * WARMUP + [k] * (EPOCHS - WARMUP)
     assert [sum(b["idx"].numel() for b in trained[e]) for e in range(EPOCHS)] == [N] * WARMUP + [k] * (EPOCHS - WARMUP)
+    # what the loggers get: the samples trained and the saving achieved, and a speed over those
+    summary = trainer.state.log_history[-1]
+    trained = N * WARMUP + k * (EPOCHS - WARMUP)
+    assert summary["pruning_trained_samples"] == trained and summary["pruning_rate"] == RATE
+    assert summary["pruning_achieved_saving"] == pytest.approx(1 - trained / (N * EPOCHS), abs=1e-6)
+    assert summary["train_samples_per_second"] == pytest.approx(trained / summary["train_runtime"], rel=1e-2)
     first, sizes = trainer.pruner, dict(trainer.epoch_sizes)
     trainer.train()  # another run prunes afresh, with a Pruner of its own
     assert trainer.pruner is not first and trainer.epoch_sizes == sizes

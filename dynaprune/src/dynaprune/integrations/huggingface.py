@@ -365,6 +365,19 @@ class PruningTrainer(Trainer):
         self.state.max_steps = self.planned_steps()
         return super()._run_epoch(**kwargs)
 
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        """The run's summary (the log with train_runtime) says what pruning did, for every reporter
+        (MLflow, TensorBoard, ...): the rate, the samples trained and the saving achieved, and
+        train_samples_per_second counts the samples trained, not N per epoch."""
+        if "train_runtime" in logs:
+            p, trained = self.pruner, sum(self.epoch_sizes.values())
+            logs["pruning_rate"] = p.method.rate
+            logs["pruning_trained_samples"] = trained
+            logs["pruning_achieved_saving"] = round(1.0 - trained / (p.num_samples * p.plan.epochs), 6)
+            if logs["train_runtime"] > 0:
+                logs["train_samples_per_second"] = round(trained / logs["train_runtime"], 3)
+        super().log(logs, *args, **kwargs)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if INDEX not in inputs:  # an evaluation batch: the Trainer's own loss
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
