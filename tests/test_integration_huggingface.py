@@ -143,6 +143,8 @@ def test_emp_prunes_to_its_budget_and_evaluation_keeps_the_trainer_loss(tmp_path
     assert [sum(b["idx"].numel() for b in trained[e]) for e in range(EPOCHS)] == [N] * WARMUP + [k] * (EPOCHS - WARMUP)
     # what the loggers get: the samples trained and the saving achieved, and a speed over those
     summary = trainer.state.log_history[-1]
+    per_epoch = [row["pruning_epoch_samples"] for row in trainer.state.log_history if "pruning_epoch_samples" in row]
+    assert per_epoch == [N] * WARMUP + [k] * (EPOCHS - WARMUP)
     trained = N * WARMUP + k * (EPOCHS - WARMUP)
     assert summary["pruning_trained_samples"] == trained and summary["pruning_rate"] == RATE
     assert summary["pruning_achieved_saving"] == pytest.approx(1 - trained / (N * EPOCHS), abs=1e-6)

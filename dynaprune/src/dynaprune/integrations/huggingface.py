@@ -363,7 +363,10 @@ class PruningTrainer(Trainer):
         kwargs["steps_in_epoch"] = batches
         kwargs["num_update_steps_per_epoch"] = max(math.ceil(batches / self.args.gradient_accumulation_steps), 1)
         self.state.max_steps = self.planned_steps()
-        return super()._run_epoch(**kwargs)
+        result = super()._run_epoch(**kwargs)
+        # each epoch's size reaches every reporter, at the step the epoch ended
+        self.log({"pruning_epoch_samples": float(self.epoch_sizes[kwargs["epoch"]])})
+        return result
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         """The run's summary (the log with train_runtime) says what pruning did, for every reporter
