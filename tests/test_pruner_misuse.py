@@ -137,3 +137,12 @@ def test_a_state_from_another_run_is_refused():
     state = pruner().state_dict()
     with pytest.raises(ValueError, match=r"the state is of another run \(rate 0.7 there, 0.5 here\)"):
         pruner(rate=0.5).load_state_dict(state)
+
+
+def test_with_index_leads_each_item_with_its_index():
+    data = dataset()
+    x, y = data[3]
+    idx, x3, y3 = WithIndex(data)[3]  # a tuple item is spread: (index, x, y), as a plain loop unpacks it
+    assert idx == 3 and torch.equal(x3, x) and torch.equal(y3, y)
+    idx, item = WithIndex(data, unpack=False)[3]  # kept whole, as the Trainer integration's collator takes it
+    assert idx == 3 and torch.equal(item[0], x) and torch.equal(item[1], y)

@@ -40,10 +40,12 @@ from .stats import SampleStats
 
 
 class WithIndex(Dataset):
-    """A dataset whose items lead with their index: (index, *item) for a tuple item, else (index, item)."""
+    """A dataset whose items lead with their index: (index, *item) for a tuple item, else (index,
+    item); with unpack=False always (index, item), as the Trainer integration's collator takes them."""
 
-    def __init__(self, dataset: Dataset):
+    def __init__(self, dataset: Dataset, unpack: bool = True):
         self.dataset = dataset
+        self.unpack = unpack
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -56,7 +58,7 @@ class WithIndex(Dataset):
                 f"sample {index} is beyond this dataset's {len(self)} samples: the Pruner's num_samples must be "
                 f"len(dataset) (pruner.loader(dataset, ...) checks it)"
             ) from None
-        return (index, *item) if isinstance(item, tuple) else (index, item)
+        return (index, *item) if self.unpack and isinstance(item, tuple) else (index, item)
 
 
 class PrunedSampler(Sampler[int]):

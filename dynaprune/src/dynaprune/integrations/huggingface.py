@@ -54,12 +54,12 @@ import torch
 import torch.nn.functional as F
 from accelerate.data_loader import prepare_data_loader
 from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 from transformers import Trainer, TrainerCallback, get_scheduler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..distributed import World
-from ..pruner import Pruner
+from ..pruner import Pruner, WithIndex
 
 if not hasattr(Trainer, "_run_epoch"):  # the per-epoch hook PruningTrainer overrides (transformers >= 5.3)
     import transformers
@@ -116,19 +116,6 @@ class EpochSampler(Sampler[int]):
         if self.pruner.epoch is None:
             self.set_epoch(0)
         return len(self.pruner.sampler)
-
-
-class _Indexed(Dataset):
-    """The training set's items as (index, item)."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[int, Any]:
-        return index, self.dataset[index]
 
 
 class _IndexCollator:
@@ -316,7 +303,7 @@ class PruningTrainer(Trainer):
         # The Trainer's collator with its column removal (transformers names no public accessor for it).
         collate = self._get_collator_with_removed_columns(self.data_collator, description="training")
         loader = DataLoader(
-            _Indexed(self.train_dataset),
+            WithIndex(self.train_dataset, unpack=False),
             batch_size=self._batch_size,
             sampler=self.train_sampler,
             collate_fn=_IndexCollator(collate),
