@@ -154,7 +154,7 @@ def test_emp_prunes_to_its_budget_and_evaluation_keeps_the_trainer_loss(tmp_path
     assert trainer.pruner is not first and trainer.epoch_sizes == sizes
     metrics = trainer.evaluate(Toy(32))
     assert math.isfinite(metrics["eval_loss"])
-    with pytest.raises(RuntimeError, match="cannot be drawn again"):
+    with pytest.raises(ValueError, match=r"set_epoch\(0\) after epoch 4: every epoch is drawn once"):
         trainer.train_sampler.set_epoch(0)
 
 

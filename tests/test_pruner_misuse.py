@@ -48,9 +48,15 @@ def test_epochs_outside_the_run_or_out_of_order_are_refused():
     p = pruner()
     with pytest.raises(ValueError, match=r"epoch 6 is outside this Pruner's 6 epochs \(0 to 5\): loop over range"):
         p.set_epoch(EPOCHS)  # a 7th epoch would train all data without a word
-    p.set_epoch(3)
+    with pytest.raises(ValueError, match=r"set_epoch\(3\) before any epoch: every epoch is drawn once, in order"):
+        p.set_epoch(3)  # skipping epochs: the table would miss them
+    for epoch in range(4):
+        p.set_epoch(epoch)
     p.set_epoch(3)  # announced again: nothing changes
-    with pytest.raises(ValueError, match=r"set_epoch\(2\) after epoch 3: epochs are drawn in order"):
+    assert p.epoch_sizes == {0: N, 1: N, 2: round(0.3 * N), 3: round(0.3 * N)}
+    with pytest.raises(
+        ValueError, match=r"set_epoch\(2\) after epoch 3: every epoch is drawn once, in order \(the next is 4"
+    ):
         p.set_epoch(2)
 
 
@@ -71,7 +77,8 @@ def test_labels_of_the_wrong_length_or_missing_for_a_per_class_method_are_refuse
     with pytest.raises(ValueError, match=r"method 'static_random' draws per class: pass labels=.*'per_class': False"):
         pruner("static_random", labels=None)
     uniform = pruner("static_random", labels=None, options={"per_class": False})
-    uniform.set_epoch(WARMUP)
+    for epoch in range(WARMUP + 1):
+        uniform.set_epoch(epoch)
     assert len(uniform.epoch_indices()) == round(0.3 * N)
 
 

@@ -27,7 +27,7 @@ selection is kept and its remaining batches are what the loader has still to yie
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -74,6 +74,27 @@ class PrunedSampler(Sampler[int]):
         return iter(self.pruner.begin_iteration().tolist())
 
     def __len__(self) -> int:
+        return self.pruner.epoch_indices().numel()
+
+
+class AnnouncedSampler(Sampler[int]):
+    """The Pruner's selection for a trainer that announces each epoch itself (set_epoch) and may ask
+    for the loader's length, or look at a batch, before or after. `draw(epoch)` draws that epoch
+    unless it is drawn already; `draw(None)`, the epoch the trainer is at, where it knows it. Each
+    integration passes its own `draw`; an epoch is drawn once."""
+
+    def __init__(self, pruner: Pruner, draw: Callable[[int | None], None]):
+        self.pruner, self.draw = pruner, draw
+
+    def set_epoch(self, epoch: int) -> None:
+        self.draw(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        self.draw(None)
+        return iter(self.pruner.epoch_indices().tolist())
+
+    def __len__(self) -> int:
+        self.draw(None)
         return self.pruner.epoch_indices().numel()
 
 
@@ -131,6 +152,7 @@ class Pruner:
         self._indices: torch.Tensor | None = None
         self._weight_of: torch.Tensor | None = None
         self._iterated = False  # whether the current epoch's selection has been handed to a loader
+        self.epoch_sizes: dict[int, int] = {}  # the samples each epoch drawn so far trains, over all ranks
 
     @property
     def epochs(self) -> int:
@@ -165,10 +187,15 @@ class Pruner:
                 f"epoch {epoch!r} is outside this Pruner's {self.epochs} epochs (0 to {self.epochs - 1}): loop over "
                 f"range(pruner.epochs), or make the Pruner with epochs=<the epochs you train>"
             )
-        if self.epoch is not None and epoch <= self.epoch:
-            if epoch < self.epoch:
-                raise ValueError(f"set_epoch({epoch}) after epoch {self.epoch}: epochs are drawn in order, once each")
+        if epoch == self.epoch:
             return
+        after = 0 if self.epoch is None else self.epoch + 1
+        if epoch != after:
+            done = "before any epoch" if self.epoch is None else f"after epoch {self.epoch}"
+            raise ValueError(
+                f"set_epoch({epoch}) {done}: every epoch is drawn once, in order (the next is {after}; a resumed "
+                f"run continues from its load_state_dict)"
+            )
         stats = self._table(self.device or "cpu")
         if epoch >= self.plan.warmup_epochs and (self.epoch is None or self.epoch < self.plan.warmup_epochs):
             stats.begin_pruning(self.method.options.ema_momentum())
@@ -185,6 +212,7 @@ class Pruner:
         )
         self.epoch = epoch
         self._iterated = False
+        self.epoch_sizes[epoch] = self._indices.numel() * size
 
     def begin_iteration(self) -> torch.Tensor:
         """The current epoch's samples, for a loader about to iterate them: once per set_epoch, since
@@ -216,6 +244,7 @@ class Pruner:
             "plan": self.plan.state_dict(),
             "indices": None if self._indices is None else self._indices.cpu(),
             "weight_of": None if self._weight_of is None else self._weight_of.cpu(),
+            "epoch_sizes": dict(self.epoch_sizes),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -237,6 +266,7 @@ class Pruner:
         self._indices = state["indices"]
         self._weight_of = state["weight_of"]
         self._iterated = False
+        self.epoch_sizes = {int(e): int(n) for e, n in state["epoch_sizes"].items()}
 
     def _settings(self) -> dict[str, Any]:
         m = self.method

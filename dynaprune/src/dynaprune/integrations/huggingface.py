@@ -34,7 +34,7 @@ Nothing is patched; PruningTrainer overrides Trainer methods:
   scheduler passed in `optimizers=` is left as it is.
 
 - checkpoints and resume_from_checkpoint: each checkpoint folder also holds the Pruner's state
-  (pruner-<rank>.pt: its table, epoch and selection, and the epochs' sizes); resuming restores it
+  (pruner-<rank>.pt: its table, epoch, selection and epoch sizes); resuming restores it
   and counts the epochs trained from their real lengths (the Trainer assumes equal ones), so a run
   resumed from any checkpoint, within an epoch too, trains what the uninterrupted run would have.
 
@@ -54,12 +54,12 @@ import torch
 import torch.nn.functional as F
 from accelerate.data_loader import prepare_data_loader
 from torch.optim.lr_scheduler import LambdaLR
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, get_scheduler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..distributed import World
-from ..pruner import Pruner, WithIndex
+from ..pruner import AnnouncedSampler, Pruner, WithIndex
 
 if not hasattr(Trainer, "_run_epoch"):  # the per-epoch hook PruningTrainer overrides (transformers >= 5.3)
     import transformers
@@ -87,37 +87,6 @@ class PruningArguments:
     labels: Sequence[int] | torch.Tensor | None = None
 
 
-class EpochSampler(Sampler[int]):
-    """The Pruner's sampler, announced each epoch by the Trainer, accelerate's DataLoaderShard (each
-    iteration) and PruningTrainer: an epoch is drawn once, from the table as it stood when it began.
-    Its length before any set_epoch is epoch 0's (drawn then: nothing is observed before, so it is
-    the same draw). `sizes`: the samples each epoch trains, over all ranks."""
-
-    def __init__(self, pruner: Pruner):
-        self.pruner = pruner
-        self.sizes: dict[int, int] = {}
-
-    def set_epoch(self, epoch: int) -> None:
-        current = self.pruner.epoch
-        if current == epoch:
-            return
-        if current is not None and epoch < current:
-            raise RuntimeError(f"epoch {epoch} announced after epoch {current}: an epoch cannot be drawn again")
-        self.pruner.set_epoch(epoch)
-        self.sizes[epoch] = len(self.pruner.sampler) * self.pruner.world.size
-
-    def __iter__(self):
-        if self.pruner.epoch is None:
-            self.set_epoch(0)
-        # the epoch's selection as drawn: the Trainer announces every epoch, and may look at a batch first
-        return iter(self.pruner.epoch_indices().tolist())
-
-    def __len__(self) -> int:
-        if self.pruner.epoch is None:
-            self.set_epoch(0)
-        return len(self.pruner.sampler)
-
-
 class _IndexCollator:
     """Collates the items with the Trainer's collator (column removal included), then adds their indices."""
 
@@ -138,7 +107,7 @@ def pruner_file(folder: str, rank: int) -> str:
 
 
 class _SavePruner(TrainerCallback):
-    """Puts each rank's Pruner state (and the epochs' sizes) into every checkpoint the Trainer saves."""
+    """Puts each rank's Pruner state into every checkpoint the Trainer saves."""
 
     def __init__(self, trainer: PruningTrainer):
         self.trainer = trainer
@@ -147,8 +116,7 @@ class _SavePruner(TrainerCallback):
         folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
         t = self.trainer
         if os.path.isdir(folder):
-            saved = {"pruner": t.pruner.state_dict(), "sizes": dict(t.train_sampler.sizes)}
-            torch.save(saved, pruner_file(folder, t.pruner.world.rank))
+            torch.save(t.pruner.state_dict(), pruner_file(folder, t.pruner.world.rank))
         return control
 
 
@@ -225,13 +193,23 @@ class PruningTrainer(Trainer):
         seed = a.seed if p.seed is None else p.seed
         n, epochs, world = len(self.train_dataset), int(a.num_train_epochs), World.current()  # accelerate's group
         self.pruner = Pruner(p.method, n, p.rate, epochs, p.warmup_epochs, seed, labels, world=world, options=p.options)
-        self.train_sampler = EpochSampler(self.pruner)
+        self.train_sampler = AnnouncedSampler(self.pruner, self._draw)
         self._trained = False
+
+    def _draw(self, epoch: int | None) -> None:
+        """Announced each epoch by the Trainer, accelerate's DataLoaderShard and _run_epoch; asked for
+        the loader's length before any epoch starts, it is epoch 0's (drawn then, from the same
+        empty table, so the same draw)."""
+        if epoch is None:
+            if self.pruner.epoch is not None:
+                return
+            epoch = 0
+        self.pruner.set_epoch(epoch)
 
     @property
     def epoch_sizes(self) -> dict[int, int]:
         """The samples each epoch drawn so far trains, over all ranks."""
-        return self.train_sampler.sizes
+        return self.pruner.epoch_sizes
 
     def default_loss(self, outputs: Any, labels: torch.Tensor) -> torch.Tensor:
         """Per-sample cross-entropy of [batch, classes] logits (labels -100 count 0), label smoothing as set."""
@@ -275,9 +253,7 @@ class PruningTrainer(Trainer):
         if not os.path.isfile(path):
             raise ValueError(f"{folder} holds no Pruner state ({os.path.basename(path)}): resume from a checkpoint "
                              "PruningTrainer saved, or train from the start")  # fmt: skip
-        saved = torch.load(path, weights_only=True)
-        self.pruner.load_state_dict(saved["pruner"])
-        self.train_sampler.sizes = {int(e): n for e, n in saved["sizes"].items()}
+        self.pruner.load_state_dict(torch.load(path, weights_only=True))
         return folder
 
     def _init_training_state(self, max_steps, num_update_steps_per_epoch, num_train_epochs, resume, trial):

@@ -36,39 +36,16 @@ the uninterrupted run would have.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from torch.utils.data import Sampler
 
 from ..distributed import World
-from ..pruner import Pruner
+from ..pruner import AnnouncedSampler, Pruner
 
 __all__ = ["PruningCallback"]
-
-
-class _EpochSampler(Sampler[int]):
-    """The Pruner's selection for the epoch the Trainer is at. On a reload Lightning takes the
-    DataLoader's length before it calls `set_epoch`, so whichever comes first (len, iter or
-    set_epoch) draws the epoch; later calls in the same epoch reuse that draw."""
-
-    def __init__(self, callback: PruningCallback):
-        self.callback = callback
-
-    def set_epoch(self, epoch: int) -> None:
-        self.callback._draw(epoch)
-
-    def __iter__(self) -> Iterator[int]:
-        self.callback._draw()
-        # the epoch's selection as drawn: the callback announces every epoch itself
-        return iter(self.callback.pruner.epoch_indices().tolist())
-
-    def __len__(self) -> int:
-        self.callback._draw()
-        return len(self.callback.pruner.sampler)
 
 
 class PruningCallback(L.Callback):
@@ -82,7 +59,9 @@ class PruningCallback(L.Callback):
 
     def __init__(self, pruner: Pruner):
         self.pruner = pruner
-        self.sampler = _EpochSampler(self)
+        # The selection for the epoch the Trainer is at. On a reload Lightning takes the DataLoader's
+        # length before it calls set_epoch, so whichever comes first (len, iter or set_epoch) draws it.
+        self.sampler = AnnouncedSampler(pruner, self._draw)
         self._trainer: L.Trainer | None = None
 
     @property
