@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dynaprune.pruning.base import random_subset
+
 
 @torch.no_grad()
 def predict(
@@ -97,7 +99,7 @@ def labelled_subset(labels: torch.Tensor, per_class: int | None, gen: torch.Gene
         members = (labels == c).nonzero().squeeze(1)
         if members.numel() < per_class:
             raise ValueError(f"class {c} has {members.numel()} samples, fewer than the {per_class} asked for")
-        picks.append(members[torch.randperm(members.numel(), generator=gen)[:per_class]])
+        picks.append(random_subset(members, per_class, gen))
     return torch.cat(picks).sort().values
 
 
