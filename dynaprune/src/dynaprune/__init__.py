@@ -13,7 +13,8 @@ and `pruner.loss(...)` per batch (dynaprune.pruner says more). The methods: dyna
 """
 
 from .errors import ConfigError, UserError
-from .pruner import Pruner, WithIndex
+from .pruner import Pruner
 from .pruning import REGISTRY as METHODS
+from .samplers import WithIndex
 
 __all__ = ["METHODS", "ConfigError", "Pruner", "UserError", "WithIndex"]

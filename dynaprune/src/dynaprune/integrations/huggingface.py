@@ -59,7 +59,8 @@ from transformers import Trainer, TrainerCallback, get_scheduler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..distributed import World
-from ..pruner import AnnouncedSampler, Pruner, WithIndex
+from ..pruner import Pruner
+from ..samplers import AnnouncedSampler, WithIndex
 
 if not hasattr(Trainer, "_run_epoch"):  # the per-epoch hook PruningTrainer overrides (transformers >= 5.3)
     import transformers

@@ -43,7 +43,8 @@ import torch
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from ..distributed import World
-from ..pruner import AnnouncedSampler, Pruner
+from ..pruner import Pruner
+from ..samplers import AnnouncedSampler
 
 __all__ = ["PruningCallback"]
 
