@@ -3,12 +3,8 @@
 
     from dynaprune.integrations.huggingface import PruningArguments, PruningTrainer
 
-    args = TrainingArguments("out", num_train_epochs=10, per_device_train_batch_size=32)
-    trainer = PruningTrainer(
-        model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer),
-        pruning=PruningArguments("emp", rate=0.7, warmup_epochs=2),
-    )
-    trainer.train()  # trainer.epoch_sizes: the samples each epoch trained
+    trainer = PruningTrainer(model=model, args=args, train_dataset=train, pruning=PruningArguments("emp", 0.7))
+    trainer.train()  # trainer.epoch_sizes: the samples each epoch trained (README.md: a whole example)
 
 Nothing is patched; PruningTrainer overrides Trainer methods:
 
@@ -46,7 +42,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +51,13 @@ import torch.nn.functional as F
 from accelerate.data_loader import prepare_data_loader
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
-from transformers import Trainer, TrainerCallback, get_scheduler
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers import Trainer, get_scheduler
+from transformers.trainer_utils import get_last_checkpoint
 
 from ..distributed import World
 from ..pruner import Pruner
 from ..samplers import AnnouncedSampler, WithIndex
+from ._trainer_parts import INDEX, IndexCollator, PlannedSchedule, SavePruner, pruner_file
 
 if not hasattr(Trainer, "_run_epoch"):  # the per-epoch hook PruningTrainer overrides (transformers >= 5.3)
     import transformers
@@ -70,7 +67,6 @@ if not hasattr(Trainer, "_run_epoch"):  # the per-epoch hook PruningTrainer over
         f'pip install "dynaprune[hf]"'
     )
 
-INDEX = "pruning_index"  # the batch key carrying the samples' dataset indices
 PerSampleLoss = Callable[[Any, torch.Tensor], torch.Tensor]  # (model outputs, labels) -> losses [batch]
 
 
@@ -86,59 +82,6 @@ class PruningArguments:
     seed: int | None = None
     options: Mapping[str, Any] | None = None
     labels: Sequence[int] | torch.Tensor | None = None
-
-
-class _IndexCollator:
-    """Collates the items with the Trainer's collator (column removal included), then adds their indices."""
-
-    def __init__(self, collate: Callable[[list], Any]):
-        self.collate = collate
-
-    def __call__(self, items: list[tuple[int, Any]]) -> MutableMapping:
-        batch = self.collate([item for _, item in items])
-        if not isinstance(batch, MutableMapping):
-            raise TypeError(f"PruningTrainer needs dict batches from the data collator, got {type(batch).__name__}")
-        batch[INDEX] = torch.tensor([index for index, _ in items])
-        return batch
-
-
-def pruner_file(folder: str, rank: int) -> str:
-    """Where a checkpoint folder keeps rank `rank`'s Pruner state."""
-    return os.path.join(folder, f"pruner-{rank}.pt")
-
-
-class _SavePruner(TrainerCallback):
-    """Puts each rank's Pruner state into every checkpoint the Trainer saves."""
-
-    def __init__(self, trainer: PruningTrainer):
-        self.trainer = trainer
-
-    def on_save(self, args, state, control, **kwargs):
-        folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
-        t = self.trainer
-        if os.path.isdir(folder):
-            torch.save(t.pruner.state_dict(), pruner_file(folder, t.pruner.world.rank))
-        return control
-
-
-class PlannedSchedule(LambdaLR):
-    """A transformers schedule over a total number of steps that is read again at every step:
-    shape(total) is the schedule's factor function for that total, total() the current plan."""
-
-    def __init__(self, optimizer, shape: Callable[[int], Callable[[int], float]], total: Callable[[], int]):
-        self.shape, self.total = shape, total
-        self._shaped: tuple[int, Callable[[int], float]] | None = None
-        super().__init__(optimizer, self.factor)
-
-    def factor(self, step: int) -> float:
-        total = self.total()
-        if self._shaped is None or self._shaped[0] != total:
-            self._shaped = (total, self.shape(total))
-        return self._shaped[1](step)
-
-    def state_dict(self) -> dict:
-        # The shape and the plan are code reading the Trainer (not picklable): only the counters are state.
-        return {k: v for k, v in super().state_dict().items() if k not in ("shape", "total", "_shaped")}
 
 
 def logits_of(outputs: Any) -> torch.Tensor:
@@ -178,7 +121,7 @@ class PruningTrainer(Trainer):
         self.per_sample_loss = per_sample_loss or self.default_loss
         self._batch_size = self._rank_batch_size()
         self._new_pruner()
-        self.add_callback(_SavePruner(self))
+        self.add_callback(SavePruner(self))
 
     def _rank_batch_size(self) -> int:
         """The Trainer's batch size (_train_batch_size: auto_find_batch_size may lower it); with
@@ -283,7 +226,7 @@ class PruningTrainer(Trainer):
             WithIndex(self.train_dataset, unpack=False),
             batch_size=self._batch_size,
             sampler=self.train_sampler,
-            collate_fn=_IndexCollator(collate),
+            collate_fn=IndexCollator(collate),
             num_workers=a.dataloader_num_workers,
             pin_memory=a.dataloader_pin_memory,
             persistent_workers=a.dataloader_persistent_workers and a.dataloader_num_workers > 0,
