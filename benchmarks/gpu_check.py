@@ -51,7 +51,7 @@ def synthetic(dataset: str, n: int, seed: int = 0) -> ImageDataset:
 def cell(grid: Grid, cfg: config.Config, ds: ImageDataset) -> dict:
     """One warm-up epoch and one pruned epoch (EMP at 0.7) of `grid`'s task, timed."""
     schedule = replace(getattr(cfg, grid.section), epochs=10, warmup_epochs=1)
-    task = grid.spec(cfg).task(ds, seed=0)
+    task = grid.setup(cfg).task(ds, seed=0)
     loop = EpochLoop(task, schedule, total_epochs=2)
     stats = loop.new_stats()
     runtime = task.runtime
@@ -60,7 +60,7 @@ def cell(grid: Grid, cfg: config.Config, ds: ImageDataset) -> dict:
     for epoch in range(2):
         runtime.synchronize()
         t0 = time.perf_counter()
-        history, _ = loop.run_epochs(plan, stats, epoch, epoch + 1, 0, f"gpu_check {grid.section}")
+        history, _ = loop.run_epochs(plan, stats, start=epoch, end=epoch + 1, seed=0, label=f"gpu_check {grid.section}")
         runtime.synchronize()
         wall = time.perf_counter() - t0
         row = history[0]

@@ -47,7 +47,7 @@ class RealLoop:
 
     def __init__(self, grid: Grid, cfg: Config, data: ImageDataset, device: torch.device, run: StageRun):
         cfg = long_schedule(cfg, grid.section)
-        self.task = grid.spec(cfg).task(data, SEED, device)
+        self.task = grid.setup(cfg).task(data, seed=SEED, device=device)
         # Timed epochs: no evaluation, and progress lines without the long schedule's total and ETA.
         self.loop = EpochLoop(self.task, getattr(cfg, grid.section), evaluate=False, total_epochs=None)
         self.stats = self.loop.new_stats()
@@ -66,10 +66,10 @@ class RealLoop:
         history, _ = self.loop.run_epochs(
             plan,
             self.stats,
-            self.epoch,
-            self.epoch + 1,
-            SEED,
-            f"{self.section} {method}@{rate:g}",
+            start=self.epoch,
+            end=self.epoch + 1,
+            seed=SEED,
+            label=f"{self.section} {method}@{rate:g}",
             on_epoch=self.run.log_epoch,
         )
         synchronize(device)
@@ -92,7 +92,7 @@ class BareLoop:
 
     def __init__(self, grid: Grid, cfg: Config, data: ImageDataset, device: torch.device):
         cfg = long_schedule(cfg, grid.section)
-        self.task = grid.spec(cfg).task(data, SEED, device)
+        self.task = grid.setup(cfg).task(data, seed=SEED, device=device)
         schedule = getattr(cfg, grid.section)
         self.optimizer = EpochLoop(self.task, schedule).optimizer
         builders = {SupervisedTask: _supervised_batches, SimCLRTask: _simclr_batches}

@@ -56,7 +56,7 @@ def measure(
     ds = data.load_dataset(d.dataset, d.root, size, d.subset_seed, d.test_size)
     # One schedule of `epochs` full-data epochs (a warm-up as long as the run), as pretrain_full trains.
     schedule = dataclasses.replace(cfg.pretrain, epochs=epochs, warmup_epochs=epochs, **changes)
-    task = SimCLRTask(ds, Runtime(cfg.runtime), cfg.model.arch, schedule, seed)
+    task = SimCLRTask(ds, runtime=Runtime(cfg.runtime), arch=cfg.model.arch, settings=schedule, seed=seed)
     points = [{"epoch": 0, **probe(task, ds, seed, budgets)}]
     print(f"  size {size} seed {seed} untrained: {points[0]}", flush=True)
     times: list[float] = []
@@ -71,7 +71,7 @@ def measure(
             print(f"  size {size} seed {seed} epoch {done}: {points[-1]}", flush=True)
         last[0] = time.perf_counter()
 
-    runs.warmup(task, schedule, seed, on_epoch=on_epoch)
+    runs.warmup(task, schedule, seed=seed, on_epoch=on_epoch)
     return {
         "size": size,
         "epochs": epochs,

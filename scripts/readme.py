@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipeline.core.errors import UserError, exit_on_user_error
 from pipeline.core.io import read_json, write_text
-from pipeline.study import answer, config, paths, plots, report
+from pipeline.study import answer, config, paths, plots
 
 RESULTS_PAGE = Path("docs/results.md")
 FIGURE = "![Test accuracy against achieved saving, a line per method]({root}reports/plots/accuracy_vs_saving.png)"
@@ -170,8 +170,8 @@ def main() -> None:
         if not needed.is_file():
             raise UserError(f"{needed} not found: run the study first (make study, or dvc repro)")
     nlu = config.load().study.nlu_datasets
-    text = report.replace_block(paths.README.read_text(), findings_block(), report.FINDINGS_BEGIN, report.FINDINGS_END)
-    text = report.replace_block(text, footprint_block(), FOOTPRINT_BEGIN, FOOTPRINT_END)
+    text = answer.replace_block(paths.README.read_text(), findings_block(), answer.FINDINGS_BEGIN, answer.FINDINGS_END)
+    text = answer.replace_block(text, footprint_block(), FOOTPRINT_BEGIN, FOOTPRINT_END)
     write_text(paths.README, text)
     write_text(RESULTS_PAGE, results_page(nlu))
     done = f"{paths.FINDINGS_FILE}, {paths.RESULTS_FILE}" + "".join(f", reports/nlu/{d}/" for d in nlu)

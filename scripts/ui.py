@@ -1,5 +1,5 @@
-"""`make ui`: the MLflow UI on this study's store, and the address of the study's runs table (or, where
-the params' experiment has no runs yet, of each experiment that has, such as `make demo`'s).
+"""`make ui`: the MLflow UI on this study's store, and the address of the latest study's runs table
+(or, where the params' experiment has no runs yet, of each experiment that has, such as `make demo`'s).
 
 python scripts/ui.py [--port 5000] [--params params.yaml]
 """
@@ -14,7 +14,7 @@ from mlflow.entities import Experiment
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.errors import exit_on_user_error
-from pipeline.study import config, store, tracking
+from pipeline.study import config, store, views
 
 
 def arguments(doc: str) -> argparse.ArgumentParser:
@@ -48,7 +48,10 @@ def main() -> None:
     elif wanted is None:
         print(f"ui: no experiment '{cfg.tracking.experiment}' (params.yaml) yet; the ones in {uri}:")
     for experiment in shown:
-        print(f"ui: {experiment.name}: {tracking.runs_url(base, experiment.experiment_id)}", flush=True)
+        # The study view opens on the latest study's cells alone (older params' runs stay in the table).
+        key = views.show_latest_study(client, experiment.experiment_id)
+        latest = f" (the latest study, {key[:8]})" if key else ""
+        print(f"ui: {experiment.name}{latest}: {views.runs_url(base, experiment.experiment_id)}", flush=True)
     command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
     os.execvp(command[0], command)
 

@@ -27,18 +27,17 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from ui import arguments, study_experiment  # ui.py beside this file: a script's folder is on sys.path
 
 from pipeline.core.errors import UserError, exit_on_user_error
-from pipeline.study import tracking
+from pipeline.study import tracking, views
 
 # MLflow 3.17's UI opens its Assistant panel (a third of the page) by itself on the first visit to
 # a loopback server (host localhost, 127.0.0.1 or ::1), unless the browser's localStorage says it
 # did so before; it then stays open or closed as localStorage says (keys `<name>_v<version>`).
 CLOSED = {"mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": "true", "mlflow.assistant.panelOpen_v1": "false"}
-DOCS_VIEW = "docs"  # the runs screenshot's saved view (tracking.VIEW_TAG + this), there while rendering
+DOCS_VIEW = "docs"  # the runs screenshot's saved view (views.VIEW_TAG + this), there while rendering
 SHOWN = ("emp", "infobatch")  # the methods whose runs the runs screenshot lists (the others: their means)
 NAME = "attributes.`Run Name`"
 COLUMNS = [*(f"tags.`{t}`" for t in ("method", "rate", "seed")), "metrics.`test_acc`", "metrics.`achieved_saving`"]
@@ -195,29 +194,16 @@ def browser() -> Iterator[Browser]:
             page.close()
 
 
-def latest_study(client: MlflowClient, experiment_id: str) -> tuple[str | None, Run | None]:
-    """The study whose supervised run is newest: its key (study.params_hash) and its parent run
-    (None for either where there is none)."""
-    supervised = "tags.task = 'supervised'"
-    newest = client.search_runs([experiment_id], supervised, order_by=["start_time DESC"], max_results=1)
-    if not newest or tracking.STUDY_TAG not in newest[0].data.tags:
-        return None, None
-    key = newest[0].data.tags[tracking.STUDY_TAG]
-    query = f"tags.{tracking.PARENT_TAG} = 'true' and tags.`{tracking.STUDY_TAG}` = '{key}'"
-    parents = client.search_runs([experiment_id], query, order_by=["start_time ASC"], max_results=1)
-    return key, (parents[0] if parents else None)
-
-
 def study_view(client: MlflowClient, experiment_id: str, key: str) -> tuple[dict, int]:
     """The runs table of study `key`'s supervised runs at its largest rate, grouped by method: the
     groups of SHOWN open (their runs), the others closed (their means), with COLUMNS; and its rows."""
-    query = f"tags.`{tracking.STUDY_TAG}` = '{key}' and tags.task = 'supervised'"
+    query = views.study_filter(key)
     runs = client.search_runs([experiment_id], query, max_results=5000)
     rate = max((r.data.tags["rate"] for r in runs if "rate" in r.data.tags), key=float, default="0")
     methods = {r.data.tags.get("method") for r in runs if r.data.tags.get("rate") == rate} - {None}
     listed = [r for r in runs if r.data.tags.get("rate") == rate and r.data.tags.get("method") in SHOWN]
     view = {
-        **tracking.STUDY_VIEW,
+        **views.STUDY_VIEW,
         "searchFilter": f"{query} and tags.rate = '{rate}'",
         "selectedColumns": COLUMNS,
         "groupsExpanded": {f"tag.method.{m}": m in SHOWN for m in sorted(methods)},
@@ -235,12 +221,12 @@ def table_height(rows: int) -> int:
 
 @contextlib.contextmanager
 def saved_view(client: MlflowClient, experiment_id: str, name: str, view: dict) -> Iterator[None]:
-    """The view saved in the experiment as `name` for the block (tracking.runs_url(..., name) opens it)."""
-    client.set_experiment_tag(experiment_id, tracking.VIEW_TAG + name, json.dumps(view))
+    """The view saved in the experiment as `name` for the block (views.runs_url(..., name) opens it)."""
+    client.set_experiment_tag(experiment_id, views.VIEW_TAG + name, json.dumps(view))
     try:
         yield
     finally:
-        client.delete_experiment_tag(experiment_id, tracking.VIEW_TAG + name)
+        client.delete_experiment_tag(experiment_id, views.VIEW_TAG + name)
 
 
 @exit_on_user_error
@@ -252,12 +238,12 @@ def main() -> None:
     if experiment is None:
         raise UserError(f"no experiment '{cfg.tracking.experiment}' in {uri}: run the study first (make study)")
     tracking.Store(cfg.tracking.experiment)  # gives an experiment made before the saved view its tags
-    key, parent = latest_study(client, experiment.experiment_id)
+    key, parent = views.latest_study(client, experiment.experiment_id)
     if key is None:
         raise UserError(f"no supervised runs in '{experiment.name}' ({uri}): run the study first (make study)")
     view, rows = study_view(client, experiment.experiment_id, key)
     with mlflow_ui(uri) as base, saved_view(client, experiment.experiment_id, DOCS_VIEW, view), browser() as page:
-        table = tracking.runs_url(base, experiment.experiment_id, DOCS_VIEW)
+        table = views.runs_url(base, experiment.experiment_id, DOCS_VIEW)
         pages = {f"{args.out}-runs.png": (table, "matching runs", table_height(rows))}
         if parent is not None:
             parent_page = run_page(base, experiment.experiment_id, parent.info.run_id)

@@ -3,18 +3,13 @@ reports/results.md, plots (with the per-epoch curves), DVC metrics with stable k
 the headline figures and report on the study's parent run (pipeline/study/image_report.py). README.md and
 docs/results.md are not written here: `make readme`."""
 
-from __future__ import annotations
-
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
-from pipeline.core.errors import exit_on_user_error
 from pipeline.study import image_report, paths
-from pipeline.study.cli import parse_stage_args
+from pipeline.study.cli import stage_main
 
 
-@exit_on_user_error
-def main() -> None:
-    _, cfg = parse_stage_args(__doc__)
+def work(_args, cfg) -> None:
     print(image_report.write_report(cfg))
     print(
         f"aggregate: wrote {paths.RESULTS_FILE} and {paths.METRICS_FILE} "
@@ -22,5 +17,4 @@ def main() -> None:
     )
 
 
-if __name__ == "__main__":
-    _stage.run(main)
+_stage.run(stage_main(__doc__, work))

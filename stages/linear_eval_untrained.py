@@ -1,20 +1,9 @@
 """linear_eval_untrained: the no-pre-training reference, the encoder a seed's SimCLR pre-training
 starts from, never trained, probed as linear_eval probes the pre-trained ones."""
 
-from __future__ import annotations
-
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
-from pipeline.core.errors import exit_on_user_error
 from pipeline.study import probing
-from pipeline.study.cli import add_seed_argument, parse_stage_args
+from pipeline.study.cli import add_seed_argument, stage_main
 
-
-@exit_on_user_error
-def main() -> None:
-    args, cfg = parse_stage_args(__doc__, add_seed_argument)
-    probing.run_untrained_probe(cfg, args.seed)
-
-
-if __name__ == "__main__":
-    _stage.run(main)
+_stage.run(stage_main(__doc__, lambda args, cfg: probing.run_untrained_probe(cfg, seed=args.seed), add_seed_argument))

@@ -1,18 +1,13 @@
 """nlu_prepare@dataset: read one NLU corpus from its package files, tokenise it for nlu.model and
 write it as tensors with its md5; create the dataset's study run in MLflow."""
 
-from __future__ import annotations
-
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
-from pipeline.core.errors import exit_on_user_error
 from pipeline.study import nlu
-from pipeline.study.cli import add_dataset_argument, parse_stage_args
+from pipeline.study.cli import add_dataset_argument, stage_main
 
 
-@exit_on_user_error
-def main() -> None:
-    args, cfg = parse_stage_args(__doc__, add_dataset_argument)
+def work(args, cfg) -> None:
     meta = nlu.prepare(cfg, args.dataset)
     print(
         f"nlu_prepare: {args.dataset}: {meta['train_size']} train / {meta['test_size']} test texts, "
@@ -21,5 +16,4 @@ def main() -> None:
     )
 
 
-if __name__ == "__main__":
-    _stage.run(main)
+_stage.run(stage_main(__doc__, work, add_dataset_argument))

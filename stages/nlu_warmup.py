@@ -1,20 +1,16 @@
 """nlu_warmup@dataset-seed: W full-data fine-tuning epochs of one seed on one NLU dataset; the
 checkpoint (and the last epoch's per-sample statistics) every pruned run of that seed starts from."""
 
-from __future__ import annotations
-
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
-from pipeline.core.errors import exit_on_user_error
 from pipeline.study import cells, grids
-from pipeline.study.cli import add_dataset_argument, add_seed_argument, parse_stage_args
+from pipeline.study.cli import add_dataset_argument, add_seed_argument, stage_main
 
-
-@exit_on_user_error
-def main() -> None:
-    args, cfg = parse_stage_args(__doc__, lambda p: (add_dataset_argument(p), add_seed_argument(p)))
-    cells.run_warmup(cfg, grids.nlu_grid(args.dataset), args.seed)
-
-
-if __name__ == "__main__":
-    _stage.run(main)
+_stage.run(
+    stage_main(
+        __doc__,
+        lambda args, cfg: cells.run_warmup(cfg, grids.nlu_grid(args.dataset), seed=args.seed),
+        add_dataset_argument,
+        add_seed_argument,
+    )
+)

@@ -1,19 +1,14 @@
 """prepare: materialise the dataset once as tensors with its md5; create the MLflow store and study run."""
 
-from __future__ import annotations
-
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
 from pipeline.core import data
-from pipeline.core.errors import exit_on_user_error
 from pipeline.core.io import write_json
 from pipeline.study import paths, stage_runs, store
-from pipeline.study.cli import parse_stage_args
+from pipeline.study.cli import stage_main
 
 
-@exit_on_user_error
-def main() -> None:
-    _, cfg = parse_stage_args(__doc__)
+def work(_args, cfg) -> None:
     d = cfg.data
     ds = data.load_dataset(d.dataset, d.root, d.train_size, d.subset_seed, d.test_size)
     md5 = data.save_prepared(ds, paths.DATASET_FILE)
@@ -31,5 +26,4 @@ def main() -> None:
     print(f"prepare: MLflow study run {run_id} in experiment '{cfg.tracking.experiment}' at {store.tracking_uri()}")
 
 
-if __name__ == "__main__":
-    _stage.run(main)
+_stage.run(stage_main(__doc__, work))

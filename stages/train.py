@@ -1,19 +1,10 @@
 """train: one grid cell, a pruned run (method, rate, seed) forked from the warm-up checkpoint."""
 
-from __future__ import annotations
-
 import _stage  # first: this checkout's code and the warm launcher (stages/_stage.py)
 
-from pipeline.core.errors import exit_on_user_error
 from pipeline.study import cells, grids
-from pipeline.study.cli import add_cell_arguments, parse_stage_args
+from pipeline.study.cli import add_cell_arguments, cell, stage_main
 
-
-@exit_on_user_error
-def main() -> None:
-    args, cfg = parse_stage_args(__doc__, add_cell_arguments)
-    cells.run_cell(cfg, grids.SUPERVISED, args.method, args.rate, args.seed)
-
-
-if __name__ == "__main__":
-    _stage.run(main)
+_stage.run(
+    stage_main(__doc__, lambda args, cfg: cells.run_cell(cfg, grids.SUPERVISED, **cell(args)), add_cell_arguments)
+)

@@ -44,7 +44,7 @@ def tiny_config(**overrides) -> config.Config:
 def digits_warmup(digits):
     torch.set_num_threads(1)
     cfg = tiny_config()
-    return cfg, SUPERVISED.spec(cfg).warmup(digits)
+    return cfg, SUPERVISED.setup(cfg).warmup(digits)
 
 
 def stage_env(**extra: str) -> dict:

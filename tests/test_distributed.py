@@ -17,7 +17,7 @@ from conftest import free_port, stage_env, tiny_config
 from mlflow.tracking import MlflowClient
 
 from pipeline.core import data
-from pipeline.study import config
+from pipeline.study import config, tracking
 from pipeline.study.grids import SSL as SSL_GRID
 from pipeline.study.grids import SUPERVISED
 from pipeline.training.tasks import SimCLRTask, SupervisedTask, Task
@@ -57,9 +57,9 @@ def _rank(rank: int, port: int, out: str, ssl: bool) -> None:
         cfg = config.from_dict({"data": {"dataset": "digits"}, "runtime": {"device": "cpu"}, "pretrain": SSL})
     Recording = recording(SimCLRTask if ssl else SupervisedTask)
     grid = replace(SSL_GRID if ssl else SUPERVISED, task_class=Recording)
-    checkpoint = grid.spec(cfg).warmup(digits)
+    checkpoint = grid.setup(cfg).warmup(digits)
     Recording.trained = []
-    result = grid.spec(cfg).pruned_run(digits, checkpoint, "emp", 0.7, seed=0, keep_selections=True)
+    result = grid.setup(cfg).pruned_run(digits, checkpoint, method="emp", rate=0.7, seed=0, keep_selections=True)
     torch.save(
         {
             "selection": result.selections[0],
@@ -145,7 +145,7 @@ def test_torchrun_cell_logs_once(tmp_path):
     runs = client.search_runs([exp.experiment_id], "tags.`dvc.stage` = 'train@emp-0.7-0'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     history = client.get_metric_history(runs[0].info.run_id, "test_acc")
-    assert [m.step for m in history] == [3, 4] and history[-1].value == pytest.approx(metrics["test_acc"])
+    assert [m.step for m in history] == [3, 4] and history[-1].value == tracking.shown(metrics["test_acc"])
     n, k = 1347, 404
     assert metrics["achieved_saving"] == pytest.approx(1 - (2 * n + 2 * k) / (4 * n))
     assert not (tmp_path / "resume").exists() or not any((tmp_path / "resume").iterdir())

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from dynaprune.seeding import generator
 from pipeline.core.dlc import dlc_scores, dlc_top_k, flexrand, masked_counts, masked_encoders
-from pipeline.study.probing import select_subset
+from pipeline.core.selectors import select
 
 
 def tiny_encoder():
@@ -97,8 +98,8 @@ def test_dlc_top_k_and_static_random_keep_round_b_n_c_per_class():
     hardest = dlc_top_k(scores, 0.75, hardest=True, labels=labels)
     assert hardest.tolist() == [0, 4, 5, 10, 11, 12]
     assert torch.bincount(labels[hardest]).tolist() == [1, 2, 3]
-    kept = select_subset("static_random", scores, labels, 0.75, 0.5, seed=0)
+    kept = select("static_random", scores, labels, rate=0.75, gen=generator(0))
     assert torch.bincount(labels[kept]).tolist() == [1, 2, 3]
     # global variants, as options: round((1 - rate) * N)
     assert dlc_top_k(scores, 0.75, hardest=True).tolist() == [0, 1, 2, 3, 4]
-    assert len(select_subset("static_random", scores, labels, 0.75, 0.5, seed=0, stratified=False)) == 5
+    assert len(select("static_random", scores, labels, rate=0.75, gen=generator(0), stratified=False)) == 5

@@ -67,29 +67,29 @@ class LowestMargin(PruningMethod):
 def test_a_signal_is_declared_by_its_task_and_read_by_its_method(registered, digits):
     pruning.REGISTRY["lowest_margin"] = LowestMargin
     cfg = tiny_config(epochs=3, warmup_epochs=2, crop_padding=0)
-    task = MarginTask(digits, Runtime(cfg.runtime), cfg.model.arch, cfg.train, seed=0)
+    task = MarginTask(digits, runtime=Runtime(cfg.runtime), arch=cfg.model.arch, settings=cfg.train)
     checkpoint = runs.warmup(task, cfg.train, seed=0)
     assert set(checkpoint["stats"]) >= {"memory", "margin"}  # the table kept the new signal unasked
     margins = checkpoint["stats"]["margin"]
     spec = MethodSpec("lowest_margin", "lowest_margin", LowestMargin.Options())
-    task = MarginTask(digits, Runtime(cfg.runtime), cfg.model.arch, cfg.train, seed=0)
-    result = runs.pruned_run(task, cfg.train, checkpoint, spec, 0.7, seed=0, keep_selections=True)
+    task = MarginTask(digits, runtime=Runtime(cfg.runtime), arch=cfg.model.arch, settings=cfg.train)
+    result = runs.pruned_run(task, cfg.train, checkpoint=checkpoint, entry=spec, rate=0.7, seed=0, keep_selections=True)
     k = pruning.keep_count(0.7, len(digits))
     assert torch.equal(result.selections[0], top_k(-margins, k))  # selected from the warm-up's margins
     # A task that does not produce the signal is refused, in one line, before any training.
-    plain = SUPERVISED.spec(cfg).task(digits, seed=0)
+    plain = SUPERVISED.setup(cfg).task(digits, seed=0)
     with pytest.raises(ConfigError, match="reads the per-sample signal.s. margin, which this task does not produce"):
-        runs.pruned_run(plain, cfg.train, SUPERVISED.spec(cfg).warmup(digits), spec, 0.7, seed=0)
+        warmup = SUPERVISED.setup(cfg).warmup(digits)
+        runs.pruned_run(plain, cfg.train, checkpoint=warmup, entry=spec, rate=0.7, seed=0)
 
 
 class InvertedTask(SupervisedTask):
     """A toy task: digits classified from their negatives (its own metric name, its own stages)."""
 
-    warmup_stage = "inverted_warmup"
     metrics = ("inverted_acc",)
 
-    def __init__(self, data, runtime, arch, settings, seed=0):
-        super().__init__(data, runtime, arch, settings, seed)
+    def __init__(self, data, **kwargs):
+        super().__init__(data, **kwargs)
         self.train_x, self.test_x = 1.0 - self.train_x, 1.0 - self.test_x
 
     def evaluate(self):
@@ -107,22 +107,22 @@ def test_a_task_is_a_task_class_and_a_grid_record(tmp_path, monkeypatch, digits)
     meta = {"name": "digits", "train_size": len(digits), "test_size": 450, "image_shape": [1, 8, 8], "md5": md5}
     io.write_json(paths.DATASET_META, meta)
     inverted = Grid(
-        "train",
-        "inverted",
-        InvertedTask,
-        "model.arch",
-        identity.IMAGE_SECTIONS,
-        lambda file, stage: data.load_prepared(file),
-        Path("outputs/inverted_warmup"),
-        Path("outputs/inverted"),
+        section="train",
+        tag="inverted",
+        task_class=InvertedTask,
+        arch_key="model.arch",
+        sections=identity.IMAGE_SECTIONS,
+        load=lambda file, stage: data.load_prepared(file),
+        warmups_dir=Path("outputs/inverted_warmup"),
+        cells_dir=Path("outputs/inverted"),
         warmup_stage="inverted_warmup@{seed}",
         cell_stage="inverted@{cell}",
         full_stage="inverted_full@{seed}",
         run_name="inverted {cell}",
     )
     cfg = tiny_config(epochs=3, warmup_epochs=1)
-    cells.run_warmup(cfg, inverted, 0)
-    cells.run_cell(cfg, inverted, "emp", 0.7, 0)
+    cells.run_warmup(cfg, inverted, seed=0)
+    cells.run_cell(cfg, inverted, method="emp", rate=0.7, seed=0)
     saved = io.read_json(tmp_path / "outputs" / "inverted" / "emp-0.7-0" / "metrics.json")
     assert 0.5 < saved["inverted_acc"] <= 1.0 and saved["achieved_saving"] > 0.3
     assert io.read_json(tmp_path / "outputs" / "inverted_warmup" / "0" / "metrics.json")["epochs"] == 1

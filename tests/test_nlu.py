@@ -202,12 +202,19 @@ def test_one_pruned_epoch_trains_the_kept_share_and_records_the_memory_term():
     ds = small_dataset()
     settings = nlu_settings(epochs=2)
     runtime = Runtime(RuntimeConfig(device="cpu"))
-    checkpoint = runs.warmup(TextTask(ds, runtime, "small_transformer", settings, seed=0), settings, seed=0)
+    checkpoint = runs.warmup(
+        TextTask(ds, runtime=runtime, arch="small_transformer", settings=settings), settings, seed=0
+    )
     memory = checkpoint["stats"]["memory"]
     assert memory.shape == (320,) and bool(((memory >= 0) & (memory <= torch.log(torch.tensor(2.0)) + 1e-5)).all())
     spec = MethodSpec("emp", "emp", pruning.parse_options("emp", {}, ""))
     result = runs.pruned_run(
-        TextTask(ds, runtime, "small_transformer", settings, 0), settings, checkpoint, spec, 0.5, 0
+        TextTask(ds, runtime=runtime, arch="small_transformer", settings=settings),
+        settings,
+        checkpoint=checkpoint,
+        entry=spec,
+        rate=0.5,
+        seed=0,
     )
     assert [row["kept"] for row in result.history] == [160]  # one pruned epoch at rate 0.5
     assert result.achieved_saving == pytest.approx(160 / (2 * 320))
@@ -221,10 +228,10 @@ def test_the_small_model_learns_the_toy_task():
     torch.manual_seed(0)
     ds = small_dataset()
     settings = nlu_settings(epochs=6)
-    task = TextTask(ds, Runtime(RuntimeConfig(device="cpu")), "small_transformer", settings, seed=0)
+    task = TextTask(ds, runtime=Runtime(RuntimeConfig(device="cpu")), arch="small_transformer", settings=settings)
     spec = MethodSpec("full", "full", pruning.parse_options("full", {}, ""))
     checkpoint = runs.warmup(task, settings, seed=0)
-    result = runs.pruned_run(task, settings, checkpoint, spec, 0.0, 0)
+    result = runs.pruned_run(task, settings, checkpoint=checkpoint, entry=spec, rate=0.0, seed=0)
     assert result.metrics["test_acc"] > 0.9  # the label is one word of 8: a model that reads learns it
 
 
@@ -263,7 +270,9 @@ def test_a_hub_style_bert_folder_tokenises_and_trains(tmp_path, monkeypatch):
     ds = text.tokenize(corpus, tok.tokenizer, tok.pad_id, tok.vocab_size)
     assert (ds.train_ids[:, 0] == 2).all() and int(ds.train_len.max()) <= 12  # [CLS] first, cut at 12
     settings = nlu_settings(model="bert_base", epochs=2, lr=1e-3)
-    checkpoint = runs.warmup(TextTask(ds, Runtime(RuntimeConfig(device="cpu")), "bert_base", settings), settings)
+    checkpoint = runs.warmup(
+        TextTask(ds, runtime=Runtime(RuntimeConfig(device="cpu")), arch="bert_base", settings=settings), settings
+    )
     assert checkpoint["history"][0]["kept"] == 64 and checkpoint["stats"]["memory"].shape == (64,)
     generic = text_models.get(f"hf:{folder}").build(tok.vocab_size, 2, 12)
     assert generic.pooling == "mean" and text_models.REGISTRY["bert_base"].build(0, 3, 12).pooling == "pooler"
@@ -331,7 +340,7 @@ def test_the_real_minilm_scores_a_batch_of_real_reviews():
 
 def test_batches_group_texts_of_similar_length_and_keep_every_sample():
     ds = small_dataset()
-    task = TextTask(ds, Runtime(RuntimeConfig(device="cpu")), "small_transformer", nlu_settings())
+    task = TextTask(ds, runtime=Runtime(RuntimeConfig(device="cpu")), arch="small_transformer", settings=nlu_settings())
     indices = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:250]
     perm = task.arrange(indices, 32, torch.Generator().manual_seed(1))
     assert sorted(perm.tolist()) == list(range(250))  # a permutation: the same samples, once each

@@ -31,7 +31,7 @@ def ssl_config():
 def ssl_warmup(digits):
     torch.set_num_threads(1)
     cfg = ssl_config()
-    return cfg, SSL.spec(cfg).warmup(digits)
+    return cfg, SSL.setup(cfg).warmup(digits)
 
 
 def test_warmup_scores_every_sample_with_nt_xent_and_the_memory_term(ssl_warmup, digits):
@@ -48,7 +48,7 @@ def test_warmup_scores_every_sample_with_nt_xent_and_the_memory_term(ssl_warmup,
 
 def test_pruned_pretraining_counts_visits_and_saving(ssl_warmup, digits):
     cfg, ck = ssl_warmup
-    result = SSL.spec(cfg).pruned_run(digits, ck, "emp", 0.5, seed=0)
+    result = SSL.setup(cfg).pruned_run(digits, ck, method="emp", rate=0.5, seed=0)
     N, K = len(digits), round(0.5 * len(digits) + 1e-9)
     assert [row["kept"] for row in result.history] == [K, K]
     assert result.achieved_saving == pytest.approx(1 - (N + 2 * K) / (3 * N))
@@ -58,6 +58,6 @@ def test_pruned_pretraining_counts_visits_and_saving(ssl_warmup, digits):
 
 def test_pretraining_is_deterministic_on_cpu(ssl_warmup, digits):
     cfg, ck = ssl_warmup
-    a = SSL.spec(cfg).pruned_run(digits, ck, "emp", 0.5, seed=0)
-    b = SSL.spec(cfg).pruned_run(digits, ck, "emp", 0.5, seed=0)
+    a = SSL.setup(cfg).pruned_run(digits, ck, method="emp", rate=0.5, seed=0)
+    b = SSL.setup(cfg).pruned_run(digits, ck, method="emp", rate=0.5, seed=0)
     assert a.metrics == b.metrics and torch.equal(a.visits, b.visits)

@@ -56,7 +56,7 @@ def record_pipeline(monkeypatch, run):
 @pytest.fixture(scope="module")
 def recorded_warmup(digits):
     mp = pytest.MonkeyPatch()
-    batches, checkpoint = record_pipeline(mp, lambda: SUPERVISED.spec(CFG).warmup(digits, seed=SEED))
+    batches, checkpoint = record_pipeline(mp, lambda: SUPERVISED.setup(CFG).warmup(digits, seed=SEED))
     return batches, checkpoint
 
 
@@ -65,7 +65,9 @@ def test_the_sampler_loop_trains_what_the_pipeline_loop_trains(method, digits, r
     warmup_batches, checkpoint = recorded_warmup
     pruned_batches, result = record_pipeline(
         monkeypatch,
-        lambda: SUPERVISED.spec(CFG).pruned_run(digits, checkpoint, method, RATE, SEED, keep_selections=True),
+        lambda: SUPERVISED.setup(CFG).pruned_run(
+            digits, checkpoint, method=method, rate=RATE, seed=SEED, keep_selections=True
+        ),
     )
     pipeline = {**warmup_batches, **pruned_batches}
     n, E = len(digits), CFG.train.epochs

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.core.errors import UserError
-from pipeline.study import report
+from pipeline.study import answer, report
 
 
 def run(acc, saving=0.5, seed=0):
@@ -37,15 +37,16 @@ def test_table_gives_mean_std_and_difference_to_full():
 
 
 def test_readme_block_is_replaced_between_the_markers_only():
-    text = f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\nrest\n"
-    new = report.replace_block(text, "new table\n")
-    assert new == f"intro\n{report.README_BEGIN}\nnew table\n{report.README_END}\nrest\n"
-    assert report.replace_block(new, "new table") == new  # idempotent
+    begin, end = answer.FINDINGS_BEGIN, answer.FINDINGS_END
+    text = f"intro\n{begin}\nold table\n{end}\nrest\n"
+    new = answer.replace_block(text, "new table\n", begin, end)
+    assert new == f"intro\n{begin}\nnew table\n{end}\nrest\n"
+    assert answer.replace_block(new, "new table", begin, end) == new  # idempotent
 
 
 def test_readme_without_markers_is_a_clear_error():
-    with pytest.raises(UserError, match="no results markers"):
-        report.replace_block("# README\n", "table")
+    with pytest.raises(UserError, match="no block markers"):
+        answer.replace_block("# README\n", "table", answer.FINDINGS_BEGIN, answer.FINDINGS_END)
 
 
 def test_readme_shows_a_preset_report_only_where_it_compares_at_equal_cost(tmp_path):

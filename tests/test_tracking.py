@@ -78,10 +78,16 @@ def test_finishing_the_study_puts_the_headline_and_report_on_the_parent(clean_en
     parent = stage_runs.create_study(cfg, META)
     report = tmp_path / "results.md"
     report.write_text("# Results\n")
-    assert stage_runs.finish_study(cfg, META, {"emp_test_acc": 0.8}, [report]) == parent
     client = MlflowClient(store.tracking_uri())
+    assert client.get_run(parent).data.tags["mlflow.source.name"] == "dvc.yaml"  # the study, not the stage
+    said = "Supervised, digits:\n\n- At 46.7% skipped, no method is distinguishable from random.\n"
+    # 0.812345 is stored as the reports print it, 4 significant digits; 1234.5678 s to 2 decimals
+    metrics = {"emp_test_acc": 0.812345, "wall_time_s": 1234.5678, "kept": 13999}
+    assert stage_runs.finish_study(cfg, META, metrics=metrics, artifacts=[report], description=said) == parent
     run = client.get_run(parent)
-    assert run.info.status == "FINISHED" and run.data.metrics == {"emp_test_acc": 0.8}
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics == {"emp_test_acc": 0.8123, "wall_time_s": 1234.57, "kept": 13999}
+    assert run.data.tags["mlflow.note.content"] == said  # the run's description in the UI
     assert [a.path for a in client.list_artifacts(parent, "report")] == ["report/results.md"]
 
 
@@ -89,10 +95,10 @@ def test_cells_share_one_parent_and_a_failing_cell_is_marked_failed(clean_env, t
     clean_env.setenv("DVC_ROOT", str(tmp_path))
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "unit"}})
     parent = stage_runs.create_study(cfg, META)
-    with stage_runs.stage_run(cfg, META, "warmup", "ok", {"seed": 3}) as run:
+    with stage_runs.stage_run(cfg, META, stage="warmup", run_name="ok", params={"seed": 3}) as run:
         run.log_epoch({"epoch": 0, "test_acc": 0.5})
     with pytest.raises(RuntimeError):
-        with stage_runs.stage_run(cfg, META, "warmup", "boom"):
+        with stage_runs.stage_run(cfg, META, stage="warmup", run_name="boom"):
             raise RuntimeError("diverged")
     client = MlflowClient(store.tracking_uri())
     exp = client.get_experiment_by_name("unit")
@@ -109,7 +115,7 @@ def _writer(root: str, name: str, epochs: int, barrier) -> None:
     os.environ["DVC_ROOT"] = root
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "parallel"}})
     barrier.wait()  # all four write at once
-    with stage_runs.stage_run(cfg, META, name, name, {"writer": name}) as run:
+    with stage_runs.stage_run(cfg, META, stage=name, run_name=name, params={"writer": name}) as run:
         for epoch in range(epochs):
             run.log_epoch({"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "test_acc": epoch / epochs})
         run.log_metrics({"wall_time_s": 1.0}, step=epochs)
@@ -181,7 +187,7 @@ def test_logging_a_model_leaves_the_environment_as_it_was(clean_env, tmp_path):
 
     clean_env.setenv("DVC_ROOT", str(tmp_path))
     cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "models"}})
-    with stage_runs.stage_run(cfg, META, "full@0", "full-0.0-0") as run:
+    with stage_runs.stage_run(cfg, META, stage="full@0", run_name="full-0.0-0") as run:
         run.log_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)), "model", [1, 8, 8])
     assert "MLFLOW_TRACKING_URI" not in os.environ
     client = MlflowClient(store.tracking_uri())

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.errors import UserError
 from ..core.io import read_json
 from . import report_plots
 from .equal_cost import MIN_SEEDS, REFERENCE
@@ -267,3 +268,23 @@ def forest(columns: list[Column]):
         if not col.missing
     ]
     return report_plots.forest(rows, f"Seed-paired difference to {REFERENCE} at each study's budgets", REFERENCE)
+
+
+# README.md's blocks that `make readme` writes (scripts/readme.py), between their markers.
+FINDINGS_BEGIN = (
+    "<!-- findings:begin (written by `make readme` from every study's committed metrics: reports/answer/; "
+    "do not edit by hand) -->"
+)
+FINDINGS_END = "<!-- findings:end -->"
+
+
+def replace_block(text: str, block: str, begin: str, end: str) -> str:
+    """Put `block` between the README's markers `begin` and `end`; the rest of the text stays as it is."""
+    try:  # the begin marker is found by its start, so that a reworded comment still matches
+        head, rest = text.split(begin.split(" (")[0], 1)
+        _, tail = rest.split("-->", 1)[1].split(end, 1)
+    except ValueError:
+        raise UserError(
+            f"README.md has no block markers: add the lines {begin} and {end} where the block belongs"
+        ) from None
+    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"

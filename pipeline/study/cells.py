@@ -1,5 +1,5 @@
 """The warm-up and grid-cell stages of every grid (pipeline/study/grids.py): here params become a
-run spec, a run becomes an MLflow run and DVC outputs, and an interrupted run continues."""
+grid setup, a cell becomes an MLflow run and DVC outputs, and an interrupted run continues."""
 
 from __future__ import annotations
 
@@ -19,30 +19,37 @@ from ..core.models import build_encoder, build_model
 from ..training import distributed, machine, resume
 from . import identity, plots, tracking
 from .config import Config
-from .grids import Grid, RunSpec
+from .grids import Grid, GridSetup
 from .identity import Study
 from .paths import RESUME_DIR
 
 
 @contextlib.contextmanager
 def _resumable_run(
-    run: RunSpec, study: Study, stage: str, run_name: str, coords: dict[str, Any], done: Path, **inputs: str
+    setup: GridSetup, study: Study, *, stage: str, run_name: str, coords: dict[str, Any], done: Path, **inputs: str
 ) -> Iterator[tuple[resume.Resume, tracking.StageRun | None]]:
     """A training stage's resume checkpoints (keyed by its params, the dataset and `inputs`) and
     its MLflow run, continued after an interruption; `done` is the output written last. The run
     is None on the other ranks of a torchrun job, which train their shards while rank 0 logs and
     writes. The checkpoints are removed once the block completes. Runs and checkpoints that
     killed cells left behind are closed and removed first (resume.sweep)."""
-    world = distributed.setup(run.runtime.device)
-    params = {**run.params, **coords}
+    world = distributed.setup(setup.runtime.device)
+    params = {**setup.params, **coords}
     key = resume.fingerprint(params=params, dataset=study.meta["md5"], **inputs)
     dead = resume.sweep(RESUME_DIR) if world.is_main else []  # killed cells' leftovers
     res = resume.Resume(stage, key, RESUME_DIR, main=world.is_main, done=done)
     if world.is_main:
-        tags = {"task": run.grid.tag, **{k: coords[k] for k in ("dataset", "method", "rate", "seed") if k in coords}}
+        tags = {"task": setup.grid.tag, **{k: coords[k] for k in ("dataset", "method", "rate", "seed") if k in coords}}
         dead_ids = tuple(i for i in dead if i != res.run_id)
         with tracking.stage_run(
-            study, stage, run_name, params, res.run_id, res.stale_run_id, tags, dead_ids
+            study,
+            stage=stage,
+            run_name=run_name,
+            params=params,
+            resume_id=res.run_id,
+            abandoned_id=res.stale_run_id,
+            tags=tags,
+            dead_ids=dead_ids,
         ) as tracked:
             res.claim(tracked.run_id)
             yield res, tracked
@@ -51,23 +58,27 @@ def _resumable_run(
     res.clear()
 
 
-def run_warmup(cfg: Config, grid: Grid, seed: int) -> None:
+def run_warmup(cfg: Config, grid: Grid, *, seed: int) -> None:
     """The warm-up of seed `seed`: W full-data epochs that every pruned run of that seed forks from."""
-    run, ds, meta = grid.spec(cfg), grid.load_data(), grid.meta()
+    setup, ds, meta = grid.setup(cfg), grid.load_data(), grid.meta()
     study = identity.study(cfg, meta)
     stage = grid.warmup_stage_name(seed)
     out = grid.warmup_dir(seed)
     coords = {**grid.coordinates, "seed": seed}
-    with _resumable_run(run, study, stage, stage, coords, out / "metrics.json") as (res, tracked):
-        checkpoint = run.warmup(ds, seed, on_epoch=tracked.log_epoch if tracked else None, res=res)
+    with _resumable_run(setup, study, stage=stage, run_name=stage, coords=coords, done=out / "metrics.json") as (
+        res,
+        tracked,
+    ):
+        checkpoint = setup.warmup(ds, seed=seed, on_epoch=tracked.log_epoch if tracked else None, res=res)
         if tracked is None:
             return
         W = checkpoint["epoch"]
         tracked.log_metrics({"wall_time_s": checkpoint["wall_time_s"]}, step=W)
         curves = out / "curves.png"
         with timing.phase("plots"):
-            title = f"{stage}: {meta['name']}, {run.arch}"
-            plots.save(plots.training_curves(checkpoint["history"], W, title, grid.metric), curves)
+            title = f"{stage}: {meta['name']}, {setup.arch}"
+            figure = plots.training_curves(checkpoint["history"], warmup_epochs=W, title=title, metric=grid.metric)
+            plots.save(figure, curves)
         tracked.log_artifact(curves)
         with timing.phase("outputs"):
             save_torch(grid.checkpoint(seed), checkpoint)
@@ -86,32 +97,35 @@ def _loaded(module: torch.nn.Module, state: dict) -> torch.nn.Module:
     return module.eval()
 
 
-def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> None:
+def run_cell(cfg: Config, grid: Grid, *, method: str, rate: float, seed: int) -> None:
     """One pruned run (method, rate, seed) forked from the warm-up checkpoint of its seed."""
-    run = grid.spec(cfg)
-    spec = run.method(method)
+    setup = grid.setup(cfg)
+    entry = setup.method_entry(method)
     if not 0.0 <= rate < 1.0:
         raise UserError(f"--rate {rate} is invalid: expected a number in [0, 1)")
     ds, meta = grid.load_data(), grid.meta()
     study = identity.study(cfg, meta)
     with timing.phase("checkpoints"):
         checkpoint = load_torch(grid.checkpoint(seed), grid.warmup_stage_name(seed))
+    setup.check_warmup(checkpoint, seed=seed)  # before any work
     out = grid.cell_dir(method, rate, seed)
-    epochs = run.schedule.epochs
-    stage = grid.cell_stage_name(method, spec.method, rate, seed)
+    epochs = setup.schedule.epochs
+    stage = grid.cell_stage_name(entry, rate, seed)
     coords = {
         **grid.coordinates,
         "method": method,
-        "base_method": spec.method,
+        "base_method": entry.method,
         "rate": rate,
         "seed": seed,
-        **flatten(spec.options, "options."),
+        **flatten(entry.options, "options."),
     }
     run_name = grid.cell_run_name(method, rate, seed)
     warmup_md5 = file_md5(grid.checkpoint(seed))
-    with _resumable_run(run, study, stage, run_name, coords, out / "metrics.json", warmup=warmup_md5) as (res, tracked):
+    with _resumable_run(
+        setup, study, stage=stage, run_name=run_name, coords=coords, done=out / "metrics.json", warmup=warmup_md5
+    ) as (res, tracked):
         on_epoch = tracked.log_epoch if tracked else None
-        result = run.pruned_run(ds, checkpoint, method, rate, seed, on_epoch=on_epoch, res=res)
+        result = setup.pruned_run(ds, checkpoint, method=method, rate=rate, seed=seed, on_epoch=on_epoch, res=res)
         if tracked is None:
             return
         final = {**result.final_metrics(), **machine.load()}  # the load: what the cell's times mean
@@ -126,16 +140,20 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
             encoder = {k[len(prefix) :]: v for k, v in result.model_state.items() if k.startswith(prefix)}
             with timing.phase("outputs"):
                 save_torch(out / "encoder.pt", encoder)
-            encoder_model = _loaded(build_encoder(run.arch, ds.in_channels)[0], encoder)
+            encoder_model = _loaded(build_encoder(setup.arch, ds.in_channels)[0], encoder)
             tracked.log_model(encoder_model, "encoder", meta["image_shape"])
-        elif grid.log_reference_model and spec.method == "full":  # the full-data reference model of its seed
-            model = build_model(run.arch, ds.in_channels, ds.num_classes)
+        elif grid.log_reference_model and not entry.uses_rate:
+            # the full-data reference model of its seed
+            model = build_model(setup.arch, ds.in_channels, ds.num_classes)
             tracked.log_model(_loaded(model, result.model_state), "model", meta["image_shape"])
-        title = f"{run_name}: {meta['name']}, {run.arch}"
+        title = f"{run_name}: {meta['name']}, {setup.arch}"
         with timing.phase("plots"):
             figures = {
                 "curves.png": plots.training_curves(
-                    checkpoint["history"] + result.history, checkpoint["epoch"], title, grid.metric
+                    checkpoint["history"] + result.history,
+                    warmup_epochs=checkpoint["epoch"],
+                    title=title,
+                    metric=grid.metric,
                 ),
                 "visits.png": plots.visit_histograms(
                     {out.name: result.visits.numpy()}, epochs, "epochs each sample was trained"
@@ -150,11 +168,11 @@ def run_cell(cfg: Config, grid: Grid, method: str, rate: float, seed: int) -> No
             out / "metrics.json",
             {
                 "method": method,
-                "base_method": spec.method,
+                "base_method": entry.method,
                 "rate": rate,
                 "seed": seed,
                 **final,
-                "machine": machine.describe(run.runtime.device),
+                "machine": machine.describe(setup.runtime.device),
             },
         )
     print(

@@ -6,9 +6,30 @@ import argparse
 from collections.abc import Callable
 
 from ..core import timing
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, exit_on_user_error
 from ..core.io import check_writable
 from . import config, paths, store
+
+
+def stage_main(
+    doc: str,
+    work: Callable[[argparse.Namespace, config.Config], object],
+    *arguments: Callable[[argparse.ArgumentParser], None],
+) -> Callable[[], None]:
+    """A stage script's main: its command line (`--params` and `arguments`) and validated params,
+    then `work(args, cfg)`; a user error ends it with one line (exit status 2)."""
+
+    @exit_on_user_error
+    def main() -> None:
+        args, cfg = parse_stage_args(doc, lambda parser: [add(parser) for add in arguments])
+        work(args, cfg)
+
+    return main
+
+
+def cell(args: argparse.Namespace) -> dict:
+    """A grid cell's coordinates from add_cell_arguments', as keywords."""
+    return {"method": args.method, "rate": args.rate, "seed": args.seed}
 
 
 def parse_stage_args(
@@ -59,6 +80,10 @@ def add_seed_argument(parser: argparse.ArgumentParser, required: bool = True) ->
         default=None if required else 0,
         help="the run's seed (warm-up included)" + ("" if required else "; default 0"),
     )
+
+
+def add_optional_seed_argument(parser: argparse.ArgumentParser) -> None:
+    add_seed_argument(parser, required=False)
 
 
 def add_cell_arguments(parser: argparse.ArgumentParser) -> None:

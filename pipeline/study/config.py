@@ -6,6 +6,7 @@ unknown keys are errors with the closest valid key suggested.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,9 +16,9 @@ import yaml
 
 from dynaprune import pruning
 from dynaprune.pruning import MethodSpec
-from dynaprune.schema import build, check_keys, in_range, one_of, positive, registered, spec
+from dynaprune.schema import build, check_keys, flatten, in_range, one_of, positive, registered, spec
 
-from ..core import data, models, text
+from ..core import data, models, selectors, text
 from ..core.errors import ConfigError
 from ..training.settings import NLUConfig, PretrainConfig, RuntimeConfig, TrainConfig
 
@@ -36,7 +37,7 @@ class ModelConfig:
     arch: str = spec("small_cnn", **registered(models.REGISTRY))
 
 
-SELECTORS = ("flexrand", "static_random", "dlc_easiest", "dlc_hardest")
+SELECTORS = tuple(selectors.SELECTORS)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,11 @@ class LinearEvalConfig:
     labels_per_class: int | None = spec(None, **positive())
 
 
-# Every registered method but the full-data reference, in registration order: the grids' default.
-EVERY_METHOD = tuple(name for name in pruning.REGISTRY if name != "full")
+# Every registered method that prunes (all but the full-data reference), in registration order:
+# the grids' default.
+EVERY_METHOD = tuple(name for name, cls in pruning.REGISTRY.items() if cls.uses_rate)
+# The methods entry of the full-data reference, which every grid runs once per seed.
+REFERENCE = "full"
 
 
 @dataclass(frozen=True)
@@ -112,10 +116,17 @@ class Config:
     nlu: NLUConfig = field(default_factory=NLUConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
+    @functools.cached_property
+    def flat(self) -> dict[str, Any]:
+        """Every param as {"section.key": value}, flattened once (what runs are logged and keyed by)."""
+        return flatten(self)
+
     @property
     def reference(self) -> MethodSpec:
         """The full-data reference run: the `full` entry of methods (default options if absent)."""
-        return self.methods.get("full") or MethodSpec("full", "full", pruning.method_class("full").Options())
+        return self.methods.get(REFERENCE) or MethodSpec(
+            REFERENCE, REFERENCE, pruning.method_class(REFERENCE).Options()
+        )
 
     def method(self, name: str) -> MethodSpec:
         return method_entry(self.methods, name)
@@ -228,7 +239,7 @@ def _check_consistency(cfg: Config) -> None:
     )
     for where, names, rates in grids:
         for name in names:
-            if name in cfg.methods and cfg.methods[name].method == "full":
+            if name in cfg.methods and not cfg.methods[name].uses_rate:
                 raise ConfigError(
                     f"{where}: '{name}' is the full-data reference, which runs once per grid "
                     f"in its own stage: remove it from {where}"

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from dynaprune.pruning import MethodSpec
-from dynaprune.schema import flatten
 
 from ..core import data, text
+from ..core.errors import UserError
 from ..training import resume, runs
 from ..training.loop import EpochCallback
 from ..training.runtime import Runtime
@@ -31,7 +31,7 @@ from .config import Config, method_entry
 Dataset = data.ImageDataset | text.TextDataset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Grid:
     section: str  # the params section of its schedule and task settings
     tag: str  # its runs' `task` tag in MLflow
@@ -72,11 +72,11 @@ class Grid:
     def warmup_stage_name(self, seed: int) -> str:
         return self.warmup_stage.format(**self.names(seed=seed))
 
-    def cell_stage_name(self, method: str, base_method: str, rate: float, seed: int) -> str:
-        """The DVC stage a cell is, as dvc.yaml's matrices name it (DVC_STAGE says so when DVC
-        runs it; this is the fallback)."""
-        template = self.full_stage if base_method == "full" else self.cell_stage
-        return template.format(**self.names(method=method, rate=rate, seed=seed))
+    def cell_stage_name(self, entry: MethodSpec, rate: float, seed: int) -> str:
+        """The DVC stage a cell of the method entry `entry` is, as dvc.yaml's matrices name it
+        (DVC_STAGE says so when DVC runs it; this is the fallback)."""
+        template = self.cell_stage if entry.uses_rate else self.full_stage
+        return template.format(**self.names(method=entry.name, rate=rate, seed=seed))
 
     def cell_run_name(self, method: str, rate: float, seed: int) -> str:
         return self.run_name.format(**self.names(method=method, rate=rate, seed=seed))
@@ -90,21 +90,21 @@ class Grid:
     def cell_dir(self, method: str, rate: float, seed: int) -> Path:
         return self.cells_dir / paths.cell_name(method, rate, seed)
 
-    def spec(self, cfg: Config) -> RunSpec:
+    def setup(self, cfg: Config) -> GridSetup:
         """What a run of this grid reads from params, resolved once."""
         sections = (*self.sections, self.section)
-        return RunSpec(
-            self,
-            cfg.runtime,
-            getattr(cfg, self.section),
-            flatten(cfg)[self.arch_key],
-            cfg.methods,
-            identity.section_params(cfg, *sections),
+        return GridSetup(
+            grid=self,
+            runtime=cfg.runtime,
+            schedule=getattr(cfg, self.section),
+            arch=cfg.flat[self.arch_key],
+            methods=cfg.methods,
+            params=identity.section_params(cfg, *sections),
         )
 
 
-@dataclass(frozen=True)
-class RunSpec:
+@dataclass(frozen=True, kw_only=True)
+class GridSetup:
     """One grid's runs as params make them: where they run, their schedule, their model, the
     method entries, and every param they depend on, flat (what MLflow logs and resume keys)."""
 
@@ -115,13 +115,15 @@ class RunSpec:
     methods: dict[str, MethodSpec]
     params: dict[str, Any]
 
-    def task(self, ds: Dataset, seed: int, device: torch.device | None = None) -> Task:
+    def task(self, ds: Dataset, *, seed: int, device: torch.device | None = None) -> Task:
         """The grid's task for a run of seed `seed`, on the device runtime.device names (or `device`)."""
-        return self.grid.task_class(ds, Runtime(self.runtime, device), self.arch, self.schedule, seed)
+        runtime = Runtime(self.runtime, device)
+        return self.grid.task_class(ds, runtime=runtime, arch=self.arch, settings=self.schedule, seed=seed)
 
     def warmup(
         self,
         ds: Dataset,
+        *,
         seed: int = 0,
         device: torch.device | None = None,
         on_epoch: EpochCallback | None = None,
@@ -129,12 +131,23 @@ class RunSpec:
     ) -> dict:
         """The warm-up of seed `seed` (pipeline.training.runs.warmup)."""
         t0 = time.perf_counter()
-        return runs.warmup(self.task(ds, seed, device), self.schedule, seed, on_epoch, res, t0)
+        task = self.task(ds, seed=seed, device=device)
+        return runs.warmup(
+            task,
+            self.schedule,
+            seed=seed,
+            label=self.grid.warmup_stage_name(seed),
+            schedule_name=self.grid.section,
+            on_epoch=on_epoch,
+            res=res,
+            t0=t0,
+        )
 
     def pruned_run(
         self,
         ds: Dataset,
         checkpoint: dict,
+        *,
         method: str,
         rate: float,
         seed: int,
@@ -143,25 +156,51 @@ class RunSpec:
         on_epoch: EpochCallback | None = None,
         res: resume.Resume | None = None,
     ) -> runs.RunResult:
-        """The pruned run of the method entry `method` (pipeline.training.runs.pruned_run)."""
+        """The pruned run of the method entry `method` (pipeline.training.runs.pruned_run), forked
+        from `checkpoint`, the warm-up of its seed."""
         t0 = time.perf_counter()
-        task = self.task(ds, seed, device)
-        spec = self.method(method)
-        return runs.pruned_run(task, self.schedule, checkpoint, spec, rate, seed, keep_selections, on_epoch, res, t0)
+        self.check_warmup(checkpoint, seed=seed)
+        return runs.pruned_run(
+            self.task(ds, seed=seed, device=device),
+            self.schedule,
+            checkpoint=checkpoint,
+            entry=self.method_entry(method),
+            rate=rate,
+            seed=seed,
+            schedule_name=self.grid.section,
+            keep_selections=keep_selections,
+            on_epoch=on_epoch,
+            res=res,
+            t0=t0,
+        )
 
-    def method(self, name: str) -> MethodSpec:
+    def check_warmup(self, checkpoint: dict, *, seed: int) -> None:
+        """Refuse a warm-up checkpoint that is not the one a run of seed `seed` forks from."""
+        stage, W = self.grid.warmup_stage_name(seed), self.schedule.warmup_epochs
+        if checkpoint.get("seed", seed) != seed:
+            raise UserError(
+                f"the warm-up checkpoint is seed {checkpoint['seed']}'s but this run is seed {seed}: "
+                f"every run forks from its own seed's warm-up (rerun the {stage} stage)"
+            )
+        if checkpoint["epoch"] != W:
+            raise UserError(
+                f"the warm-up checkpoint ran {checkpoint['epoch']} epochs but {self.grid.section}.warmup_epochs = "
+                f"{W}: rerun the {stage} stage"
+            )
+
+    def method_entry(self, name: str) -> MethodSpec:
         return method_entry(self.methods, name)
 
 
 SUPERVISED = Grid(
-    "train",
-    "supervised",
-    SupervisedTask,
-    "model.arch",
-    identity.IMAGE_SECTIONS,
-    lambda file, stage: data.load_prepared(file),
-    paths.WARMUP_DIR,
-    paths.TRAIN_DIR,
+    section="train",
+    tag="supervised",
+    task_class=SupervisedTask,
+    arch_key="model.arch",
+    sections=identity.IMAGE_SECTIONS,
+    load=lambda file, stage: data.load_prepared(file),
+    warmups_dir=paths.WARMUP_DIR,
+    cells_dir=paths.TRAIN_DIR,
     warmup_stage="warmup@{seed}",
     cell_stage="train@{cell}",
     full_stage="full@{seed}",
@@ -169,14 +208,14 @@ SUPERVISED = Grid(
     log_reference_model=True,
 )
 SSL = Grid(
-    "pretrain",
-    "ssl",
-    SimCLRTask,
-    "model.arch",
-    identity.IMAGE_SECTIONS,
-    lambda file, stage: data.load_prepared(file),
-    paths.PRETRAIN_WARMUP_DIR,
-    paths.PRETRAIN_DIR,
+    section="pretrain",
+    tag="ssl",
+    task_class=SimCLRTask,
+    arch_key="model.arch",
+    sections=identity.IMAGE_SECTIONS,
+    load=lambda file, stage: data.load_prepared(file),
+    warmups_dir=paths.PRETRAIN_WARMUP_DIR,
+    cells_dir=paths.PRETRAIN_DIR,
     warmup_stage="pretrain_warmup@{seed}",
     cell_stage="pretrain@{cell}",
     full_stage="pretrain_full@{seed}",
@@ -189,14 +228,14 @@ def nlu_grid(dataset: str) -> Grid:
     """The NLU grid of one dataset: its own prepared tokens, warm-ups and cells."""
     folder = paths.NLU_OUTPUTS_DIR / dataset
     return Grid(
-        "nlu",
-        "nlu",
-        TextTask,
-        "nlu.model",
-        identity.TEXT_SECTIONS,
-        text.load_prepared,
-        folder / "warmup",
-        folder / "train",
+        section="nlu",
+        tag="nlu",
+        task_class=TextTask,
+        arch_key="nlu.model",
+        sections=identity.TEXT_SECTIONS,
+        load=text.load_prepared,
+        warmups_dir=folder / "warmup",
+        cells_dir=folder / "train",
         warmup_stage="nlu_warmup@{dataset}-{seed}",
         cell_stage="nlu_train@{dataset}-{cell}",
         full_stage="nlu_full@{dataset}-{seed}",

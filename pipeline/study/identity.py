@@ -14,8 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from dynaprune.schema import flatten
-
 from .config import Config
 
 # The NLU part's own keys: its schedule and model (the nlu section) and its grid.
@@ -34,7 +32,7 @@ def is_text(meta: dict) -> bool:
 
 def section_params(cfg: Config, *sections: str) -> dict[str, Any]:
     """The named sections of the config, flattened (data.dataset, train.lr, ...)."""
-    return {k: v for section in sections for k, v in flatten(getattr(cfg, section), f"{section}.").items()}
+    return {k: v for k, v in cfg.flat.items() if k.split(".", 1)[0] in sections}
 
 
 def stage_params(cfg: Config, meta: dict, own: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +43,7 @@ def stage_params(cfg: Config, meta: dict, own: dict[str, Any]) -> dict[str, Any]
 def study_params(cfg: Config, meta: dict) -> dict[str, Any]:
     """The params a study run belongs to, flattened: for an NLU dataset the NLU part's and the
     shared sections, for the image study every other key."""
-    flat = flatten(cfg)
+    flat = cfg.flat
     nlu = lambda k: k.startswith(NLU_KEYS[0]) or k in NLU_KEYS[1:]
     if is_text(meta):
         return {k: v for k, v in flat.items() if nlu(k) or k.startswith(SHARED_SECTIONS)}

@@ -104,10 +104,10 @@ def write_report(cfg: Config) -> str:
         figures[f"forest_{task}.png"] = report_plots.forest([panels], f"{titles[task]}, {name}", reference)
     write_text(paths.RESULTS_FILE, "# Results\n\n" + text)
     setting_words = f"{meta['name']}, `{cfg.model.arch}`, {cfg.train.epochs} epochs"
-    write_text(
-        paths.FINDINGS_FILE,
-        verdict.findings(compared["train"], f"Supervised, {setting_words}, {verdict.seeds_words(len(study.seeds))}"),
+    findings = verdict.findings(
+        compared["train"], f"Supervised, {setting_words}, {verdict.seeds_words(len(study.seeds))}"
     )
+    write_text(paths.FINDINGS_FILE, findings)
     for file, fig in figures.items():
         plots.save(fig, PLOTS / file)
     write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(sup))
@@ -118,12 +118,16 @@ def write_report(cfg: Config) -> str:
 
     params = {f"study.{k}": ",".join(map(str, getattr(study, k))) for k in GRID_KEYS}
     report_files = [paths.RESULTS_FILE, paths.FINDINGS_FILE, *(PLOTS / file for file in figures)]
-    with stage_runs.stage_run(cfg, meta, "aggregate", "aggregate", params, {"task": "report"}) as run:
+    with stage_runs.stage_run(
+        cfg, meta, stage="aggregate", run_name="aggregate", params=params, tags={"task": "report"}
+    ) as run:
         run.log_metrics(report.numeric_leaves(metrics))
         for path in report_files:
             run.log_artifact(path)
     # The study's parent run gets the headline figures and the report, and ends now.
-    stage_runs.finish_study(cfg, meta, report.numeric_leaves(metrics["headline"]), report_files)
+    stage_runs.finish_study(
+        cfg, meta, metrics=report.numeric_leaves(metrics["headline"]), artifacts=report_files, description=findings
+    )
     return text
 
 
@@ -135,7 +139,7 @@ def _visits(cfg: Config):
     top, seed = max(cfg.study.rates), cfg.study.seeds[0]
     visits = {
         name: load_torch(SUPERVISED.cell_dir(name, rate, seed) / "visits.pt", "train").numpy()
-        for name, rate in [("full", 0.0)] + [(m, top) for m in cfg.study.methods]
+        for name, rate in [(cfg.reference.name, 0.0)] + [(m, top) for m in cfg.study.methods]
     }
     return plots.visit_histograms(
         visits, cfg.train.epochs, f"epochs each sample was trained, rate {top:g}, seed {seed}"

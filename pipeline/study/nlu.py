@@ -42,7 +42,7 @@ def prepare(cfg: Config, dataset: str) -> dict:
 def expected_cells(cfg: Config) -> list[report.Cell]:
     """Every NLU cell of one dataset the params ask for: the full-data references first."""
     s = cfg.study
-    return [("full", 0.0, seed) for seed in s.nlu_seeds] + report.grid_cells(s.nlu_methods, s.nlu_rates, s.nlu_seeds)
+    return report.reference_and_grid(cfg, s.nlu_methods, s.nlu_rates, s.nlu_seeds)
 
 
 def section(cfg: Config, meta: dict, rows: list[report.Row], budgets: list[equal_cost.Budget]) -> str:
@@ -91,11 +91,15 @@ def write_report(cfg: Config, dataset: str) -> str:
     params = {"dataset": dataset, **{f"study.{k}": ",".join(map(str, getattr(study, k))) for k in NLU_GRID_KEYS}}
     files = [folder / "results.md", figure, forest]
     stage = f"nlu_report@{dataset}"
-    with stage_runs.stage_run(cfg, meta, stage, stage, params, {"task": "report", "dataset": dataset}) as run:
+    tags = {"task": "report", "dataset": dataset}
+    with stage_runs.stage_run(cfg, meta, stage=stage, run_name=stage, params=params, tags=tags) as run:
         run.log_metrics(report.numeric_leaves(metrics))
         for path in files:
             run.log_artifact(path)
-    stage_runs.finish_study(cfg, meta, report.numeric_leaves(metrics["headline"]), files)
+    description = verdict.findings(budgets, f"{title}, {verdict.seeds_words(len(cfg.study.nlu_seeds))}")
+    stage_runs.finish_study(
+        cfg, meta, metrics=report.numeric_leaves(metrics["headline"]), artifacts=files, description=description
+    )
     return text_md
 
 

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from ..core.io import atomic_write  # noqa: E402
 
 
-def training_curves(history: Sequence[dict], warmup_epochs: int, title: str, metric: str = "test_acc") -> Figure:
+def training_curves(history: Sequence[dict], *, warmup_epochs: int, title: str, metric: str = "test_acc") -> Figure:
     """The evaluation metric (test or kNN accuracy), training loss and samples kept per epoch;
     the shared warm-up shaded."""
     epochs = [row["epoch"] + 1 for row in history]

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import torch
 
-from dynaprune.pruning.base import keep_count, per_class, random_subset
 from dynaprune.schema import flatten
 from dynaprune.seeding import generator
 
-from ..core import timing
+from ..core import selectors, timing
 from ..core.augment import InputPipeline
-from ..core.dlc import dlc_scores, dlc_top_k, flexrand
+from ..core.dlc import dlc_scores
 from ..core.errors import UserError
 from ..core.evaluate import frozen_features, labelled_subset, probe_accuracies
 from ..core.images import ImageDataset, load_prepared
@@ -38,7 +37,7 @@ from .grids import SSL
 from .paths import DOWNSTREAM_DIR, LINEAR_EVAL_DIR
 
 
-def load_encoder(cfg: Config, ds: ImageDataset, method: str, rate: float, seed: int) -> torch.nn.Module:
+def load_encoder(cfg: Config, ds: ImageDataset, *, method: str, rate: float, seed: int) -> torch.nn.Module:
     encoder, _ = build_encoder(cfg.model.arch, ds.in_channels)
     encoder.load_state_dict(load_torch(SSL.cell_dir(method, rate, seed) / "encoder.pt", "pretrain"))
     encoder.requires_grad_(False)
@@ -94,18 +93,19 @@ def _record(run, folder: Path, cell: dict, metrics: dict) -> str:
     return f"linear {metrics['linear_acc']:.4f}, kNN {metrics['knn_acc']:.4f}"
 
 
-def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
+def run_linear_eval(cfg: Config, *, method: str, rate: float, seed: int) -> dict:
     ds, meta = _prepared()
     name = paths.cell_name(method, rate, seed)
     pretrained = read_json(SSL.cell_dir(method, rate, seed) / "metrics.json")
     params = {"method": method, "rate": rate, "seed": seed, "encoder": f"pretrain@{name}"}
     # The DVC stage (DVC_STAGE says so under DVC; this fallback is named as dvc.yaml names it).
-    stage = f"linear_eval_full@{seed}" if method == "full" else f"linear_eval@{name}"
+    stage = f"linear_eval@{name}" if cfg.method(method).uses_rate else f"linear_eval_full@{seed}"
     tags = {"task": "ssl", "method": method, "rate": rate, "seed": seed}
-    with stage_runs.stage_run(cfg, meta, stage, f"linear_eval {name}", params, tags) as run:
+    with stage_runs.stage_run(cfg, meta, stage=stage, run_name=f"linear_eval {name}", params=params, tags=tags) as run:
         t0 = time.perf_counter()
+        encoder = load_encoder(cfg, ds, method=method, rate=rate, seed=seed)
         metrics = {
-            **probe_encoder(cfg, ds, load_encoder(cfg, ds, method, rate, seed), seed),
+            **probe_encoder(cfg, ds, encoder, seed),
             "achieved_saving": pretrained["achieved_saving"],  # of the pre-training that made the encoder
             "pretrain_wall_time_s": pretrained["wall_time_s"],
             # what that time was measured on (pipeline/study/measured_on.py)
@@ -120,14 +120,15 @@ def run_linear_eval(cfg: Config, method: str, rate: float, seed: int) -> dict:
     return metrics
 
 
-def run_untrained_probe(cfg: Config, seed: int) -> dict:
+def run_untrained_probe(cfg: Config, *, seed: int) -> dict:
     """The no-pre-training reference of seed `seed`: the encoder that seed's pre-training starts
     from, never trained, probed exactly as every pre-trained encoder is."""
     ds, meta = _prepared()
     name = paths.untrained_name(seed)
     params = {"method": paths.UNTRAINED, "seed": seed, "encoder": f"the initial weights of seed {seed}"}
     tags = {"task": "ssl", "method": paths.UNTRAINED, "seed": seed}
-    with stage_runs.stage_run(cfg, meta, f"linear_eval_untrained@{seed}", f"linear_eval {name}", params, tags) as run:
+    stage = f"linear_eval_untrained@{seed}"
+    with stage_runs.stage_run(cfg, meta, stage=stage, run_name=f"linear_eval {name}", params=params, tags=tags) as run:
         t0 = time.perf_counter()
         encoder, _ = SimCLRTask.initial_encoder(cfg.model.arch, ds.in_channels, seed)
         metrics = {
@@ -139,16 +140,16 @@ def run_untrained_probe(cfg: Config, seed: int) -> dict:
     return metrics
 
 
-def run_dlc(cfg: Config, seed: int) -> None:
+def run_dlc(cfg: Config, *, seed: int) -> None:
     """DLC score of every labelled training sample with seed `seed`'s encoder pre-trained on full
     data, and that encoder's frozen features, which the seed's downstream cells probe."""
     ds, meta = _prepared()
     d = cfg.downstream
     params = {"encoder": f"pretrain_full@{seed}", "seed": seed, **flatten(d, "downstream.")}
     tags = {"task": "downstream", "seed": seed}
-    with stage_runs.stage_run(cfg, meta, f"dlc@{seed}", f"dlc {seed}", params, tags) as run:
+    with stage_runs.stage_run(cfg, meta, stage=f"dlc@{seed}", run_name=f"dlc {seed}", params=params, tags=tags) as run:
         t0 = time.perf_counter()
-        encoder = load_encoder(cfg, ds, "full", 0.0, seed)
+        encoder = load_encoder(cfg, ds, method=cfg.reference.name, rate=0.0, seed=seed)
         train_feats, test_feats = encoder_features(cfg, ds, copy.deepcopy(encoder))
         device = resolve_device(cfg.runtime.device)
         # Masking ranks the weights in their flat (default-layout) order; each level's forward
@@ -173,33 +174,7 @@ def run_dlc(cfg: Config, seed: int) -> None:
     print(f"dlc {seed}: {len(scores)} samples scored over {d.levels} masking levels in {wall:.1f}s")
 
 
-def select_subset(
-    selector: str,
-    scores: torch.Tensor,
-    labels: torch.Tensor,
-    rate: float,
-    gamma: float,
-    seed: int,
-    stratified: bool = True,
-) -> torch.Tensor:
-    """The indices a downstream selector keeps at pruning rate `rate`. static_random and DLC top-K
-    keep round((1 - rate) * n_c) per class (as the DLC authors compare), or with `stratified` off
-    round((1 - rate) * N) over all samples; FlexRand is per class by definition."""
-    gen = generator(seed, "downstream", selector, rate)
-    if selector == "flexrand":
-        return flexrand(scores, labels, rate, gen, gamma)
-    if selector == "static_random":
-        if stratified:
-            return torch.cat([random_subset(m, count, gen) for m, count in per_class(labels, rate)]).sort().values
-        return random_subset(torch.arange(len(scores)), keep_count(rate, len(scores)), gen).sort().values
-    if selector in ("dlc_easiest", "dlc_hardest"):
-        return dlc_top_k(scores, rate, hardest=selector == "dlc_hardest", labels=labels if stratified else None)
-    raise UserError(
-        f"unknown downstream selector '{selector}': choose one of flexrand, static_random, dlc_easiest, dlc_hardest"
-    )
-
-
-def run_downstream(cfg: Config, selector: str, rate: float, seed: int) -> dict:
+def run_downstream(cfg: Config, *, selector: str, rate: float, seed: int) -> dict:
     """Choose a subset of the labelled set once with seed `seed`'s DLC scores (and, for the random
     selectors, its stream), then the same linear evaluation on it."""
     ds, meta = _prepared()
@@ -212,11 +187,18 @@ def run_downstream(cfg: Config, selector: str, rate: float, seed: int) -> dict:
         "downstream.per_class": cfg.downstream.per_class,
     }
     tags = {"task": "downstream", "method": selector, "rate": rate, "seed": seed}
-    with stage_runs.stage_run(cfg, meta, f"downstream@{name}", f"downstream {name}", params, tags) as run:
+    stage, run_name = f"downstream@{name}", f"downstream {name}"
+    with stage_runs.stage_run(cfg, meta, stage=stage, run_name=run_name, params=params, tags=tags) as run:
         t0 = time.perf_counter()
         blob = load_torch(paths.dlc_file(seed), f"dlc@{seed}")
-        keep = select_subset(
-            selector, blob["scores"], ds.train_y, rate, cfg.downstream.gamma, seed, cfg.downstream.per_class
+        keep = selectors.select(
+            selector,
+            blob["scores"],
+            ds.train_y,
+            rate=rate,
+            gen=generator(seed, "downstream", selector, rate),
+            gamma=cfg.downstream.gamma,
+            stratified=cfg.downstream.per_class,
         )
         metrics = {
             **probe(blob["train_features"][keep], ds.train_y[keep], blob["test_features"], ds.test_y, seed),

@@ -13,6 +13,13 @@ from typing import Any
 
 from .store import repo_root
 
+# The tags that find a study: its parent run, its prepared dataset, and the hash of its params.
+PARENT_TAG = "study_parent"
+DATASET_TAG = "dataset_md5"
+STUDY_TAG = "study.params_hash"
+NOTE_TAG = "mlflow.note.content"  # a run's description in the UI (Markdown)
+SOURCE_TAG = "mlflow.source.name"  # the UI's Source column
+
 
 def _git_tags() -> dict[str, str]:
     return _git_state(repo_root())

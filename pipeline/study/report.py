@@ -12,18 +12,6 @@ from ..core.io import read_json
 from . import equal_cost, paths
 from .config import Config
 
-FINDINGS_BEGIN = (
-    "<!-- findings:begin (written by `make readme` from every study's committed metrics: reports/answer/; "
-    "do not edit by hand) -->"
-)
-FINDINGS_END = "<!-- findings:end -->"
-README_BEGIN = "<!-- results:begin (written by `make readme` from reports/results.md; do not edit by hand) -->"
-README_END = "<!-- results:end -->"
-NLU_PRESET_BEGIN = (
-    "<!-- nlu-results:begin (written by `make readme` from reports/presets/nlu_cpu/; do not edit by hand) -->"
-)
-NLU_PRESET_END = "<!-- nlu-results:end -->"
-
 
 @dataclass(frozen=True)
 class Row:
@@ -45,8 +33,7 @@ Cell = tuple[str, float, int]
 
 def expected_cells(cfg: Config) -> list[Cell]:
     """(method, rate, seed) of every supervised cell the params ask for: the reference first, then the grid."""
-    cells = [("full", 0.0, seed) for seed in cfg.study.seeds]
-    return cells + grid_cells(cfg.study.methods, cfg.study.rates, cfg.study.seeds)
+    return reference_and_grid(cfg, cfg.study.methods, cfg.study.rates, cfg.study.seeds)
 
 
 def grid_cells(methods: list[str], rates: list[float], seeds: list[int]) -> list[Cell]:
@@ -54,10 +41,14 @@ def grid_cells(methods: list[str], rates: list[float], seeds: list[int]) -> list
     return [(m, r, s) for m in methods for r in rates for s in seeds]
 
 
+def reference_and_grid(cfg: Config, methods: list[str], rates: list[float], seeds: list[int]) -> list[Cell]:
+    """The full-data reference of every seed, then methods x rates x seeds."""
+    return [(cfg.reference.name, 0.0, seed) for seed in seeds] + grid_cells(methods, rates, seeds)
+
+
 def expected_ssl_cells(cfg: Config) -> list[Cell]:
     """Every pre-trained encoder the params ask for: the full-data ones first."""
-    s = cfg.study
-    return [("full", 0.0, seed) for seed in s.ssl_seeds] + grid_cells(s.ssl_methods, s.ssl_rates, s.ssl_seeds)
+    return reference_and_grid(cfg, cfg.study.ssl_methods, cfg.study.ssl_rates, cfg.study.ssl_seeds)
 
 
 def expected_untrained_cells(cfg: Config) -> list[Cell]:
@@ -286,22 +277,9 @@ def curves(rows: list[Row], histories: Callable[[str, float, int], list[dict]], 
     points = []
     for row in rows:
         per_seed = [histories(row.method, row.rate, run["seed"]) for run in row.runs]
-        name = row.method if row.method == "full" else f"{row.method}@{row.rate:g}"
+        name = row.method if row is rows[0] else f"{row.method}@{row.rate:g}"  # rows[0]: the reference
         for epoch_rows in zip(*per_seed):
             point = {"epoch": epoch_rows[0]["epoch"] + 1, "method": name}
             point.update({k: statistics.fmean(e[k] for e in epoch_rows) for k in keys})
             points.append(point)
     return points
-
-
-def replace_block(text: str, block: str, begin: str = README_BEGIN, end: str = README_END) -> str:
-    """Put `block` between the README's markers `begin` and `end` (the results block by default);
-    the rest of the text stays as it is."""
-    try:  # the begin marker is found by its start, so that a reworded comment still matches
-        head, rest = text.split(begin.split(" (")[0], 1)
-        _, tail = rest.split("-->", 1)[1].split(end, 1)
-    except ValueError:
-        raise UserError(
-            f"README.md has no results markers: add the lines {begin} and {end} where the results belong"
-        ) from None
-    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"

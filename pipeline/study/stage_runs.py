@@ -15,6 +15,7 @@ from .config import Config
 def stage_run(
     cfg: Config,
     meta: dict,
+    *,
     stage: str,
     run_name: str,
     params: dict[str, Any] | None = None,
@@ -22,7 +23,11 @@ def stage_run(
 ) -> AbstractContextManager[tracking.StageRun]:
     """The stage's run (tracking.stage_run), with the shared sections it reads and `params`."""
     return tracking.stage_run(
-        identity.study(cfg, meta), stage, run_name, identity.stage_params(cfg, meta, params or {}), tags=tags
+        identity.study(cfg, meta),
+        stage=stage,
+        run_name=run_name,
+        params=identity.stage_params(cfg, meta, params or {}),
+        tags=tags,
     )
 
 
@@ -31,7 +36,10 @@ def create_study(cfg: Config, meta: dict) -> str:
     return tracking.create_study(identity.study(cfg, meta))
 
 
-def finish_study(cfg: Config, meta: dict, metrics: dict[str, float], artifacts: list[Path]) -> str:
-    """The study's headline metrics and report on its parent run, which ends (the reports)."""
+def finish_study(cfg: Config, meta: dict, *, metrics: dict[str, float], artifacts: list[Path], description: str) -> str:
+    """The study's headline metrics, report and verdict in words (its description) on its parent
+    run, which ends (the reports)."""
     study = identity.study(cfg, meta)
-    return tracking.Store(study.experiment).finish_study(study, metrics, artifacts)
+    return tracking.Store(study.experiment).finish_study(
+        study, metrics=metrics, artifacts=artifacts, description=description
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import time
 import warnings
 from collections.abc import Iterator
@@ -28,41 +27,9 @@ from mlflow.tracking import MlflowClient
 from ..core import timing
 from .identity import Study
 from .paths import DATASET_FILE
-from .provenance import run_tags, source_tags
+from .provenance import DATASET_TAG, NOTE_TAG, PARENT_TAG, SOURCE_TAG, STUDY_TAG, run_tags, source_tags
 from .store import RetryingClient, artifact_location, creating_store, fluent_store, repo_root, tracking_uri
-
-PARENT_TAG = "study_parent"
-DATASET_TAG = "dataset_md5"
-STUDY_TAG = "study.params_hash"
-# The experiment tag MLflow 3's UI reads to open an experiment on its runs table (not on GenAI traces).
-EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
-# A saved view of the runs table (MLflow's shared-view mechanism: an experiment tag holding the
-# view, opened by `?viewStateShareKey=study`): the supervised cells grouped by method, with their
-# source, tags and headline metrics as columns. `make ui` prints its address.
-VIEW_TAG = "mlflow.sharedViewState."  # + a view's key: the experiment tag that holds the view
-VIEW_KEY = "study"
-STUDY_VIEW = {
-    "searchFilter": "tags.task = 'supervised'",
-    "orderByKey": "attributes.start_time",
-    "orderByAsc": True,
-    "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": "method"}]},
-    "selectedColumns": [
-        "attributes.`Source`",
-        *(f"tags.`{t}`" for t in ("task", "method", "rate", "seed", "stage")),
-        *(f"metrics.`{m}`" for m in ("test_acc", "achieved_saving", "train_time_s")),
-    ],
-}
-
-
-def _experiment_tags() -> dict[str, str]:
-    return {**EXPERIMENT_KIND, VIEW_TAG + VIEW_KEY: json.dumps(STUDY_VIEW)}
-
-
-def runs_url(base: str, experiment_id: str, view: str | None = VIEW_KEY) -> str:
-    """The experiment's runs table in the UI at `base`, opened on the saved view `view` (None: none)."""
-    query = f"?viewStateShareKey={view}&" if view else "?"
-    return f"{base}/#/experiments/{experiment_id}/runs{query}workflowType=machine_learning"
-
+from .views import experiment_tags
 
 EPOCH_METRIC = "train_loss"  # logged by every training loop at every epoch: how far a run got
 
@@ -89,12 +56,12 @@ class Store:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                self.client.create_experiment(name, artifact_location=artifact_location(), tags=_experiment_tags())
+                self.client.create_experiment(name, artifact_location=artifact_location(), tags=experiment_tags())
             except MlflowException:  # another process created it first
                 pass
             experiment = self.client.get_experiment_by_name(name)
-        elif not _experiment_tags().items() <= experiment.tags.items():  # made before these tags were set
-            for key, value in _experiment_tags().items():
+        elif not experiment_tags().items() <= experiment.tags.items():  # made before these tags were set
+            for key, value in experiment_tags().items():
                 self.client.set_experiment_tag(experiment.experiment_id, key, value)
         self.experiment_id = experiment.experiment_id
 
@@ -135,7 +102,16 @@ class Store:
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"study {meta['name']} ({meta['train_size']} train) {key[:8]}",
-            tags={PARENT_TAG: "true", DATASET_TAG: meta["md5"], STUDY_TAG: key, "task": "study", **source_tags()},
+            # Its source is the pipeline (whichever stage happens to create it): dvc.yaml.
+            tags={
+                PARENT_TAG: "true",
+                DATASET_TAG: meta["md5"],
+                STUDY_TAG: key,
+                "task": "study",
+                **source_tags(),
+                SOURCE_TAG: "dvc.yaml",
+                NOTE_TAG: "Running: the verdict is written here when the study's report stage finishes.",
+            },
         )
         # Every param of the study (what its hash digests), and the dataset it ran on.
         StageRun(self.client, run.info.run_id).log_params({**study.params, **_meta_params(meta)})
@@ -152,15 +128,24 @@ class Store:
         found = self.client.search_runs([self.experiment_id], query, max_results=100)
         return sorted(found, key=lambda r: (r.info.start_time, r.info.run_id))
 
-    def finish_study(self, study: Study, metrics: dict[str, float], artifacts: list[Path]) -> str:
-        """The study's headline metrics and its report on the parent run, which ends now (its
-        duration: the whole study's)."""
+    def finish_study(self, study: Study, *, metrics: dict[str, float], artifacts: list[Path], description: str) -> str:
+        """The study's headline metrics, its report and its verdict in words (the run's description,
+        Markdown) on the parent run, which ends now (its duration: the whole study's)."""
         parent = self.study_run_id(study)
         StageRun(self.client, parent).log_metrics(metrics)
+        self.client.set_tag(parent, NOTE_TAG, description)
         for path in artifacts:
             self.client.log_artifact(parent, str(path), "report" if path.suffix == ".md" else "report/plots")
         self.client.set_terminated(parent, status="FINISHED")
         return parent
+
+
+def shown(value: float) -> float:
+    """A metric as MLflow stores and shows it: 4 significant digits below 1 (accuracy 0.8123,
+    saving 0.4667), 2 decimals above (12.35 s; counts stay whole). The UI prints what it stores,
+    and the exact values stay in each stage's metrics.json, which the reports read."""
+    value = float(value)
+    return float(f"{value:.4g}") if abs(value) < 1 else round(value, 2)
 
 
 def _meta_params(meta: dict) -> dict[str, Any]:
@@ -200,7 +185,7 @@ class StageRun:
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         ts = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()])
+        self.client.log_batch(self.run_id, metrics=[Metric(k, shown(v), ts, step) for k, v in metrics.items()])
 
     def log_epoch(self, row: dict) -> None:
         """A history row (0-based `epoch`) as metrics at step epoch + 1, i.e. epochs completed."""
@@ -239,6 +224,7 @@ class StageRun:
 @contextlib.contextmanager
 def stage_run(
     study: Study,
+    *,
     stage: str,
     run_name: str,
     params: dict[str, Any] | None = None,

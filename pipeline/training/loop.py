@@ -38,11 +38,21 @@ class NonFiniteLossError(UserError):
 class EpochLoop:
     """SGD over a task's samples as an epoch plan selects them. `evaluate` False skips the
     per-epoch evaluation (benchmarks time it apart); `total_epochs` is what progress lines count
-    to (None: open-ended)."""
+    to (None: open-ended); `schedule_name` is where a user changes `schedule`, for the error that
+    asks them to."""
 
-    def __init__(self, task: Task, schedule: ScheduleConfig, evaluate: bool = True, total_epochs: int | None = -1):
+    def __init__(
+        self,
+        task: Task,
+        schedule: ScheduleConfig,
+        *,
+        evaluate: bool = True,
+        total_epochs: int | None = -1,
+        schedule_name: str = "the schedule",
+    ):
         self.task = task
         self.t = schedule
+        self.schedule_name = schedule_name
         self.runtime = task.runtime
         self.world = task.runtime.world
         self.evaluate = evaluate
@@ -112,7 +122,7 @@ class EpochLoop:
         if not math.isfinite(mean_loss):
             raise NonFiniteLossError(
                 f"training loss became {mean_loss} in epoch {epoch + 1}: "
-                f"lower {self.task.section}.lr (now {self.t.lr}) or check the data"
+                f"lower {self.schedule_name}.lr (now {self.t.lr}) or check the data"
             )
         return mean_loss
 
@@ -138,6 +148,7 @@ class EpochLoop:
         self,
         plan: pruning.EpochPlan,
         stats: SampleStats,
+        *,
         start: int,
         end: int,
         seed: int,

@@ -13,7 +13,6 @@ from dynaprune.pruning import MethodSpec
 from dynaprune.stats import SampleStats, achieved_saving, cost_saving, lfl_diagnostics
 
 from ..core import timing
-from ..core.errors import UserError
 from . import resume
 from .loop import EpochCallback, EpochLoop
 from .settings import ScheduleConfig
@@ -61,7 +60,10 @@ def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
 def warmup(
     task: Task,
     schedule: ScheduleConfig,
+    *,
     seed: int = 0,
+    label: str = "warm-up",
+    schedule_name: str = "the schedule",
     on_epoch: EpochCallback | None = None,
     res: resume.Resume | None = None,
     t0: float | None = None,
@@ -69,21 +71,25 @@ def warmup(
     """W full-data epochs of seed `seed`: the checkpoint every pruned run of that seed forks from.
     Its statistics table holds each sample's loss and signals as recorded in the last warm-up
     epoch's training pass (or, with init_stats = eval_pass, an eval-mode scoring pass after it).
-    With `res`, checkpoints every epoch and continues from its state if it has one; `t0` as in
-    `pruned_run`."""
+    `label` heads its progress lines; `schedule_name` is where a user changes `schedule` (its
+    params section), for the errors that ask to. With `res`, checkpoints every epoch and continues
+    from its state if it has one; `t0` as in `pruned_run`."""
     t0 = time.perf_counter() if t0 is None else t0
     W = schedule.warmup_epochs
-    loop = EpochLoop(task, schedule, total_epochs=W)  # its progress lines count (and ETA) to W
+    # Its progress lines count (and ETA) to W.
+    loop = EpochLoop(task, schedule, total_epochs=W, schedule_name=schedule_name)
     stats = loop.new_stats()
-    plan = pruning.EpochPlan(pruning.create("full", None, 0.0, task.num_samples, seed), schedule.epochs, W, seed)
+    plan = pruning.EpochPlan(
+        pruning.Full(pruning.Full.Options(), 0.0, task.num_samples, seed), schedule.epochs, W, seed
+    )
     start, history = loop.continue_from(res, stats, plan, 0)
     history, _ = loop.run_epochs(
         plan,
         stats,
-        start,
-        W,
-        seed,
-        task.warmup_stage,
+        start=start,
+        end=W,
+        seed=seed,
+        label=label,
         on_epoch=on_epoch,
         history=history,
         checkpoint=_checkpointer(res, t0),
@@ -104,40 +110,41 @@ def warmup(
 def pruned_run(
     task: Task,
     schedule: ScheduleConfig,
+    *,
     checkpoint: dict,
-    spec: MethodSpec,
+    entry: MethodSpec,
     rate: float,
     seed: int,
+    schedule_name: str = "the schedule",
     keep_selections: bool = False,
     on_epoch: EpochCallback | None = None,
     res: resume.Resume | None = None,
     t0: float | None = None,
 ) -> RunResult:
-    """Epochs W..E-1 with `spec`'s method at pruning rate `rate`, starting from the warm-up
-    checkpoint. With `res`, checkpoints every epoch and continues from its state if it has one.
-    `t0`: when the run's wall time starts (default now; the task's set-up may come before)."""
+    """Epochs W..E-1 with the method entry `entry` at pruning rate `rate`, starting from the warm-up
+    `checkpoint` (of seed `seed`, W = schedule.warmup_epochs: the study checks that first). With
+    `res`, checkpoints every epoch and continues from its state if it has one. `t0`: when the run's
+    wall time starts (default now; the task's set-up may come before)."""
     t0 = time.perf_counter() if t0 is None else t0
-    loop = EpochLoop(task, schedule)
+    loop = EpochLoop(task, schedule, schedule_name=schedule_name)
     loop.load_state_dict(checkpoint["state"])
     W, E = checkpoint["epoch"], schedule.epochs
-    if checkpoint.get("seed", seed) != seed:
-        raise UserError(
-            f"the warm-up checkpoint is seed {checkpoint['seed']}'s but this run is seed {seed}: "
-            f"every run forks from its own seed's warm-up (rerun the {task.warmup_stage} stage)"
-        )
-    if W != schedule.warmup_epochs:
-        raise UserError(
-            f"the warm-up checkpoint ran {W} epochs but {task.section}.warmup_epochs = "
-            f"{schedule.warmup_epochs}: rerun the {task.warmup_stage} stage"
-        )
     n = task.num_samples
-    method = pruning.create(spec.method, spec.options, rate, n, seed, task.selection_labels(), task.signals)
-    stats = SampleStats.starting_table(checkpoint["stats"], spec.options.ema_momentum(), task.runtime.device)
+    method = pruning.create(entry.method, entry.options, rate, n, seed, task.selection_labels(), task.signals)
+    stats = SampleStats.starting_table(checkpoint["stats"], entry.options.ema_momentum(), task.runtime.device)
     plan = pruning.EpochPlan(method, E, W, seed)
     start, history = loop.continue_from(res, stats, plan, W)
-    label = spec.name if not method.uses_rate else f"{spec.name}@{rate:g}"
     history, selections = loop.run_epochs(
-        plan, stats, start, E, seed, label, keep_selections, on_epoch, history, _checkpointer(res, t0)
+        plan,
+        stats,
+        start=start,
+        end=E,
+        seed=seed,
+        label=f"{entry.name}@{rate:g}" if method.uses_rate else entry.name,
+        keep_selections=keep_selections,
+        on_epoch=on_epoch,
+        history=history,
+        checkpoint=_checkpointer(res, t0),
     )
     visits = stats.visits.cpu()
     return RunResult(

@@ -37,8 +37,6 @@ class Task:
     """The interface the epoch loop drives. A subclass sets the class attributes and, in
     __init__, `model` and `net` (through `runtime.place`) and the device-resident `train_x`."""
 
-    section: ClassVar[str]  # the params.yaml section holding this task's schedule and settings
-    warmup_stage: ClassVar[str]  # the DVC stage whose checkpoint pruned runs fork from
     metrics: ClassVar[tuple[str, ...]]  # what `evaluate` returns, the first being the headline
     signals: ClassVar[tuple[str, ...]] = ()
 
@@ -95,12 +93,10 @@ class Task:
 class SupervisedTask(Task):
     """Image classification: cross-entropy per sample; memory = entropy of the prediction."""
 
-    section = "train"
-    warmup_stage = "warmup"
     metrics = ("test_acc",)
     signals = ("memory",)
 
-    def __init__(self, data: ImageDataset, runtime: Runtime, arch: str, settings: TrainConfig, seed: int = 0):
+    def __init__(self, data: ImageDataset, *, runtime: Runtime, arch: str, settings: TrainConfig, seed: int = 0):
         self.runtime = runtime
         self.label_smoothing = settings.label_smoothing
         self._init_seed(seed)
@@ -166,12 +162,10 @@ class SimCLRTask(Task):
     self-supervised memory term at the encoder's features; evaluation: a kNN probe of the frozen
     features. The labels serve the probe only: no method may see them."""
 
-    section = "pretrain"
-    warmup_stage = "pretrain_warmup"
     metrics = ("knn_acc",)
     signals = ("memory",)
 
-    def __init__(self, data: ImageDataset, runtime: Runtime, arch: str, settings: PretrainConfig, seed: int = 0):
+    def __init__(self, data: ImageDataset, *, runtime: Runtime, arch: str, settings: PretrainConfig, seed: int = 0):
         self.runtime = runtime
         self.seed = seed
         self.temperature = settings.temperature
@@ -229,12 +223,10 @@ class TextTask(Task):
     The token ids stay on the device as one padded tensor; a batch is cut to its longest text,
     so a batch of short questions costs what short questions cost."""
 
-    section = "nlu"
-    warmup_stage = "nlu_warmup"
     metrics = ("test_acc",)
     signals = ("memory",)
 
-    def __init__(self, data: TextDataset, runtime: Runtime, arch: str, settings: NLUConfig, seed: int = 0):
+    def __init__(self, data: TextDataset, *, runtime: Runtime, arch: str, settings: NLUConfig, seed: int = 0):
         self.runtime = runtime
         self.label_smoothing = settings.label_smoothing
         self._init_seed(seed)

@@ -33,6 +33,11 @@ class MethodSpec:
     method: str
     options: MethodOptions
 
+    @property
+    def uses_rate(self) -> bool:
+        """False for the full-data reference, which trains every sample whatever the rate."""
+        return method_class(self.method).uses_rate
+
 
 REGISTRY: dict[str, type[PruningMethod]] = {
     cls.name: cls for cls in (Full, Random, RS2, StaticRandom, EpsilonGreedy, UCB, InfoBatch, SeTa, OrderDP, EMP)

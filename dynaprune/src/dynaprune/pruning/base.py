@@ -117,6 +117,12 @@ def per_class(labels: torch.Tensor, rate: float) -> list[tuple[torch.Tensor, int
     return groups
 
 
+def stratified_subset(labels: torch.Tensor, rate: float, gen: torch.Generator) -> torch.Tensor:
+    """A class-stratified uniform draw, ascending: round((1 - rate) * n_c) of each class's n_c
+    members (per_class), each class drawn in turn from `gen`."""
+    return torch.cat([random_subset(members, count, gen) for members, count in per_class(labels, rate)]).sort().values
+
+
 def top_k_mask(score: torch.Tensor, count: int) -> torch.Tensor:
     """Mask of the `count` highest scores; ties at the threshold go to the lower index, on every device.
 

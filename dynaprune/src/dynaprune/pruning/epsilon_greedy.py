@@ -26,6 +26,6 @@ class EpsilonGreedy(PruningMethod):
     def score(self, stats) -> torch.Tensor:
         return stats.mean
 
-    def select(self, epoch, stats, gen) -> Selection:
+    def select(self, draw, stats, gen) -> Selection:
         idx = top_plus_explore(self.score(stats), self.k, self.options.epsilon, gen)
         return Selection(idx, self.uniform_weights(self.k, idx.device))

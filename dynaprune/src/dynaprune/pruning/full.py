@@ -11,5 +11,5 @@ class Full(PruningMethod):
     name = "full"
     uses_rate = False
 
-    def select(self, epoch, stats, gen) -> Selection:
+    def select(self, draw, stats, gen) -> Selection:
         return Selection(torch.arange(len(stats), device=stats.loss.device))

@@ -26,7 +26,7 @@ class InfoBatch(PruningMethod):
     name = "infobatch"
     Options = InfoBatchOptions
 
-    def select(self, epoch, stats, gen) -> Selection:
+    def select(self, draw, stats, gen) -> Selection:
         score = stats.loss
         well_learned = score < score.mean()
         easy = well_learned.nonzero().squeeze(1)

@@ -10,6 +10,6 @@ class Random(PruningMethod):
 
     name = "random"
 
-    def select(self, epoch, stats, gen) -> Selection:
+    def select(self, draw, stats, gen) -> Selection:
         idx = random_subset(torch.arange(len(stats), device=stats.loss.device), self.k, gen)
         return Selection(idx, self.uniform_weights(self.k, idx.device))

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 
 from ..seeding import generator
-from .base import MethodOptions, PruningMethod, Selection, per_class, random_subset
+from .base import MethodOptions, PruningMethod, Selection, random_subset, stratified_subset
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,7 @@ class StaticRandom(PruningMethod):
             own = generator(self.seed, "static_random")
             device = stats.loss.device
             if self.options.per_class and self.labels is not None:
-                parts = [
-                    random_subset(members, count, own) for members, count in per_class(self.labels.cpu(), self.rate)
-                ]
-                self._subset = torch.cat(parts).sort().values.to(device)
+                self._subset = stratified_subset(self.labels.cpu(), self.rate, own).to(device)
             else:
                 self._subset = random_subset(torch.arange(len(stats), device=device), self.k, own)
         return Selection(self._subset, self.uniform_weights(len(self._subset), self._subset.device))
