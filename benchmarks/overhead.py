@@ -61,16 +61,18 @@ SMALL = {
         "selectors": ["flexrand"],
     },
 }
-# The same stages in seconds (digits, one epoch of each phase): what benchmarks/run.py --size smoke runs.
+# The same stages in seconds: the demo's tiny study (params/smoke.yaml, which the tests' studies
+# start from too), on fewer digits with one method and one epoch of each phase: what
+# benchmarks/run.py --size smoke runs.
 TINY = {
-    "data": {"dataset": "digits", "train_size": 400, "test_size": 200},
-    "train": {"epochs": 2, "warmup_epochs": 1},
-    "pretrain": {"epochs": 2, "warmup_epochs": 1, "batch_size": 128},
+    "data": {"train_size": 400, "test_size": 200},
+    "train": {"epochs": 2},
     "downstream": {"levels": 2},
-    "study": {**SMALL["study"], "methods": ["random"]},
+    "study": {"methods": ["random"]},
     "tracking": {"log_models": False},
 }
-GRIDS = {"small": SMALL, "tiny": TINY, "default": {}}
+# Each grid: the params file it starts from, and what it changes there.
+GRIDS = {"small": ("params.yaml", SMALL), "tiny": ("params/smoke.yaml", TINY), "default": ("params.yaml", {})}
 NOOP_STAGES = 8
 
 
@@ -222,9 +224,9 @@ def measure(grid: str = "small", keep: Path | None = None) -> dict:
         repo = scratch / "study"
         repo.mkdir(parents=True)
         copy_tree(repo)
-        if GRIDS[grid]:
-            params = merged(yaml.safe_load((repo / "params.yaml").read_text()), GRIDS[grid])
-            (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        base, changes = GRIDS[grid]
+        params = merged(yaml.safe_load((repo / base).read_text()), changes)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         return timed_study(repo, scratch, grid)
     finally:
         if keep is None:

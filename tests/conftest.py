@@ -33,11 +33,20 @@ def digits():
     return data.load_digits()
 
 
-def tiny_config(**overrides) -> config.Config:
-    """Digits on the CPU, a short schedule; `overrides` of train's keys or runtime's."""
+def tiny_config(*, methods: dict | None = None, study: dict | None = None, **overrides) -> config.Config:
+    """Digits on the CPU, a short schedule; `overrides` of train's keys or runtime's; `methods` and
+    `study`: those sections, where given."""
     t = {"epochs": 6, "warmup_epochs": 2, "batch_size": 64, "lr": 0.1, "crop_padding": 1, "hflip": False}
     runtime = {"device": "cpu", **{k: overrides.pop(k) for k in config.RUNTIME_KEYS if k in overrides}}
-    return config.from_dict({"data": {"dataset": "digits"}, "runtime": runtime, "train": {**t, **overrides}})
+    sections = {"methods": methods, "study": study}
+    return config.from_dict(
+        {
+            "data": {"dataset": "digits"},
+            "runtime": runtime,
+            "train": {**t, **overrides},
+            **{k: v for k, v in sections.items() if v is not None},
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +81,10 @@ def sh(cwd, *cmd, with_stderr=False):
 
 
 def dvc_repo(repo: Path, edit) -> Path:
-    """A git + DVC repository at `repo` holding the project's pipeline, with the project's
-    params.yaml changed by `edit(params)` (a function that edits the loaded dict in place)."""
+    """A git + DVC repository at `repo` holding the project's pipeline, with the tiny study as its
+    params.yaml: the demo's (params/smoke.yaml: digits, a few epochs, every kind of stage), changed
+    by `edit(params)` (a function that edits the loaded dict in place: each test says only what
+    it needs otherwise)."""
     if shutil.which("dvc", path=str(BIN)) is None:
         pytest.fail("dvc is not installed in this environment: run `make setup`")
     for item in (
@@ -92,7 +103,7 @@ def dvc_repo(repo: Path, edit) -> Path:
             shutil.copytree(src, repo / item, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
         else:
             shutil.copy(src, repo / item)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text())
     edit(params)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q")

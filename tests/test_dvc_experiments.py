@@ -20,22 +20,8 @@ pytestmark = pytest.mark.slow  # two small studies in parallel: minutes
 
 
 def tiny(params: dict) -> None:
-    params["data"].update(dataset="digits", train_size=None, test_size=None)
-    params["train"].update(epochs=3, warmup_epochs=1, batch_size=64, lr=0.1)
+    """The demo's tiny study as it is (one method pair at one rate, one seed), on the CPU."""
     params["runtime"]["device"] = "cpu"
-    params["study"].update(
-        {
-            "methods": ["random", "emp"],
-            "rates": [0.7],
-            "seeds": [0],
-            "ssl_methods": ["emp"],
-            "ssl_rates": [0.7],
-            "ssl_seeds": [0],
-            "selectors": ["flexrand"],
-        }
-    )
-    params["pretrain"].update(epochs=2, warmup_epochs=1, batch_size=128, hidden=32, projection_dim=16)
-    params["downstream"].update(levels=3)
     params["tracking"] = {"experiment": "queued", "log_models": False}
 
 

@@ -1,11 +1,13 @@
-"""Extending the library touches one place per part (README, "Extending it"): a dataset is one
-function and one registration; a per-sample signal is declared by the task that produces it and
+"""Extending the library touches one place per part (README, "Extending it"): a pruning method is
+its own class and one registration, and every test that covers every method covers it too; a
+dataset is one function and one registration; a per-sample signal is declared by the task that produces it and
 read by the method that uses it, with no change to the statistics table or the loop; a task is a
 task class and a grid record, with no change to the study's cell runner."""
 
 from pathlib import Path
 
 import pytest
+import test_pruner_misuse
 import torch
 from conftest import tiny_config
 from mlflow.tracking import MlflowClient
@@ -30,6 +32,31 @@ def registered():
     for registry, before in saved:
         registry.clear()
         registry.update(before)
+
+
+class HighestLoss(PruningMethod):
+    """A throwaway method: the K samples of highest last loss (its own file, in a project)."""
+
+    name = "highest_loss"
+
+    def select(self, draw, stats, gen):
+        return Selection(top_k(stats.loss, self.k), self.uniform_weights(self.k, stats.loss.device))
+
+
+def test_a_method_is_one_class_and_one_registration(registered, digits):
+    pruning.REGISTRY["highest_loss"] = HighestLoss
+    # params.yaml names it under methods and in a grid; nothing else of the study changes
+    grid = {"methods": ["highest_loss"], "ssl_methods": ["highest_loss"]}
+    cfg = tiny_config(epochs=3, warmup_epochs=1, methods={"full": {}, "highest_loss": {}}, study=grid)
+    assert cfg.study.methods == ["highest_loss"] and cfg.method("highest_loss").uses_rate
+    setup = SUPERVISED.setup(cfg)
+    result = setup.pruned_run(digits, setup.warmup(digits), method="highest_loss", rate=0.7, seed=0)
+    k = pruning.keep_count(0.7, len(digits))
+    assert [row["kept"] for row in result.history] == [k, k]
+    # the library's checks that every method passes, run on it unchanged
+    test_pruner_misuse.test_a_resumed_run_trains_what_an_uninterrupted_one_does("highest_loss", "within an epoch")
+    with pytest.raises(ConfigError, match="'highest_los' has no entry in methods"):
+        tiny_config(methods={"full": {}, "highest_loss": {}}, study={"methods": ["highest_los"]})
 
 
 def test_a_dataset_is_one_function_and_one_registration(registered):
