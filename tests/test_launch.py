@@ -4,9 +4,11 @@ streams, exit status, signals), and runs in its own process where the launcher i
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -151,6 +153,42 @@ def test_signals_reach_the_warm_child(stage, tmp_path):
     while _alive(child):
         assert time.time() < deadline, "the warm child outlived its stage process"
         time.sleep(0.1)
+
+
+def test_a_signal_before_the_request_leaves_is_passed_on_after_it(monkeypatch):
+    """The window between installing the handlers and sending the request, hit on purpose: a
+    Ctrl-C there must neither end the stage's process nor be lost, but reach the child once it runs."""
+    ours, server = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    send = socket.send_fds
+
+    def signalled_then_sent(sock, buffers, fds):
+        os.kill(os.getpid(), signal.SIGINT)  # handled here, before the request is out
+        return send(sock, buffers, fds)
+
+    monkeypatch.setattr(launch.socket, "send_fds", signalled_then_sent)
+    for stream, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):  # real files, as a stage has
+        monkeypatch.setattr(sys, stream, open(os.devnull, mode))  # noqa: SIM115 (closed with the test's process)
+    got = {}
+
+    def serve():
+        got["request"], fds, _, _ = socket.recv_fds(server, 1 << 20, 3)
+        for fd in fds:
+            os.close(fd)
+        got["signal"] = server.recv(1)  # what the server passes to its child
+        server.sendall(b"exit 7\n")
+        server.close()
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        assert launch._run_remote(ours, "stage.py") == 7  # the child's status, no KeyboardInterrupt
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        thread.join(timeout=30)
+        ours.close()
+    assert b'"script": "stage.py"' in got["request"] and got["signal"] == bytes([signal.SIGINT])
 
 
 def _alive(pid: int) -> bool:
