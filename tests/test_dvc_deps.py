@@ -184,3 +184,32 @@ def test_dvc_outs_are_the_paths_the_code_writes():
     # Everything aggregate writes (findings.md too: the README's opening is made from it).
     assert outs == [str(paths.RESULTS_FILE), str(paths.FINDINGS_FILE), str(paths.PLOTS_DIR)]
     assert [next(iter(o)) for o in declared["aggregate"]["metrics"]] == [str(paths.REPORTS_DIR / "metrics.json")]
+
+
+def test_the_stage_names_the_code_gives_are_the_ones_dvc_yaml_renders():
+    # Outside DVC (no DVC_STAGE) a stage names itself, in MLflow's tags and in "rerun ..." errors:
+    # the names must be the ones dvc.yaml's matrices render from params.yaml.
+    from dvc.repo import Repo
+
+    from pipeline.study import config, probing
+    from pipeline.study.grids import SSL, SUPERVISED
+
+    rendered = {stage.addressing for stage in Repo(str(ROOT)).index.stages}
+    cfg = config.load(ROOT / "params.yaml")
+    s, seed = cfg.study, cfg.study.seeds[0]
+    method, rate, ssl_method, ssl_rate = s.methods[0], s.rates[0], s.ssl_methods[0], s.ssl_rates[0]
+    ssl_seed = s.ssl_seeds[0]
+    named = {
+        SUPERVISED.warmup_stage_name(seed),
+        SUPERVISED.cell_stage_name(cfg.reference, 0.0, seed),
+        SUPERVISED.cell_stage_name(cfg.method(method), rate, seed),
+        SSL.warmup_stage_name(ssl_seed),
+        SSL.cell_stage_name(cfg.reference, 0.0, ssl_seed),
+        SSL.cell_stage_name(cfg.method(ssl_method), ssl_rate, ssl_seed),
+        probing.stage_name("linear_eval", method=ssl_method, rate=ssl_rate, seed=ssl_seed),
+        probing.stage_name("linear_eval_full", seed=ssl_seed),
+        probing.stage_name("linear_eval_untrained", seed=ssl_seed),
+        probing.stage_name("dlc", seed=ssl_seed),
+        probing.stage_name("downstream", method=s.selectors[0], rate=rate, seed=ssl_seed),
+    }
+    assert named - rendered == set()

@@ -36,6 +36,23 @@ from .config import Config
 from .grids import SSL
 from .paths import DOWNSTREAM_DIR, LINEAR_EVAL_DIR
 
+# The DVC stages of this module, as dvc.yaml's matrices name them (DVC_STAGE says so when DVC runs
+# them; these are the fallbacks, and the names "rerun ..." errors give; tests/test_dvc_deps.py holds
+# them to dvc.yaml).
+STAGES = {
+    "linear_eval": "linear_eval@{cell}",
+    "linear_eval_full": "linear_eval_full@{seed}",
+    "linear_eval_untrained": "linear_eval_untrained@{seed}",
+    "dlc": "dlc@{seed}",
+    "downstream": "downstream@{cell}",
+}
+
+
+def stage_name(stage: str, *, seed: int, method: str | None = None, rate: float = 0.0) -> str:
+    """The name of one of STAGES' cells: seed's, or the cell (method, rate, seed)'s."""
+    cell = paths.cell_name(method, rate, seed) if method is not None else None
+    return STAGES[stage].format(seed=seed, cell=cell)
+
 
 def load_encoder(cfg: Config, ds: ImageDataset, *, method: str, rate: float, seed: int) -> torch.nn.Module:
     encoder, _ = build_encoder(cfg.model.arch, ds.in_channels)
@@ -99,7 +116,8 @@ def run_linear_eval(cfg: Config, *, method: str, rate: float, seed: int) -> dict
     pretrained = read_json(SSL.cell_dir(method, rate, seed) / "metrics.json")
     params = {"method": method, "rate": rate, "seed": seed, "encoder": f"pretrain@{name}"}
     # The DVC stage (DVC_STAGE says so under DVC; this fallback is named as dvc.yaml names it).
-    stage = f"linear_eval@{name}" if cfg.method(method).uses_rate else f"linear_eval_full@{seed}"
+    kind = "linear_eval" if cfg.method(method).uses_rate else "linear_eval_full"
+    stage = stage_name(kind, method=method, rate=rate, seed=seed)
     tags = {"task": "ssl", "method": method, "rate": rate, "seed": seed}
     with stage_runs.stage_run(cfg, meta, stage=stage, run_name=f"linear_eval {name}", params=params, tags=tags) as run:
         t0 = time.perf_counter()
@@ -127,7 +145,7 @@ def run_untrained_probe(cfg: Config, *, seed: int) -> dict:
     name = paths.untrained_name(seed)
     params = {"method": paths.UNTRAINED, "seed": seed, "encoder": f"the initial weights of seed {seed}"}
     tags = {"task": "ssl", "method": paths.UNTRAINED, "seed": seed}
-    stage = f"linear_eval_untrained@{seed}"
+    stage = stage_name("linear_eval_untrained", seed=seed)
     with stage_runs.stage_run(cfg, meta, stage=stage, run_name=f"linear_eval {name}", params=params, tags=tags) as run:
         t0 = time.perf_counter()
         encoder, _ = SimCLRTask.initial_encoder(cfg.model.arch, ds.in_channels, seed)
@@ -147,7 +165,8 @@ def run_dlc(cfg: Config, *, seed: int) -> None:
     d = cfg.downstream
     params = {"encoder": f"pretrain_full@{seed}", "seed": seed, **flatten(d, "downstream.")}
     tags = {"task": "downstream", "seed": seed}
-    with stage_runs.stage_run(cfg, meta, stage=f"dlc@{seed}", run_name=f"dlc {seed}", params=params, tags=tags) as run:
+    stage = stage_name("dlc", seed=seed)
+    with stage_runs.stage_run(cfg, meta, stage=stage, run_name=f"dlc {seed}", params=params, tags=tags) as run:
         t0 = time.perf_counter()
         encoder = load_encoder(cfg, ds, method=cfg.reference.name, rate=0.0, seed=seed)
         train_feats, test_feats = encoder_features(cfg, ds, copy.deepcopy(encoder))
@@ -187,10 +206,10 @@ def run_downstream(cfg: Config, *, selector: str, rate: float, seed: int) -> dic
         "downstream.per_class": cfg.downstream.per_class,
     }
     tags = {"task": "downstream", "method": selector, "rate": rate, "seed": seed}
-    stage, run_name = f"downstream@{name}", f"downstream {name}"
+    stage, run_name = stage_name("downstream", method=selector, rate=rate, seed=seed), f"downstream {name}"
     with stage_runs.stage_run(cfg, meta, stage=stage, run_name=run_name, params=params, tags=tags) as run:
         t0 = time.perf_counter()
-        blob = load_torch(paths.dlc_file(seed), f"dlc@{seed}")
+        blob = load_torch(paths.dlc_file(seed), stage_name("dlc", seed=seed))
         keep = selectors.select(
             selector,
             blob["scores"],
