@@ -28,7 +28,7 @@ import torch
 
 from dynaprune.seeding import generator
 from pipeline.core import data
-from pipeline.core.evaluate import labelled_subset, probe_accuracies
+from pipeline.core.evaluate import Features, labelled_subset, probe_accuracies
 from pipeline.core.io import read_json, write_json, write_text
 from pipeline.study import config
 from pipeline.training import machine, runs
@@ -40,11 +40,11 @@ def probe(task: SimCLRTask, ds: data.ImageDataset, seed: int, budgets: list[int 
     """Linear and kNN accuracy fitted on each label budget (labels per class; None: all), keyed
     `linear_acc`/`knn_acc` for all labels and `linear_acc@<n>`/`knn_acc@<n>` for n per class. A
     seed's draw of labels is the same at every epoch, as it is for every encoder of a seed in the study."""
-    train, test = task.features(task.train_x), task.features(task.test_x)
+    features = Features(task.features(task.train_x), ds.train_y, task.features(task.test_x), ds.test_y)
     out = {}
     for n in budgets:
         keep = labelled_subset(ds.train_y, n, generator(seed, "probe labels"))
-        accs = probe_accuracies(train[keep], ds.train_y[keep], test, ds.test_y, seed)
+        accs = probe_accuracies(features.labelled(keep), seed=seed)
         out.update({k if n is None else f"{k}@{n}": v for k, v in accs.items()})
     return out
 

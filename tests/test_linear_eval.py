@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pipeline.core.augment import InputPipeline
-from pipeline.core.evaluate import frozen_features, knn_accuracy, labelled_subset, linear_probe_accuracy
+from pipeline.core.evaluate import Features, frozen_features, knn_accuracy, labelled_subset, linear_probe_accuracy
 from pipeline.core.models import build_encoder
 
 
@@ -19,8 +19,8 @@ def test_linear_eval_leaves_every_encoder_weight_and_buffer_unchanged(digits):
     train = frozen_features(encoder, digits.train_x, inputs, 256)
     test = frozen_features(encoder, digits.test_x, inputs, 256)
     assert train.shape == (len(digits), width) and not train.requires_grad
-    linear = linear_probe_accuracy(train, digits.train_y, test, digits.test_y)
-    knn = knn_accuracy(train, digits.train_y, test, digits.test_y)
+    features = Features(train, digits.train_y, test, digits.test_y)
+    linear, knn = linear_probe_accuracy(features), knn_accuracy(features)
     after = encoder.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats included
     assert encoder.training  # the caller's mode is restored
@@ -32,9 +32,10 @@ def test_knn_votes_by_cosine_neighbours():
     train = torch.tensor([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0]])
     train_y = torch.tensor([0, 0, 1])
     test = torch.tensor([[0.1, 5.0], [3.0, 0.0]])
-    assert knn_accuracy(train, train_y, test, torch.tensor([1, 0]), k=1) == 1.0
+    features = Features(train, train_y, test, torch.tensor([1, 0]))
+    assert knn_accuracy(features, k=1) == 1.0
     # with k = 3 every test point sees two votes for class 0
-    assert knn_accuracy(train, train_y, test, torch.tensor([1, 0]), k=3) == 0.5
+    assert knn_accuracy(features, k=3) == 0.5
 
 
 def test_a_label_budget_draws_that_many_of_each_class_without_replacement():

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from dynaprune.seeding import generator
 from pipeline.core import data, io, selectors
 from pipeline.core.errors import UserError
-from pipeline.core.evaluate import labelled_subset, probe_accuracies
+from pipeline.core.evaluate import Features, labelled_subset, probe_accuracies
 from pipeline.study import cells, config, grids, paths, probing, store, tracking
 from pipeline.training.tasks import SimCLRTask
 
@@ -88,7 +88,7 @@ def test_dlc_and_downstream_cells(prepared, digits):
     # the downstream comparison's first row: the full-data encoder probed on every label
     everything = io.read_json(paths.all_labels_file(0))
     assert everything["kept"] == len(digits) and everything["achieved_saving"] == 0.0
-    expected = probe_accuracies(blob["train_features"], digits.train_y, blob["test_features"], digits.test_y, 0)
+    expected = probe_accuracies(Features(blob["train_features"], digits.train_y, blob["test_features"], digits.test_y))
     assert everything["linear_acc"] == expected["linear_acc"] and everything["knn_acc"] == expected["knn_acc"]
     # every selector keeps round(0.5 n_c) of each class (static random and DLC top-K per class, as the
     # DLC authors compare them with FlexRand)
@@ -146,10 +146,10 @@ def test_a_label_budget_fits_every_encoder_of_a_seed_on_the_same_labels(prepared
     keep = labelled_subset(digits.train_y, 5, generator(1, "probe labels"))
     assert len(keep) == 50 and torch.bincount(digits.train_y[keep]).tolist() == [5] * 10
     encoder, _ = SimCLRTask.initial_encoder(cfg.model.arch, digits.in_channels, 1)
-    train, test = probing.encoder_features(cfg, digits, encoder.eval())
-    expected = probe_accuracies(train[keep], digits.train_y[keep], test, digits.test_y, 1)
+    features = probing.encoder_features(cfg, digits, encoder.eval())
+    expected = probe_accuracies(features.labelled(keep), seed=1)
     assert metrics["linear_acc"] == expected["linear_acc"] and metrics["knn_acc"] == expected["knn_acc"]
-    everything = probe_accuracies(train, digits.train_y, test, digits.test_y, 1)
+    everything = probe_accuracies(features, seed=1)
     assert metrics["linear_acc"] < everything["linear_acc"]  # 50 labels fit worse than 1,348
     too_many = config.from_dict({**raw, "linear_eval": {"labels_per_class": 1000}})
     with pytest.raises(UserError, match=r"linear_eval.labels_per_class is too large: class \d has \d+ samples"):

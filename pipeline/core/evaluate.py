@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -50,43 +51,45 @@ def frozen_features(
     return predict(encoder, images, prepare, batch_size, autocast)
 
 
-def knn_accuracy(
-    train_feats: torch.Tensor,
-    train_y: torch.Tensor,
-    test_feats: torch.Tensor,
-    test_y: torch.Tensor,
-    k: int = 20,
-    chunk: int = 1024,
-) -> float:
+@dataclass(frozen=True)
+class Features:
+    """Frozen features of a labelled training split (what a probe is fitted on, or a kNN votes
+    from) and of a test split (what it is scored on), with their labels."""
+
+    train: torch.Tensor
+    train_y: torch.Tensor
+    test: torch.Tensor
+    test_y: torch.Tensor
+
+    def labelled(self, keep: torch.Tensor) -> Features:
+        """The same, with only the training samples `keep` labelled (a label budget, a pruned set)."""
+        return replace(self, train=self.train[keep], train_y=self.train_y[keep])
+
+
+def knn_accuracy(features: Features, *, k: int = 20, chunk: int = 1024) -> float:
     """Cosine k-nearest-neighbour majority vote: a cheap check of the features, no fitting."""
-    train = F.normalize(train_feats.float(), dim=1)
+    train, train_y = F.normalize(features.train.float(), dim=1), features.train_y
+    test, test_y = features.test, features.test_y
     classes = int(train_y.max()) + 1
     k = min(k, train.shape[0])
     correct = 0
-    for start in range(0, test_feats.shape[0], chunk):
-        sims = F.normalize(test_feats[start : start + chunk].float(), dim=1) @ train.T
+    for start in range(0, test.shape[0], chunk):
+        sims = F.normalize(test[start : start + chunk].float(), dim=1) @ train.T
         neighbours = train_y[sims.topk(k, dim=1).indices]  # [chunk, k]
         votes = F.one_hot(neighbours, classes).sum(dim=1)
         correct += int((votes.argmax(dim=1) == test_y[start : start + chunk]).sum())
-    return correct / test_feats.shape[0]
+    return correct / test.shape[0]
 
 
-def linear_probe_accuracy(
-    train_feats: torch.Tensor,
-    train_y: torch.Tensor,
-    test_feats: torch.Tensor,
-    test_y: torch.Tensor,
-    max_iter: int = 1000,
-    seed: int = 0,
-) -> float:
+def linear_probe_accuracy(features: Features, *, max_iter: int = 1000, seed: int = 0) -> float:
     """Test accuracy of a multinomial logistic regression fitted on standardised frozen features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
-    probe.fit(train_feats.cpu().numpy(), train_y.cpu().numpy())
-    return float(probe.score(test_feats.cpu().numpy(), test_y.cpu().numpy()))
+    probe.fit(features.train.cpu().numpy(), features.train_y.cpu().numpy())
+    return float(probe.score(features.test.cpu().numpy(), features.test_y.cpu().numpy()))
 
 
 def labelled_subset(labels: torch.Tensor, per_class: int | None, gen: torch.Generator) -> torch.Tensor:
@@ -103,12 +106,7 @@ def labelled_subset(labels: torch.Tensor, per_class: int | None, gen: torch.Gene
     return torch.cat(picks).sort().values
 
 
-def probe_accuracies(
-    train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor, seed: int = 0
-) -> dict[str, float]:
-    """Both reads of the same frozen features (training split fitted or voted from, test split
-    scored): the linear probe's test accuracy (seeded) and the kNN vote's, the fitting-free check."""
-    return {
-        "linear_acc": linear_probe_accuracy(train_feats, train_y, test_feats, test_y, seed=seed),
-        "knn_acc": knn_accuracy(train_feats, train_y, test_feats, test_y),
-    }
+def probe_accuracies(features: Features, *, seed: int = 0) -> dict[str, float]:
+    """Both reads of the same frozen features: the linear probe's test accuracy (seeded) and the
+    kNN vote's, the fitting-free check."""
+    return {"linear_acc": linear_probe_accuracy(features, seed=seed), "knn_acc": knn_accuracy(features)}

@@ -49,21 +49,27 @@ def section(cfg: Config, meta: dict, rows: list[report.Row], budgets: list[equal
     """The Markdown report of one dataset's grid: the verdict at equal cost with its table, then the
     raw table per rate."""
     n, seeds = cfg.nlu, len(cfg.study.nlu_seeds)
-    return (
-        f"### NLU: {meta['name']}, fine-tuning `{n.model}`\n\n"
-        f"{meta['train_size']} training / {meta['test_size']} test texts ({meta['mean_tokens']:g} tokens on "
-        f"average, at most {n.max_length}), {n.epochs} epochs of which the first {n.warmup_epochs} "
-        f"{'is' if n.warmup_epochs == 1 else 'are'} a full-data warm-up run once per seed; {n.optimizer}, lr {n.lr:g}, "
-        f"batch {n.batch_size}; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}. Columns as in the "
-        f"supervised table; *token saving*: the achieved saving with each text weighted by its tokens, "
-        f"what its cost scales with.\n\n"
-        + verdict.section(budgets)
-        + "\n#### Every cell, at its nominal rate\n\n"
-        + report.markdown_table(rows, report.NLU_COLUMNS)
-        + "\n"
-        + measured_on.sentence(rows)
-        + "\n"
+    texts = f"{meta['train_size']} training / {meta['test_size']} test texts"
+    lengths = f"{meta['mean_tokens']:g} tokens on average, at most {n.max_length}"
+    warmup = (
+        f"the first {n.warmup_epochs} {'is' if n.warmup_epochs == 1 else 'are'} a full-data warm-up run once per seed"
     )
+    recipe = f"{n.optimizer}, lr {n.lr:g}, batch {n.batch_size}; mean ± std over {seeds} seed{'s' if seeds > 1 else ''}"
+    columns = (
+        "Columns as in the supervised table; *token saving*: the achieved saving with each text weighted "
+        "by its tokens, what its cost scales with."
+    )
+    parts = [
+        f"### NLU: {meta['name']}, fine-tuning `{n.model}`\n\n",
+        f"{texts} ({lengths}), {n.epochs} epochs of which {warmup}; {recipe}. {columns}\n\n",
+        verdict.section(budgets),
+        "\n#### Every cell, at its nominal rate\n\n",
+        report.markdown_table(rows, report.NLU_COLUMNS),
+        "\n",
+        measured_on.sentence(rows),
+        "\n",
+    ]
+    return "".join(parts)
 
 
 def write_report(cfg: Config, dataset: str) -> str:

@@ -25,7 +25,7 @@ from ..core import selectors, timing
 from ..core.augment import InputPipeline
 from ..core.dlc import dlc_scores
 from ..core.errors import UserError
-from ..core.evaluate import frozen_features, labelled_subset, probe_accuracies
+from ..core.evaluate import Features, frozen_features, labelled_subset, probe_accuracies
 from ..core.images import ImageDataset, load_prepared
 from ..core.io import load_torch, read_json, save_torch, write_json
 from ..core.models import build_encoder
@@ -62,12 +62,13 @@ def load_encoder(cfg: Config, ds: ImageDataset, *, method: str, rate: float, see
 
 
 @timing.timed("eval")
-def encoder_features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen features of the training and test images, on the configured device."""
+def encoder_features(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module) -> Features:
+    """Frozen features of the training and test images (computed on the configured device), with
+    every training label."""
     device = resolve_device(cfg.runtime.device)
     encoder, plain = _placed(cfg, ds, encoder, device)
     extract = lambda x: frozen_features(encoder, x.to(device), plain, cfg.runtime.eval_batch_size).cpu()
-    return extract(ds.train_x), extract(ds.test_x)
+    return Features(extract(ds.train_x), ds.train_y, extract(ds.test_x), ds.test_y)
 
 
 def _placed(
@@ -87,14 +88,14 @@ probe = timing.timed("eval")(probe_accuracies)
 def probe_encoder(cfg: Config, ds: ImageDataset, encoder: torch.nn.Module, seed: int) -> dict:
     """An encoder's linear and kNN accuracy, fitted on the labels linear_eval names for `seed`:
     one draw per seed, so every encoder of a seed (pruned, full, untrained) is fitted on the same."""
-    train_feats, test_feats = encoder_features(cfg, ds, encoder)
+    features = encoder_features(cfg, ds, encoder)
     try:
         keep = labelled_subset(ds.train_y, cfg.linear_eval.labels_per_class, generator(seed, "probe labels"))
     except ValueError as err:
         raise UserError(
             f"linear_eval.labels_per_class is too large: {err}; lower it or raise data.train_size"
         ) from None
-    return probe(train_feats[keep], ds.train_y[keep], test_feats, ds.test_y, seed)
+    return probe(features.labelled(keep), seed=seed)
 
 
 def _prepared() -> tuple[ImageDataset, dict]:
@@ -169,7 +170,7 @@ def run_dlc(cfg: Config, *, seed: int) -> None:
     with stage_runs.stage_run(cfg, meta, stage=stage, run_name=f"dlc {seed}", params=params, tags=tags) as run:
         t0 = time.perf_counter()
         encoder = load_encoder(cfg, ds, method=cfg.reference.name, rate=0.0, seed=seed)
-        train_feats, test_feats = encoder_features(cfg, ds, copy.deepcopy(encoder))
+        frozen = encoder_features(cfg, ds, copy.deepcopy(encoder))
         device = resolve_device(cfg.runtime.device)
         # Masking ranks the weights in their flat (default-layout) order; each level's forward
         # passes run on a channels-last copy when runtime.channels_last says so.
@@ -181,12 +182,12 @@ def run_dlc(cfg: Config, *, seed: int) -> None:
         with timing.phase("scoring"):
             scores = dlc_scores(encoder, features, ds.train_y.to(device), d.levels, d.delta).cpu()
         # The downstream comparison's first row: the same encoder probed on every label.
-        everything = probe(train_feats, ds.train_y, test_feats, ds.test_y, seed)
+        everything = probe(frozen, seed=seed)
         wall = time.perf_counter() - t0
         run.log_metrics({"wall_time_s": wall, "dlc_mean": float(scores.mean()), "dlc_std": float(scores.std())})
         with timing.phase("outputs"):
             save_torch(
-                paths.dlc_file(seed), {"scores": scores, "train_features": train_feats, "test_features": test_feats}
+                paths.dlc_file(seed), {"scores": scores, "train_features": frozen.train, "test_features": frozen.test}
             )
             row = {"method": paths.ALL_LABELS, "rate": 0.0, "seed": seed, "kept": len(ds), "achieved_saving": 0.0}
             write_json(paths.all_labels_file(seed), {**row, **everything, "wall_time_s": wall})
@@ -219,8 +220,9 @@ def run_downstream(cfg: Config, *, selector: str, rate: float, seed: int) -> dic
             gamma=cfg.downstream.gamma,
             stratified=cfg.downstream.per_class,
         )
+        frozen = Features(blob["train_features"], ds.train_y, blob["test_features"], ds.test_y)
         metrics = {
-            **probe(blob["train_features"][keep], ds.train_y[keep], blob["test_features"], ds.test_y, seed),
+            **probe(frozen.labelled(keep), seed=seed),
             "kept": len(keep),
             "achieved_saving": 1.0 - len(keep) / len(ds),
             "wall_time_s": time.perf_counter() - t0,

@@ -205,7 +205,7 @@ class EpochLoop:
         return history, selections
 
     def continue_from(
-        self, res: resume.Resume | None, stats: SampleStats, plan: pruning.EpochPlan, start: int
+        self, res: resume.Resume | None, stats: SampleStats, plan: pruning.EpochPlan, *, start: int
     ) -> tuple[int, list[dict]]:
         """The first epoch to train and the history before it: (start, []) for a fresh run, or the
         epoch after `res`'s last checkpoint, with the model, optimizer, statistics, current subset

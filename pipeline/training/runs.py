@@ -50,11 +50,15 @@ def _elapsed(res: resume.Resume | None, t0: float) -> float:
     return time.perf_counter() - t0 + (0.0 if res is None or res.state is None else res.state["elapsed_s"])
 
 
-def _checkpointer(res: resume.Resume | None, t0: float) -> EpochCallback | None:
-    """Saves the loop state with the wall time spent so far (earlier attempts included)."""
-    if res is None:
-        return None
-    return lambda state: res.save({**state, "elapsed_s": _elapsed(res, t0)})
+def _train(
+    loop: EpochLoop, plan: pruning.EpochPlan, stats: SampleStats, *, start: int, end: int, res, t0: float, **rest
+) -> tuple[list[dict], list[torch.Tensor]]:
+    """Epochs [start, end) of `plan` (loop.run_epochs, `rest` passed on), continued after `res`'s
+    last checkpoint when it has one, and checkpointed to it every epoch with the wall time spent
+    so far (earlier attempts included)."""
+    first, history = loop.continue_from(res, stats, plan, start=start)
+    checkpoint = None if res is None else lambda state: res.save({**state, "elapsed_s": _elapsed(res, t0)})
+    return loop.run_epochs(plan, stats, start=first, end=end, history=history, checkpoint=checkpoint, **rest)
 
 
 def warmup(
@@ -79,21 +83,9 @@ def warmup(
     # Its progress lines count (and ETA) to W.
     loop = EpochLoop(task, schedule, total_epochs=W, schedule_name=schedule_name)
     stats = loop.new_stats()
-    plan = pruning.EpochPlan(
-        pruning.Full(pruning.Full.Options(), 0.0, task.num_samples, seed), schedule.epochs, W, seed
-    )
-    start, history = loop.continue_from(res, stats, plan, 0)
-    history, _ = loop.run_epochs(
-        plan,
-        stats,
-        start=start,
-        end=W,
-        seed=seed,
-        label=label,
-        on_epoch=on_epoch,
-        history=history,
-        checkpoint=_checkpointer(res, t0),
-    )
+    full = pruning.Full(pruning.Full.Options(), rate=0.0, num_samples=task.num_samples, seed=seed)
+    plan = pruning.EpochPlan(full, epochs=schedule.epochs, warmup_epochs=W, seed=seed)
+    history, _ = _train(loop, plan, stats, start=0, end=W, res=res, t0=t0, seed=seed, label=label, on_epoch=on_epoch)
     if schedule.init_stats == "eval_pass":
         with timing.phase("scoring"):
             loop.score_all(stats, W - 1)
@@ -130,21 +122,30 @@ def pruned_run(
     loop.load_state_dict(checkpoint["state"])
     W, E = checkpoint["epoch"], schedule.epochs
     n = task.num_samples
-    method = pruning.create(entry.method, entry.options, rate, n, seed, task.selection_labels(), task.signals)
+    method = pruning.create(
+        entry.method,
+        entry.options,
+        rate=rate,
+        num_samples=n,
+        seed=seed,
+        labels=task.selection_labels(),
+        signals=task.signals,
+    )
     stats = SampleStats.starting_table(checkpoint["stats"], entry.options.ema_momentum(), task.runtime.device)
-    plan = pruning.EpochPlan(method, E, W, seed)
-    start, history = loop.continue_from(res, stats, plan, W)
-    history, selections = loop.run_epochs(
+    plan = pruning.EpochPlan(method, epochs=E, warmup_epochs=W, seed=seed)
+    label = f"{entry.name}@{rate:g}" if method.uses_rate else entry.name
+    history, selections = _train(
+        loop,
         plan,
         stats,
-        start=start,
+        start=W,
         end=E,
+        res=res,
+        t0=t0,
         seed=seed,
-        label=f"{entry.name}@{rate:g}" if method.uses_rate else entry.name,
+        label=label,
         keep_selections=keep_selections,
         on_epoch=on_epoch,
-        history=history,
-        checkpoint=_checkpointer(res, t0),
     )
     visits = stats.visits.cpu()
     return RunResult(

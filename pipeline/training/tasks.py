@@ -21,7 +21,7 @@ from dynaprune.signals import prediction_entropy
 
 from ..core.augment import InputPipeline, TwoViews
 from ..core.data import ImageDataset
-from ..core.evaluate import accuracy, frozen_features, knn_accuracy, predict
+from ..core.evaluate import Features, accuracy, frozen_features, knn_accuracy, predict
 from ..core.models import build_encoder, build_model
 from ..core.ssl import ProjectionHead, nt_xent, ssl_memory
 from ..core.text import TextDataset
@@ -90,25 +90,21 @@ class Task:
         torch.manual_seed(derive_seed(seed, "init"))
 
 
-class SupervisedTask(Task):
-    """Image classification: cross-entropy per sample; memory = entropy of the prediction."""
+class Classifier(Task):
+    """A task whose samples have classes (images or texts): cross-entropy per sample, memory = the
+    entropy of the prediction, test accuracy; class-stratified methods read the training labels."""
 
     metrics = ("test_acc",)
     signals = ("memory",)
+    train_y: torch.Tensor
 
-    def __init__(self, data: ImageDataset, *, runtime: Runtime, arch: str, settings: TrainConfig, seed: int = 0):
+    def __init__(self, *, runtime: Runtime, settings: TrainConfig | NLUConfig, seed: int):
         self.runtime = runtime
         self.label_smoothing = settings.label_smoothing
         self._init_seed(seed)
-        self.model, self.net = runtime.place(build_model(arch, data.in_channels, data.num_classes))
-        self.inputs = InputPipeline(
-            *data.channel_stats(), runtime.device, settings.crop_padding, settings.hflip, runtime.channels_last
-        )
-        self._hold_images(data)
 
-    def losses(self, idx, gen, sharded=False):
-        with self.runtime.autocast():
-            logits = self.net(self.inputs(self.train_x[idx], gen))
+    def classified(self, logits: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, Signals]:
+        """The per-sample loss and signals of the training samples `idx` from their logits."""
         per_sample = F.cross_entropy(
             logits.float(), self.train_y[idx], reduction="none", label_smoothing=self.label_smoothing
         )
@@ -118,14 +114,31 @@ class SupervisedTask(Task):
         """The per-sample signals of a batch's (detached) logits, one per name in `signals`."""
         return {"memory": prediction_entropy(logits)}
 
+    def selection_labels(self):
+        return self.train_y
+
+
+class SupervisedTask(Classifier):
+    """Image classification."""
+
+    def __init__(self, data: ImageDataset, *, runtime: Runtime, arch: str, settings: TrainConfig, seed: int = 0):
+        super().__init__(runtime=runtime, settings=settings, seed=seed)
+        self.model, self.net = runtime.place(build_model(arch, data.in_channels, data.num_classes))
+        self.inputs = InputPipeline(
+            *data.channel_stats(), runtime.device, settings.crop_padding, settings.hflip, runtime.channels_last
+        )
+        self._hold_images(data)
+
+    def losses(self, idx, gen, sharded=False):
+        with self.runtime.autocast():
+            logits = self.net(self.inputs(self.train_x[idx], gen))
+        return self.classified(logits, idx)
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         return predict(self.model, images, self.inputs, self.runtime.eval_batch_size, self.runtime.autocast)
 
     def evaluate(self):
         return {"test_acc": accuracy(self.logits(self.test_x), self.test_y)}
-
-    def selection_labels(self):
-        return self.train_y
 
 
 def simclr_losses(
@@ -211,25 +224,19 @@ class SimCLRTask(Task):
         return frozen_features(self.encoder, images, self.inputs, self.runtime.eval_batch_size, self.runtime.autocast)
 
     def evaluate(self):
-        return {
-            "knn_acc": knn_accuracy(self.features(self.train_x), self.train_y, self.features(self.test_x), self.test_y)
-        }
+        features = Features(self.features(self.train_x), self.train_y, self.features(self.test_x), self.test_y)
+        return {"knn_acc": knn_accuracy(features)}
 
 
-class TextTask(Task):
+class TextTask(Classifier):
     """Text classification, a pre-trained language model fine-tuned (or a small one trained from
-    scratch): cross-entropy per sample; memory = entropy of the prediction, as for images.
+    scratch).
 
     The token ids stay on the device as one padded tensor; a batch is cut to its longest text,
     so a batch of short questions costs what short questions cost."""
 
-    metrics = ("test_acc",)
-    signals = ("memory",)
-
     def __init__(self, data: TextDataset, *, runtime: Runtime, arch: str, settings: NLUConfig, seed: int = 0):
-        self.runtime = runtime
-        self.label_smoothing = settings.label_smoothing
-        self._init_seed(seed)
+        super().__init__(runtime=runtime, settings=settings, seed=seed)
         model = text_model(arch).build(data.vocab_size, data.num_classes, settings.max_length)
         # Batches vary in length: under runtime.compile, shapes are traced as dynamic after the first.
         self.model, self.net = runtime.place(model, dynamic=None)
@@ -252,10 +259,7 @@ class TextTask(Task):
     def losses(self, idx, gen, sharded=False):
         with self.runtime.autocast():
             logits = self.net(*self.batch(self.train_ids[idx], self.train_len[idx]))
-        per_sample = F.cross_entropy(
-            logits.float(), self.train_y[idx], reduction="none", label_smoothing=self.label_smoothing
-        )
-        return per_sample, {"memory": prediction_entropy(logits.detach())}
+        return self.classified(logits, idx)
 
     @torch.no_grad()
     def logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -293,6 +297,3 @@ class TextTask(Task):
         shuffled = torch.randperm(full, generator=gen)
         batches = by_length.view(full, batch_size)[shuffled].reshape(-1)
         return torch.cat([batches, torch.arange(head, len(indices))])
-
-    def selection_labels(self):
-        return self.train_y
