@@ -158,6 +158,27 @@ def test_emp_prunes_to_its_budget_and_evaluation_keeps_the_trainer_loss(tmp_path
         trainer.train_sampler.set_epoch(0)
 
 
+def test_mlflow_gets_the_method_as_params_and_what_pruning_did_as_metrics(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "hf")
+    trainer, _ = make_trainer("emp", tmp_path / "out", report_to="mlflow", logging_strategy="epoch")
+    trainer.train()
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("hf").experiment_id])
+    params, metrics = run.data.params, run.data.metrics
+    assert (params["pruning_method"], params["pruning_rate"], params["pruning_warmup_epochs"]) == ("emp", "0.5", "2")
+    assert params["pruning_beta"] == "1.0"  # the method's options, resolved
+    k = pruning.keep_count(RATE, N)
+    epochs = [m.value for m in client.get_metric_history(run.info.run_id, "pruning_epoch_samples")]
+    assert epochs == [N, N, k, k, k]  # each epoch's size, as trained
+    assert metrics["pruning_trained_samples"] == 2 * N + 3 * k
+    assert metrics["pruning_achieved_saving"] == pytest.approx(1 - (2 * N + 3 * k) / (EPOCHS * N), abs=1e-6)
+
+
 def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="whole number"):
         make_trainer("emp", tmp_path, num_train_epochs=2.5)

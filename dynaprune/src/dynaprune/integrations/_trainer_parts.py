@@ -1,9 +1,11 @@
 """PruningTrainer's parts beside the Trainer subclass (dynaprune.integrations.huggingface): the
 collator that puts the dataset indices into each batch, the checkpoint callback that saves each
-rank's Pruner state, and the LR schedule read again at every step over the planned steps."""
+rank's Pruner state, the callback that gives a reporter the method as params, and the LR
+schedule read again at every step over the planned steps."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -46,6 +48,28 @@ class SavePruner(TrainerCallback):
         t = self.trainer
         if os.path.isdir(folder):
             torch.save(t.pruner.state_dict(), pruner_file(folder, t.pruner.world.rank))
+        return control
+
+
+class ReportPruning(TrainerCallback):
+    """The method and its settings as the run's params, where a reporter takes params: MLflow
+    (report_to="mlflow"), whose callback has started the run by then (it comes first in the list).
+    The numbers (epoch sizes, the saving achieved) reach every reporter through Trainer.log."""
+
+    def __init__(self, trainer: Any):  # a PruningTrainer
+        self.trainer = trainer
+
+    def params(self) -> dict[str, Any]:
+        p = self.trainer.pruner
+        options = {f"pruning_{k}": v for k, v in dataclasses.asdict(p.method.options).items()}
+        return {"pruning_method": p.method.name, "pruning_rate": p.method.rate, **options}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and "mlflow" in (args.report_to or []):
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                mlflow.log_params({**self.params(), "pruning_warmup_epochs": self.trainer.pruner.plan.warmup_epochs})
         return control
 
 

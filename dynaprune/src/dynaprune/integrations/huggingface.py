@@ -28,7 +28,8 @@ Nothing is patched; PruningTrainer overrides Trainer methods:
   decide them (infobatch, seta) the plan is corrected as each epoch is drawn, exact from the last
   epoch's start, so a decaying schedule ends at the last step; so does state.max_steps. A
   scheduler passed in `optimizers=` is left as it is.
-
+- log: the summary says what pruning did (rate, samples trained, saving achieved; each epoch's
+  size is logged as it ends); with report_to="mlflow" the method and its options are run params.
 - checkpoints and resume_from_checkpoint: each checkpoint folder also holds the Pruner's state
   (pruner-<rank>.pt: its table, epoch, selection and epoch sizes); resuming restores it
   and counts the epochs trained from their real lengths (the Trainer assumes equal ones), so a run
@@ -57,7 +58,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from ..distributed import World
 from ..pruner import Pruner
 from ..samplers import AnnouncedSampler, WithIndex
-from ._trainer_parts import INDEX, IndexCollator, PlannedSchedule, SavePruner, pruner_file
+from ._trainer_parts import INDEX, IndexCollator, PlannedSchedule, ReportPruning, SavePruner, pruner_file
 
 if not hasattr(Trainer, "_run_epoch"):  # the per-epoch hook PruningTrainer overrides (transformers >= 5.3)
     import transformers
@@ -122,6 +123,7 @@ class PruningTrainer(Trainer):
         self._batch_size = self._rank_batch_size()
         self._new_pruner()
         self.add_callback(SavePruner(self))
+        self.add_callback(ReportPruning(self))
 
     def _rank_batch_size(self) -> int:
         """The Trainer's batch size (_train_batch_size: auto_find_batch_size may lower it); with
@@ -276,9 +278,7 @@ class PruningTrainer(Trainer):
         return result
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
-        """The run's summary (the log with train_runtime) says what pruning did, for every reporter
-        (MLflow, TensorBoard, ...): the rate, the samples trained and the saving achieved, and
-        train_samples_per_second counts the samples trained, not N per epoch."""
+        """The summary (with train_runtime) gets what pruning did; samples per second count those trained."""
         if "train_runtime" in logs:
             p, trained = self.pruner, sum(self.epoch_sizes.values())
             logs["pruning_rate"] = p.method.rate
