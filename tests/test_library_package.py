@@ -78,6 +78,25 @@ def test_the_wheel_holds_the_library_alone_and_requires_only_torch_and_numpy(whe
     assert sorted(r.name for r in plain) == ["numpy", "torch"]
 
 
+def test_the_readme_install_from_the_repository_url_builds_the_library(tmp_path):
+    # The README's line for installing without a clone, with the repository's URL a git URL
+    # here: a repository holding this tree's dynaprune/ (pip clones it and builds the subdirectory).
+    [line] = [x for x in (ROOT / "README.md").read_text().splitlines() if "#subdirectory=" in x]
+    requirement = line.split('"')[1]
+    repo = tmp_path / "repo"
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    shutil.copytree(ROOT / "dynaprune", repo / "dynaprune", ignore=ignore)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "tree"]):
+        subprocess.run([*git, *command], check=True, capture_output=True)
+    requirement = requirement.replace("<this repository's URL>", repo.as_uri())
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)]
+    done = subprocess.run([*build, requirement], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    [built] = tmp_path.glob("dynaprune-*.whl")
+    assert "dynaprune/pruner.py" in zipfile.ZipFile(built).namelist()
+
+
 # The fresh environment's processes see only what it holds: no PYTHONPATH of the caller's.
 ALONE = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
