@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -65,9 +66,9 @@ class ReportPruning(TrainerCallback):
         return {"pruning_method": p.method.name, "pruning_rate": p.method.rate, **options}
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if state.is_world_process_zero and "mlflow" in (args.report_to or []):
-            import mlflow
-
+        # The MLflow the Trainer's callback reports to (imported by it: the library imports no tracker).
+        mlflow = sys.modules.get("mlflow")
+        if state.is_world_process_zero and "mlflow" in (args.report_to or []) and mlflow is not None:
             if mlflow.active_run() is not None:
                 mlflow.log_params({**self.params(), "pruning_warmup_epochs": self.trainer.pruner.plan.warmup_epochs})
         return control
