@@ -1,4 +1,4 @@
-# The README's commands (demo, ui, study, test; check, readme, preset). Each sets everything up
+# The README's commands (demo, ui, study, test; check, readme, preset, cluster). Each sets everything up
 # first (scripts/setup.sh is idempotent).
 # scripts/timed.py keeps how long setup, demo, study and test took (.timings/, for
 # scripts/footprint.py: reports/footprint.json, which the README quotes).
@@ -6,7 +6,7 @@ VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(PATH)
 TIMED := python3 scripts/timed.py
 
-.PHONY: setup demo study preset readme test check bench ui screenshots
+.PHONY: setup demo study preset cluster readme test check bench ui screenshots
 
 # NLU=1 / NLU=0 force the NLU part's install on or off; by default it follows params.yaml.
 setup:
@@ -25,6 +25,11 @@ study: setup
 preset:
 	PARAMS=params/$(P).yaml bash scripts/setup.sh
 	python scripts/preset.py $(P)
+
+# The study's stages as SLURM jobs sharing one DVC cache (docs/scaling.md), then the reports here:
+# make cluster FOLDER=/shared/me/pruning ARGS="--partition gpu --gpus-per-job 1 --jobs 40"
+cluster: setup
+	python scripts/cluster.py --folder $(FOLDER) $(ARGS) && dvc repro && python scripts/readme.py
 
 # README.md's findings and docs/results.md from reports/ (no stage writes either).
 readme: setup

@@ -48,23 +48,30 @@ def arguments() -> argparse.Namespace:
 def executor(kind: str, logs: Path, resources: cluster.Resources):
     import submitit
 
-    made = submitit.AutoExecutor(folder=str(logs), cluster=kind)
+    try:
+        made = submitit.AutoExecutor(folder=str(logs), cluster=kind)
+    except RuntimeError as err:  # submitit's own check: no srun on PATH
+        raise UserError(
+            f"no SLURM here ({err}): run this on the cluster's login node, or pass --executor local"
+        ) from None
     made.update_parameters(**resources.submitit(kind))
     return made
 
 
-def slurm_script(args: argparse.Namespace, job: dict, logs: Path, resources: cluster.Resources) -> str:
-    """The script submitit's SLURM executor writes for one stage's job: a real submission, to a
-    stand-in `sbatch` that keeps the script and submits nothing."""
-    with tempfile.TemporaryDirectory() as bin_dir:
-        fake = Path(bin_dir) / "sbatch"
-        fake.write_text('#!/bin/sh\necho "Submitted batch job 4242"\n')
-        fake.chmod(0o755)
+def slurm_script(job: dict, logs: Path, resources: cluster.Resources) -> str:
+    """The script submitit's SLURM executor writes for one stage's job, its logs in `logs`: a real
+    submission, to stand-ins for SLURM's `sbatch` (which submits nothing) and `srun` (which
+    submitit looks for), from a scratch folder (nothing is written to `logs`)."""
+    with tempfile.TemporaryDirectory() as bin_dir, tempfile.TemporaryDirectory() as scratch:
+        for name, says in (("sbatch", "Submitted batch job 4242"), ("srun", "")):
+            fake = Path(bin_dir) / name
+            fake.write_text(f'#!/bin/sh\necho "{says}"\n')
+            fake.chmod(0o755)
         os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
-        made = executor("slurm", logs, resources)
+        made = executor("slurm", Path(scratch), resources)
         made.update_parameters(name=f"prune-{job['stage']}")
         submitted = made.submit(cluster.run_stage, **job)
-        return Path(submitted.paths.submission_file).read_text()
+        return Path(submitted.paths.submission_file).read_text().replace(scratch, str(logs))
 
 
 @exit_on_user_error
@@ -95,7 +102,7 @@ def main() -> None:
         }
 
     if args.show_slurm_script:
-        print(slurm_script(args, job(args.show_slurm_script), Path(tempfile.mkdtemp()), resources), end="")
+        print(slurm_script(job(args.show_slurm_script), logs, resources), end="")
         return
     if not os.environ.get("MLFLOW_TRACKING_URI", "").startswith(("http://", "https://")):
         raise UserError(

@@ -1,8 +1,12 @@
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,3 +116,34 @@ def dvc_repo(repo: Path, edit) -> Path:
     sh(repo, "dvc", "init", "-q")
     shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the project's plot templates
     return repo
+
+
+@contextlib.contextmanager
+def mlflow_server(home: Path) -> Iterator[str]:
+    """A real `mlflow server` on loopback (SQLite and an artifact folder in `home`): its URI."""
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += [
+        "--backend-store-uri",
+        f"sqlite:///{home / 'team.db'}",
+        "--artifacts-destination",
+        str(home / "artifacts"),
+    ]
+    with open(home / "server.log", "w") as log:
+        proc = subprocess.Popen(command, cwd=home, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"mlflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    try:
+        yield uri
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

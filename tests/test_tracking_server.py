@@ -4,13 +4,11 @@ nothing goes to a local mlflow.db, and the runs read back from the server."""
 
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import free_port, stage_env
+from conftest import mlflow_server, stage_env
 from mlflow.tracking import MlflowClient
 
 from pipeline.study import tracking
@@ -18,46 +16,13 @@ from pipeline.study import tracking
 pytestmark = pytest.mark.slow  # runs the stages or several processes: minutes in all
 
 ROOT = Path(__file__).resolve().parents[1]
-MLFLOW = Path(sys.executable).with_name("mlflow")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("server")
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(MLFLOW),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{home / 'team.db'}",
-            "--artifacts-destination",
-            str(home / "artifacts"),
-        ],
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=open(home / "server.log", "w"),
-    )
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"mlflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    yield uri, home
-    proc.terminate()
-    proc.wait(timeout=30)
+    with mlflow_server(home) as uri:
+        yield uri, home
 
 
 def test_stages_log_to_the_tracking_server(server, tmp_path):

@@ -73,7 +73,12 @@ def run_stage(*, origin: str, commit: str, checkout: str, cache: str, stage: str
         subprocess.run(["git", "clone", "--quiet", "--no-checkout", origin, str(folder)], check=True)
         git("checkout", "--quiet", commit, cwd=folder)
     use_cache(folder, Path(cache))
-    env = {**os.environ, "PRUNING_WARM": "0"}  # one stage per job: nothing to keep warm
+    # One stage per job: nothing to keep warm. The scheduler gives each job GPUs of its own (its
+    # CUDA_VISIBLE_DEVICES): the stage's GPU locks (pipeline/training/gpus.py) are the job's alone,
+    # or two jobs on one node would wait on each other's "GPU 0".
+    locks = folder / ".gpu-locks"
+    locks.mkdir(exist_ok=True)
+    env = {**os.environ, "PRUNING_WARM": "0", "EMP_GPU_LOCK_DIR": str(locks)}
     subprocess.run([*DVC, "repro", stage], cwd=folder, env=env, check=True)
     return stage
 
