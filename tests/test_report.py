@@ -112,3 +112,16 @@ def test_the_times_sentence_says_whether_the_cores_were_shared():
     assert "not recorded" in measured_on.sentence([report.Row("emp", 0.7, [{"test_acc": 0.9}])])
     encoders = [{"pretrain_load_avg_1m": 1.0, "pretrain_cpu_cores": 16.0, "pretrain_machine": None}]
     assert "on a machine; " in measured_on.sentence([report.Row("emp", 0.7, encoders)], "pretrain_")
+
+
+def test_the_per_seed_table_shows_every_seed_and_leaves_a_missing_one_blank():
+    rows = [
+        report.Row("full", 0.0, [{"seed": 0, "test_acc": 0.9}, {"seed": 1, "test_acc": 0.8125}]),
+        report.Row("emp", 0.7, [{"seed": 1, "test_acc": 0.5}]),
+    ]
+    assert report.per_seed_table(rows, "test_acc").splitlines() == [
+        "| method | rate | seed 0 | seed 1 |",
+        "|---|---:|---:|---:|",
+        "| full | 0 | 90.00 | 81.25 |",
+        "| emp | 0.7 |  | 50.00 |",
+    ]

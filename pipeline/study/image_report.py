@@ -8,7 +8,7 @@ pipeline/study/nlu.py."""
 from __future__ import annotations
 
 from ..core.io import load_torch, read_json, write_json, write_text
-from . import measured_on, paths, plots, report, report_plots, stage_runs, verdict
+from . import measured_on, paths, plot_data, plots, report, report_plots, stage_runs, verdict
 from .config import Config
 from .grids import SUPERVISED
 from .ssl_report import DOWNSTREAM_REFERENCE, downstream_section, ssl_section, untrained_metrics
@@ -29,7 +29,13 @@ def supervised_section(cfg: Config, data: str, sup, budgets) -> str:
         "asked for; methods save different shares at the same rate, so compare them above, not here. "
         "*vs full*: accuracy difference to the full-data reference in points. *Train time*: the pruned phase "
         "without evaluation; *wall time*: the whole cell. *LFL Gini* / *seen <= 1x*: how unevenly the pruned "
-        "phase visited the samples.\n\n" + report.markdown_table(sup) + "\n" + measured_on.sentence(sup) + "\n"
+        "phase visited the samples.\n\n"
+        + report.markdown_table(sup)
+        + "\n"
+        + measured_on.sentence(sup)
+        + "\n\n#### Every seed\n\nTest accuracy (%) of each cell, a column per seed: what the means above "
+        "average, and what the verdicts pair (each seed's methods fork from that seed's warm-up).\n\n"
+        + report.per_seed_table(sup, "test_acc")
     )
 
 
@@ -110,9 +116,9 @@ def write_report(cfg: Config) -> str:
     write_text(paths.FINDINGS_FILE, findings)
     for file, fig in figures.items():
         plots.save(fig, PLOTS / file)
-    write_json(PLOTS / "accuracy_vs_saving.json", report.plot_points(sup))
+    write_json(PLOTS / "accuracy_vs_saving.json", plot_data.plot_points(sup))
     history = lambda m, r, s: read_json(SUPERVISED.cell_dir(m, r, s) / "history.json")
-    write_json(paths.CURVES_FILE, report.curves(sup, history, ("test_acc", "train_loss")))
+    write_json(paths.CURVES_FILE, plot_data.curves(sup, history, ("test_acc", "train_loss")))
     metrics = {"headline": report.headline_metrics(compared["train"]), **metrics}
     write_json(paths.METRICS_FILE, metrics)
 

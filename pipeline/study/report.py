@@ -146,21 +146,6 @@ def saving_series(rows: list[Row], key: str = "test_acc") -> dict[str, list[tupl
     return series
 
 
-def plot_points(rows: list[Row]) -> list[dict]:
-    """Every cell as one point, the data behind `dvc plots show`'s accuracy-against-saving plot."""
-    return [
-        {
-            "method": row.method,
-            "rate": row.rate,
-            "seed": run["seed"],
-            "achieved_saving": run["achieved_saving"],
-            "test_acc": run["test_acc"],
-        }
-        for row in rows
-        for run in row.runs
-    ]
-
-
 def setting(task: str, meta: dict, model: str, epochs: int, rows: list[Row], prefix: str = "") -> dict:
     """What a part of the study measured, for the README's answer and its scope: the task, data,
     model, epochs, seeds and the machines its cells ran on."""
@@ -271,15 +256,16 @@ def numeric_leaves(tree: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def curves(rows: list[Row], histories: Callable[[str, float, int], list[dict]], keys: tuple[str, ...]) -> list[dict]:
-    """Per cell (method@rate) and epoch, each `keys` value averaged over the seeds: the data of the
-    per-epoch DVC plots (one line per cell)."""
-    points = []
+def per_seed_table(rows: list[Row], key: str, first: str = "method") -> str:
+    """Every cell's `key` (in percent), a column per seed: the numbers behind each mean, and the
+    seed-paired differences the verdicts test."""
+    seeds = sorted({int(run["seed"]) for row in rows for run in row.runs})
+    lines = [
+        f"| {first} | rate | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        "|---|---:|" + "---:|" * len(seeds),
+    ]
     for row in rows:
-        per_seed = [histories(row.method, row.rate, run["seed"]) for run in row.runs]
-        name = row.method if row is rows[0] else f"{row.method}@{row.rate:g}"  # rows[0]: the reference
-        for epoch_rows in zip(*per_seed):
-            point = {"epoch": epoch_rows[0]["epoch"] + 1, "method": name}
-            point.update({k: statistics.fmean(e[k] for e in epoch_rows) for k in keys})
-            points.append(point)
-    return points
+        by_seed = {int(run["seed"]): run[key] for run in row.runs}
+        cells = " | ".join(f"{100 * by_seed[s]:.2f}" if s in by_seed else "" for s in seeds)
+        lines.append(f"| {row.method} | {row.rate:g} | {cells} |")
+    return "\n".join(lines) + "\n"

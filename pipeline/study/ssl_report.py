@@ -76,7 +76,9 @@ def ssl_section(cfg: Config, data: str, ssl, untrained, budgets) -> str:
         + report.markdown_table(ssl, report.SSL_COLUMNS)
         + "\n"
         + measured_on.sentence(ssl, "pretrain_")
-        + "\n"
+        + "\n\n#### Every seed\n\nLinear-probe accuracy (%) of each encoder, a column per seed, the untrained "
+        "encoder last: the verdicts and what pre-training adds pair these by seed.\n\n"
+        + report.per_seed_table([*ssl, untrained], "linear_acc")
     )
 
 
