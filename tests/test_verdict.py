@@ -121,6 +121,12 @@ def test_metrics_have_stable_keys_per_budget_and_method():
     assert metrics["rates"]["pruned70"]["emp"]["achieved_saving"] == pytest.approx(0.467)
     headline = report.headline_metrics(budgets)
     assert headline["best_method"] == "emp" and headline["emp_vs_random"] == pytest.approx(0.02)
+    # Where random is the most accurate, the headline keeps the same keys (a rerun's columns match):
+    # random's difference to itself is 0.
+    worse = [*rows[:3], report.Row("emp", 0.7, runs([0.78, 0.781, 0.779])), rows[4]]
+    random_best = report.headline_metrics(report.budgets(worse))
+    assert random_best["best_method"] == "random" and random_best.keys() == headline.keys()
+    assert random_best["best_vs_random"] == random_best["best_vs_random_low"] == 0.0
     assert report.budget_key(0.2) == "saving20" and report.budget_key(0.46667) == "saving46_7"
 
 

@@ -236,7 +236,10 @@ def headline_metrics(budgets: list[equal_cost.Budget], key: str = "test_acc", ce
     b = budgets[-1]
     out: dict = {"saving": b.saving, "rate": b.rate, "best_method": b.best.method, f"best_{key}": b.best.accuracy}
     vs = f"vs_{b.reference}"
-    out.update({f"best_{k}": v for k, v in _difference(vs, b.best.vs_reference).items()})
+    best = _difference(vs, b.best.vs_reference)
+    if b.best.method == b.reference:  # the reference's difference to itself: 0, so that the keys stay
+        best = dict.fromkeys(best, 0.0)
+    out.update({f"best_{k}": v for k, v in best.items()})
     c = next((s for s in b.reached if s.method == central), None)
     if c is not None:
         out[f"{central}_{key}"] = c.accuracy
