@@ -172,7 +172,7 @@ def test_readme_findings_and_the_results_page_are_generated(study):
 def test_progress_prints_a_line_per_epoch(study):
     _, log = study
     assert "emp@0.7 epoch 4/4 | loss" in log and "ETA" in log
-    assert f"warmup epoch {W}/{W} |" in log  # the warm-up counts to its own W epochs (and its ETA)
+    assert f"warmup@0 epoch {W}/{W} |" in log  # a warm-up counts to its own W epochs (and its ETA), named by its stage
 
 
 def test_mlflow_holds_one_run_per_cell_nested_under_the_study(runs):

@@ -87,7 +87,7 @@ def runs_of(cwd: Path, dvc_stage: str):
 
 # (stage script, its arguments, the DVC stage name, the progress line to kill at, its output folder)
 CASES = {
-    "warmup": ("warmup.py", (), "warmup@0", "warmup epoch 2/4", Path("outputs/warmup/0")),
+    "warmup": ("warmup.py", (), "warmup@0", "warmup@0 epoch 2/4", Path("outputs/warmup/0")),
     "train": (
         "train.py",
         ("--method", "emp", "--rate", "0.7", "--seed", "0"),
@@ -166,7 +166,7 @@ def test_dvc_repro_after_a_kill_resumes(tmp_path):
     seen = []
     for text in proc.stdout:
         seen.append(text)
-        if "warmup epoch 3/4" in text:  # the warm-up counts to its W = 4 epochs
+        if "warmup@0 epoch 3/4" in text:  # the warm-up counts to its W = 4 epochs
             os.killpg(proc.pid, signal.SIGKILL)
             break
     proc.wait(timeout=60)
