@@ -70,6 +70,7 @@ START_ENV = "PRUNING_STAGE_STARTED"  # when the stage process began (pipeline/co
 PER_STAGE = ("DVC_", "PRUNING_", "PWD", "OLDPWD", "_", "SHLVL")
 FILES = (Path(__file__), Path(__file__).with_name("_launch_server.py"))  # the launcher's code
 STREAMS = 3  # stdin, stdout, stderr
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # passed from a stage's process to its child
 HEADER = struct.Struct("!I")  # a request's length, ahead of it
 _reply_fd: int | None = None  # in a warm child: where finish() reports the exit status
 
@@ -203,11 +204,16 @@ def _started() -> float:
 
 def _run_remote(conn: socket.socket, script: str) -> int:
     """Send the command, forward signals, wait for the child's exit status."""
+    # A signal this process ignores (nohup, a background job of a script) stays ignored in the
+    # child, and is not forwarded; the others act there as they would here, whatever the server
+    # inherited when it started.
+    ignored = [int(sig) for sig in FORWARDED if signal.getsignal(sig) == signal.SIG_IGN]
     request = {
         "script": script,
         "argv": [script, *sys.argv[1:]],
         "cwd": os.getcwd(),
         "env": dict(os.environ),
+        "ignored": ignored,
     }
     body = json.dumps(request).encode()
     fds = [sys.stdin.fileno(), sys.stdout.fileno(), sys.stderr.fileno()]
@@ -229,8 +235,9 @@ def _run_remote(conn: socket.socket, script: str) -> int:
         forwarded.append(signum)
         pass_on()
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, forward)
+    for sig in FORWARDED:
+        if int(sig) not in ignored:
+            signal.signal(sig, forward)
     socket.send_fds(conn, [HEADER.pack(len(body)) + body], fds)
     passed[1] = True
     pass_on()

@@ -105,6 +105,9 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
 def _child(conn: socket.socket, request: dict, fds: list[int]) -> NoReturn:
     """Become the stage's process, run its script, and end."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for sig in _launch.FORWARDED:  # as in the stage's own process, not as the server inherited them
+        default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        signal.signal(sig, signal.SIG_IGN if int(sig) in request.get("ignored", ()) else default)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)

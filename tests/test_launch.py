@@ -83,9 +83,18 @@ def start(script: Path, env: dict, *args: str, **kwargs) -> subprocess.Completed
     )
 
 
+def ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def heeding_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def warm_up(script: Path, env: dict) -> None:
-    """The first stage runs cold and starts the server; wait until it listens."""
-    first = start(script, env, "noop")
+    """The first stage runs cold and starts the server; wait until it listens. It starts with
+    SIGINT ignored (a background job's), which the server inherits: no stage may inherit it from there."""
+    first = start(script, env, "noop", preexec_fn=ignoring_sigint)
     assert first.stdout.startswith("cold"), first.stdout + first.stderr
     path = launch.socket_path(launch.server_key(env))
     deadline = time.time() + 90
@@ -134,7 +143,8 @@ def test_signals_reach_the_warm_child(stage, tmp_path):
     warm_up(script, env)
     pid_file = tmp_path / "pid"
     command = [sys.executable, str(script), "sleep", str(pid_file)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    # a stage started from a terminal, SIGINT heeded, whatever the test runner's disposition
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, preexec_fn=heeding_sigint)
     while not pid_file.exists() or not pid_file.read_text():
         time.sleep(0.1)
     assert int(pid_file.read_text()) != proc.pid  # the work runs in the server's child
