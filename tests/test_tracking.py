@@ -1,14 +1,16 @@
 """Where runs are stored, what every run is tagged with, and run status on failure."""
 
+import json
 import multiprocessing
 import os
+import time
 
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.errors import UserError
-from pipeline.study import config, identity, provenance, stage_runs, store, tracking
+from pipeline.study import config, identity, provenance, stage_runs, store, tracking, views
 
 META = {"name": "digits", "train_size": 1347, "test_size": 450, "image_shape": [1, 8, 8], "md5": "0" * 32}
 
@@ -193,3 +195,23 @@ def test_logging_a_model_leaves_the_environment_as_it_was(clean_env, tmp_path):
     client = MlflowClient(store.tracking_uri())
     [model] = client.search_logged_models([client.get_experiment_by_name("models").experiment_id])
     assert model.name == "model" and model.source_run_id == run.run_id
+
+
+def test_make_ui_points_the_study_view_at_the_latest_study(clean_env, tmp_path):
+    clean_env.setenv("DVC_ROOT", str(tmp_path))
+    cfg = config.from_dict({"data": {"dataset": "digits"}, "tracking": {"experiment": "views"}})
+    tags = {"task": "supervised", "method": "emp", "rate": 0.7, "seed": 0}
+    keys = []
+    for md5 in ("0" * 32, "1" * 32):  # an older study, then a newer one (another prepared dataset)
+        meta = {**META, "md5": md5}
+        stage_runs.create_study(cfg, meta)
+        with stage_runs.stage_run(cfg, meta, stage="train@emp-0.7-0", run_name="emp-0.7-0", tags=tags):
+            pass
+        keys.append(identity.study(cfg, meta).key)
+        time.sleep(0.01)  # start times a millisecond apart at least: "newest" is well defined
+    client = MlflowClient(store.tracking_uri())
+    experiment = client.get_experiment_by_name("views")
+    assert views.show_latest_study(client, experiment.experiment_id) == keys[1]
+    view = json.loads(client.get_experiment(experiment.experiment_id).tags[views.VIEW_TAG + views.VIEW_KEY])
+    assert view["searchFilter"] == f"tags.`study.params_hash` = '{keys[1]}' and tags.task = 'supervised'"
+    assert view["groupBy"] == views.STUDY_VIEW["groupBy"]  # the rest of the view as it was
