@@ -127,6 +127,12 @@ def test_metrics_have_stable_keys_per_budget_and_method():
     random_best = report.headline_metrics(report.budgets(worse))
     assert random_best["best_method"] == "random" and random_best.keys() == headline.keys()
     assert random_best["best_vs_random"] == random_best["best_vs_random_low"] == 0.0
+    # with one seed no method has an interval, the reference neither: its nulls are where the others' are
+    one = [report.Row(r.method, r.rate, r.runs[:1]) for r in worse]
+    alone = report.headline_metrics(report.budgets(one))
+    assert alone["best_vs_random"] == 0.0 and alone["best_vs_random_low"] is None
+    random_alone = report.dvc_metrics(one, report.budgets(one))["budgets"]["saving46_7"]["methods"]["random"]
+    assert random_alone["vs_random"] == 0.0 and random_alone["vs_random_high"] is None
     assert report.budget_key(0.2) == "saving20" and report.budget_key(0.46667) == "saving46_7"
 
 

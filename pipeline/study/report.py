@@ -184,6 +184,15 @@ def budget_key(saving: float) -> str:
 HOLDS = {"above": 1, "below": -1, "inconclusive": 0, None: 0}
 
 
+def _vs_reference(b: equal_cost.Budget, s: equal_cost.Standing) -> equal_cost.Interval | None:
+    """A method's difference to the reference at budget `b`; the reference's own is 0 (not null:
+    `dvc metrics show` leaves nulls out, and a rerun that another method wins would change the
+    keys), with an interval where the others have one (2 seeds or more)."""
+    if s.method != b.reference:
+        return s.vs_reference
+    return equal_cost.Interval(0.0, 0.0 if b.seeds > 1 else None, b.seeds)
+
+
 def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "test_acc") -> dict:
     """Stable keys for `dvc metrics diff` and `dvc exp show`: the full-data row under "full"; under
     "rates", per nominal rate (pruned70, ...) and method the raw mean, std and achieved saving; under
@@ -206,8 +215,7 @@ def dvc_metrics(rows: list[Row], budgets: list[equal_cost.Budget], key: str = "t
     for b in budgets:
         methods = {}
         for s in b.standings:
-            # the reference against itself is 0 (not null: `dvc metrics show` leaves nulls out)
-            vs_ref = equal_cost.Interval(0.0, 0.0, b.seeds) if s.method == b.reference else s.vs_reference
+            vs_ref = _vs_reference(b, s)
             methods[s.method] = {
                 "reaches": s.reaches,
                 "max_saving": s.max_saving,
@@ -236,10 +244,7 @@ def headline_metrics(budgets: list[equal_cost.Budget], key: str = "test_acc", ce
     b = budgets[-1]
     out: dict = {"saving": b.saving, "rate": b.rate, "best_method": b.best.method, f"best_{key}": b.best.accuracy}
     vs = f"vs_{b.reference}"
-    best = _difference(vs, b.best.vs_reference)
-    if b.best.method == b.reference:  # the reference's difference to itself: 0, so that the keys stay
-        best = dict.fromkeys(best, 0.0)
-    out.update({f"best_{k}": v for k, v in best.items()})
+    out.update({f"best_{k}": v for k, v in _difference(vs, _vs_reference(b, b.best)).items()})
     c = next((s for s in b.reached if s.method == central), None)
     if c is not None:
         out[f"{central}_{key}"] = c.accuracy
