@@ -189,6 +189,11 @@ def test_a_signal_before_the_request_leaves_is_passed_on_after_it(monkeypatch):
         server.close()
 
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    # A stage started from a terminal heeds Ctrl-C, whatever this test runner's disposition is
+    # (a background job's ignores it); a lost signal fails here within 30 s instead of hanging.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for end in (ours, server):
+        end.settimeout(30)
     thread = threading.Thread(target=serve)
     thread.start()
     try:
