@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.core.errors import UserError, exit_on_user_error
+from pipeline.core.io import check_writable
 from pipeline.study import cluster
 
 
@@ -111,7 +112,13 @@ def main() -> None:
         )
     if shutil.which("git") is None:
         raise UserError("git is not on PATH: the jobs clone the workspace's commit")
-    folder.mkdir(parents=True, exist_ok=True)
+    check_writable(folder, "the cluster folder (--folder)", folder=True)  # before any job
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"--folder {folder} cannot be made ({err.strerror}): choose a folder on the shared file system"
+        ) from None
     cluster.use_cache(workspace, cache)
     from dvc.repo import Repo
 
