@@ -36,17 +36,19 @@ readme: setup
 	python scripts/readme.py
 
 # The tests cover the NLU part too (a tiny model, and the real MiniLM and files): NLU=1, and
-# the Trainer and Lightning integrations: INTEGRATIONS=1.
+# the Trainer and Lightning integrations: INTEGRATIONS=1. One worker per core (pytest-xdist),
+# each test file on one worker, so that a file's shared study is built once.
+PYTEST = python -m pytest -n auto --dist loadfile
 test:
 	NLU=1 INTEGRATIONS=1 $(TIMED) setup .venv -- bash scripts/setup.sh
-	$(TIMED) test -- python -m pytest
+	$(TIMED) test -- $(PYTEST)
 
 # Seconds, not minutes: lint, format, the layers, and the tests not marked slow.
 check: setup
 	ruff check .
 	ruff format --check .
 	lint-imports
-	python -m pytest -m "not slow" -q
+	$(PYTEST) -m "not slow" -q
 
 bench: setup
 	python benchmarks/run.py

@@ -103,6 +103,14 @@ def main() -> None:
         }
 
     if args.show_slurm_script:
+        from dvc.repo import Repo
+
+        jobs = cluster.Plan.of(Repo(str(workspace))).jobs
+        if args.show_slurm_script not in jobs:
+            raise UserError(
+                f"--show-slurm-script: {args.show_slurm_script!r} is not a stage that runs as a job here; "
+                f"pick one of `dvc stage list`'s, e.g. {jobs[-1]!r}"
+            )
         print(slurm_script(job(args.show_slurm_script), logs, resources), end="")
         return
     if not os.environ.get("MLFLOW_TRACKING_URI", "").startswith(("http://", "https://")):

@@ -158,3 +158,10 @@ def test_the_slurm_script_in_the_docs_is_what_submitit_writes(tmp_path):
     docs = (ROOT / "docs" / "scaling.md").read_text()
     assert script in docs, script  # docs/scaling.md shows this very script
     assert not logs.exists()  # showing it submitted nothing and wrote nothing there
+    typo = subprocess.run(
+        [*command[:5], "train@emp-0.9-0"], cwd=workspace, env=stage_env(), capture_output=True, text=True, timeout=120
+    )
+    assert typo.returncode == 2 and typo.stdout == ""
+    [line] = typo.stderr.strip().splitlines()  # one line, naming the typo and a stage that exists
+    assert line.startswith("error: --show-slurm-script: 'train@emp-0.9-0' is not a stage that runs as a job here"), line
+    assert line.split("e.g. ")[1].strip("'") in JOBS, line
