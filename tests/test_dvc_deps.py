@@ -145,16 +145,17 @@ def test_dvc_outs_are_the_paths_the_code_writes():
     # DVC would cache (and restore) folders the stages never write. Rendered with dvc.yaml's own
     # template variables in place of the values.
     from pipeline.study import paths
+    from pipeline.study.grids import SSL, SUPERVISED
 
     m, r, s = "${item.method}", "${item.rate}", "${item.seed}"
     expected = {
         "prepare": paths.PREPARED_DIR,
-        "warmup": paths.WARMUP_DIR / s,
-        "full": paths.TRAIN_DIR / paths.cell_name("full", "0.0", s),
-        "train": paths.TRAIN_DIR / paths.cell_name(m, r, s),
-        "pretrain_warmup": paths.PRETRAIN_WARMUP_DIR / s,
-        "pretrain_full": paths.PRETRAIN_DIR / paths.cell_name("full", "0.0", s),
-        "pretrain": paths.PRETRAIN_DIR / paths.cell_name(m, r, s),
+        "warmup": SUPERVISED.warmup_dir(s),
+        "full": SUPERVISED.cell_dir("full", "0.0", s),
+        "train": SUPERVISED.cell_dir(m, r, s),
+        "pretrain_warmup": SSL.warmup_dir(s),
+        "pretrain_full": SSL.cell_dir("full", "0.0", s),
+        "pretrain": SSL.cell_dir(m, r, s),
         "linear_eval_untrained": paths.LINEAR_EVAL_DIR / paths.untrained_name(s),
         "linear_eval_full": paths.LINEAR_EVAL_DIR / paths.cell_name("full", "0.0", s),
         "linear_eval": paths.LINEAR_EVAL_DIR / paths.cell_name(m, r, s),

@@ -4,7 +4,6 @@ dataset is one function and one registration; a per-sample signal is declared by
 read by the method that uses it, with no change to the statistics table or the loop; a task is a
 task class and a grid record, with no change to the study's cell runner."""
 
-from pathlib import Path
 
 import pytest
 import test_pruner_misuse
@@ -17,8 +16,8 @@ from dynaprune.pruning import MethodSpec
 from dynaprune.pruning.base import PruningMethod, Selection, top_k
 from pipeline.core import data, io
 from pipeline.core.errors import ConfigError
-from pipeline.study import cells, config, identity, paths, store
-from pipeline.study.grids import SUPERVISED, Grid
+from pipeline.study import cells, config, paths, store
+from pipeline.study.grids import IMAGE_DATA, SUPERVISED, Grid, Layout
 from pipeline.training import runs
 from pipeline.training.runtime import Runtime
 from pipeline.training.tasks import SupervisedTask
@@ -137,15 +136,10 @@ def test_a_task_is_a_task_class_and_a_grid_record(tmp_path, monkeypatch, digits)
         section="train",
         tag="inverted",
         task_class=InvertedTask,
-        arch_key="model.arch",
-        sections=identity.IMAGE_SECTIONS,
-        load=lambda file, stage: data.load_prepared(file),
-        warmups_dir=Path("outputs/inverted_warmup"),
-        cells_dir=Path("outputs/inverted"),
-        warmup_stage="inverted_warmup@{seed}",
-        cell_stage="inverted@{cell}",
-        full_stage="inverted_full@{seed}",
-        run_name="inverted {cell}",
+        **IMAGE_DATA,
+        layout=Layout.in_outputs(
+            warmup="inverted_warmup", cell="inverted", full="inverted_full", run_name="inverted {cell}"
+        ),
     )
     cfg = tiny_config(epochs=3, warmup_epochs=1)
     cells.run_warmup(cfg, inverted, seed=0)

@@ -32,6 +32,33 @@ Dataset = data.ImageDataset | text.TextDataset
 
 
 @dataclass(frozen=True, kw_only=True)
+class Layout:
+    """Where a grid's runs live and what they are called: dvc.yaml's stage names and MLflow's run
+    names are templates formatted with the run's coordinates (seed, method, rate, cell =
+    method-rate-seed, and the grid's own coordinates)."""
+
+    warmups_dir: Path  # one warm-up per seed, in a folder named by the seed
+    cells_dir: Path
+    warmup_stage: str
+    cell_stage: str
+    full_stage: str  # the full-data reference's stage
+    run_name: str
+
+    @classmethod
+    def in_outputs(cls, *, warmup: str, cell: str, full: str, run_name: str) -> Layout:
+        """Stages `warmup@{seed}`, `cell@{cell}` and `full@{seed}`, whose outputs are in the
+        folders outputs/<warmup> and outputs/<cell>."""
+        return cls(
+            warmups_dir=paths.OUTPUTS_DIR / warmup,
+            cells_dir=paths.OUTPUTS_DIR / cell,
+            warmup_stage=f"{warmup}@{{seed}}",
+            cell_stage=f"{cell}@{{cell}}",
+            full_stage=f"{full}@{{seed}}",
+            run_name=run_name,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Grid:
     section: str  # the params section of its schedule and task settings
     tag: str  # its runs' `task` tag in MLflow
@@ -39,14 +66,7 @@ class Grid:
     arch_key: str  # the param naming its model
     sections: tuple[str, ...]  # the other params sections its runs read
     load: Callable[[Path, str], Dataset]  # the prepared dataset (file, the stage that writes it)
-    warmups_dir: Path  # one warm-up per seed, in a folder named by the seed
-    cells_dir: Path
-    # dvc.yaml's stage names and MLflow's run names, formatted with the run's coordinates
-    # (seed, method, rate, cell = method-rate-seed, and the grid's own coordinates).
-    warmup_stage: str
-    cell_stage: str
-    full_stage: str  # the full-data reference's stage
-    run_name: str
+    layout: Layout
     keep_encoder: bool = False  # pre-trained encoders are the product: linear_eval and dlc read them
     log_reference_model: bool = False  # the full-data model as an MLflow model
     data_file: Path = paths.DATASET_FILE  # the prepared dataset, its metadata, and their stage
@@ -70,25 +90,25 @@ class Grid:
         return {**self.coordinates, **coords, **cell}
 
     def warmup_stage_name(self, seed: int) -> str:
-        return self.warmup_stage.format(**self.names(seed=seed))
+        return self.layout.warmup_stage.format(**self.names(seed=seed))
 
     def cell_stage_name(self, entry: MethodSpec, rate: float, seed: int) -> str:
         """The DVC stage a cell of the method entry `entry` is, as dvc.yaml's matrices name it
         (DVC_STAGE says so when DVC runs it; this is the fallback)."""
-        template = self.cell_stage if entry.uses_rate else self.full_stage
+        template = self.layout.cell_stage if entry.uses_rate else self.layout.full_stage
         return template.format(**self.names(method=entry.name, rate=rate, seed=seed))
 
     def cell_run_name(self, method: str, rate: float, seed: int) -> str:
-        return self.run_name.format(**self.names(method=method, rate=rate, seed=seed))
+        return self.layout.run_name.format(**self.names(method=method, rate=rate, seed=seed))
 
     def warmup_dir(self, seed: int) -> Path:
-        return self.warmups_dir / str(seed)
+        return self.layout.warmups_dir / str(seed)
 
     def checkpoint(self, seed: int) -> Path:
         return self.warmup_dir(seed) / "checkpoint.pt"
 
     def cell_dir(self, method: str, rate: float, seed: int) -> Path:
-        return self.cells_dir / paths.cell_name(method, rate, seed)
+        return self.layout.cells_dir / paths.cell_name(method, rate, seed)
 
     def setup(self, cfg: Config) -> GridSetup:
         """What a run of this grid reads from params, resolved once."""
@@ -192,34 +212,28 @@ class GridSetup:
         return method_entry(self.methods, name)
 
 
+# What the two image grids share: the prepared images and the image model's params.
+IMAGE_DATA = {
+    "arch_key": "model.arch",
+    "sections": identity.IMAGE_SECTIONS,
+    "load": lambda file, stage: data.load_prepared(file),
+}
 SUPERVISED = Grid(
     section="train",
     tag="supervised",
     task_class=SupervisedTask,
-    arch_key="model.arch",
-    sections=identity.IMAGE_SECTIONS,
-    load=lambda file, stage: data.load_prepared(file),
-    warmups_dir=paths.WARMUP_DIR,
-    cells_dir=paths.TRAIN_DIR,
-    warmup_stage="warmup@{seed}",
-    cell_stage="train@{cell}",
-    full_stage="full@{seed}",
-    run_name="{cell}",
+    **IMAGE_DATA,
+    layout=Layout.in_outputs(warmup="warmup", cell="train", full="full", run_name="{cell}"),
     log_reference_model=True,
 )
 SSL = Grid(
     section="pretrain",
     tag="ssl",
     task_class=SimCLRTask,
-    arch_key="model.arch",
-    sections=identity.IMAGE_SECTIONS,
-    load=lambda file, stage: data.load_prepared(file),
-    warmups_dir=paths.PRETRAIN_WARMUP_DIR,
-    cells_dir=paths.PRETRAIN_DIR,
-    warmup_stage="pretrain_warmup@{seed}",
-    cell_stage="pretrain@{cell}",
-    full_stage="pretrain_full@{seed}",
-    run_name="pretrain {cell}",
+    **IMAGE_DATA,
+    layout=Layout.in_outputs(
+        warmup="pretrain_warmup", cell="pretrain", full="pretrain_full", run_name="pretrain {cell}"
+    ),
     keep_encoder=True,
 )
 
@@ -234,12 +248,14 @@ def nlu_grid(dataset: str) -> Grid:
         arch_key="nlu.model",
         sections=identity.TEXT_SECTIONS,
         load=text.load_prepared,
-        warmups_dir=folder / "warmup",
-        cells_dir=folder / "train",
-        warmup_stage="nlu_warmup@{dataset}-{seed}",
-        cell_stage="nlu_train@{dataset}-{cell}",
-        full_stage="nlu_full@{dataset}-{seed}",
-        run_name="nlu {dataset} {cell}",
+        layout=Layout(
+            warmups_dir=folder / "warmup",
+            cells_dir=folder / "train",
+            warmup_stage="nlu_warmup@{dataset}-{seed}",
+            cell_stage="nlu_train@{dataset}-{cell}",
+            full_stage="nlu_full@{dataset}-{seed}",
+            run_name="nlu {dataset} {cell}",
+        ),
         data_file=paths.nlu_dataset_file(dataset),
         meta_file=paths.nlu_meta_file(dataset),
         prepare_stage=f"nlu_prepare@{dataset}",

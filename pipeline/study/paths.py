@@ -12,10 +12,7 @@ PREPARED_DIR = Path("data/prepared")
 DATASET_FILE = PREPARED_DIR / "dataset.pt"
 DATASET_META = PREPARED_DIR / "meta.json"
 OUTPUTS_DIR = Path("outputs")
-WARMUP_DIR = OUTPUTS_DIR / "warmup"  # one folder per seed
-TRAIN_DIR = OUTPUTS_DIR / "train"
-PRETRAIN_WARMUP_DIR = OUTPUTS_DIR / "pretrain_warmup"
-PRETRAIN_DIR = OUTPUTS_DIR / "pretrain"
+# the grids' warm-ups and cells: grids.Layout
 LINEAR_EVAL_DIR = OUTPUTS_DIR / "linear_eval"
 DOWNSTREAM_DIR = OUTPUTS_DIR / "downstream"
 DLC_DIR = DOWNSTREAM_DIR / "dlc"  # one folder per SimCLR seed, its full-data encoder's scores
