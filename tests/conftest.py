@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,8 +125,10 @@ def dvc_repo(repo: Path, edit) -> Path:
 
 
 @contextlib.contextmanager
-def mlflow_server(home: Path) -> Iterator[str]:
-    """A real `mlflow server` on loopback (SQLite and an artifact folder in `home`): its URI."""
+def mlflow_server(home: Path, *, meanwhile: Callable[[], object] | None = None) -> Iterator[str]:
+    """A real `mlflow server` on loopback (SQLite and an artifact folder in `home`): its URI, once
+    it answers. `meanwhile()`, when given, runs while the server starts up (its imports and database
+    take tens of seconds on a busy machine)."""
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     command = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
@@ -138,17 +140,18 @@ def mlflow_server(home: Path) -> Iterator[str]:
     ]
     with open(home / "server.log", "w") as log:
         proc = subprocess.Popen(command, cwd=home, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"mlflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
     try:
+        if meanwhile is not None:
+            meanwhile()
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    pytest.fail(f"mlflow server did not start: {(home / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.5)
         yield uri
     finally:
         proc.terminate()

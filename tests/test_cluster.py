@@ -82,10 +82,11 @@ def runs(tmp_path_factory):
     """The plain study; the study as jobs, with one killed, then rerun; then `dvc repro` in its workspace."""
     base = tmp_path_factory.mktemp("cluster")
     plain = dvc_repo(base / "plain", supervised)
-    sh(plain, "dvc", "repro")
     workspace = committed(dvc_repo(base / "workspace", supervised))
     shared = base / "shared"
-    with mlflow_server(base) as uri:
+    # The plain study runs while the server starts (it logs to its own SQLite file: sh() leaves
+    # MLFLOW_TRACKING_URI out).
+    with mlflow_server(base, meanwhile=lambda: sh(plain, "dvc", "repro")) as uri:
         env = stage_env(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", MLFLOW_TRACKING_URI=uri)
         command = [sys.executable, str(ROOT / "scripts" / "cluster.py"), "--executor", "local", "--jobs", "2"]
         command += ["--folder", str(shared), "--time-min", "30"]

@@ -4,7 +4,6 @@ dataset is one function and one registration; a per-sample signal is declared by
 read by the method that uses it, with no change to the statistics table or the loop; a task is a
 task class and a grid record, with no change to the study's cell runner."""
 
-
 import pytest
 import test_pruner_misuse
 import torch
