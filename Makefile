@@ -41,7 +41,7 @@ readme: setup
 PYTEST = python -m pytest -n auto --dist loadfile
 test:
 	NLU=1 INTEGRATIONS=1 $(TIMED) setup .venv -- bash scripts/setup.sh
-	$(TIMED) test -- $(PYTEST)
+	$(TIMED) test -- $(PYTEST) --durations=25
 
 # Seconds, not minutes: lint, format, the layers, and the tests not marked slow.
 check: setup

@@ -52,7 +52,10 @@ def main() -> None:
         key = views.show_latest_study(client, experiment.experiment_id)
         latest = f" (the latest study, {key[:8]})" if key else ""
         print(f"ui: {experiment.name}{latest}: {views.runs_url(base, experiment.experiment_id)}", flush=True)
+    # One worker: the UI serves one reader, and each worker imports MLflow's server anew (four by
+    # default: on a busy 2-core machine the page took over a minute to answer).
     command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", args.host, "--port", str(args.port)]
+    command += ["--workers", "1"]
     os.execvp(command[0], command)
 
 

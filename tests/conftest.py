@@ -1,6 +1,7 @@
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -139,7 +140,8 @@ def mlflow_server(home: Path, *, meanwhile: Callable[[], object] | None = None) 
         str(home / "artifacts"),
     ]
     with open(home / "server.log", "w") as log:
-        proc = subprocess.Popen(command, cwd=home, stdout=subprocess.DEVNULL, stderr=log)
+        # its own session: stopped with its workers below, whatever they are doing
+        proc = subprocess.Popen(command, cwd=home, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:
         if meanwhile is not None:
             meanwhile()
@@ -154,7 +156,16 @@ def mlflow_server(home: Path, *, meanwhile: Callable[[], object] | None = None) 
                 time.sleep(0.5)
         yield uri
     finally:
-        proc.terminate()
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stops a process started with start_new_session=True and everything it started."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
 
 
