@@ -24,9 +24,6 @@ from pipeline.core import data
 from pipeline.study import config
 from pipeline.study.grids import SUPERVISED
 
-# Stages that DVC runs in the tests hand their work to a warm server (stages/_launch.py): one
-# that goes away soon after the last of them.
-os.environ.setdefault("PRUNING_WARM_IDLE_S", "20")
 # Where the stage scripts' helpers live (_stage.py, the warm launcher): `import _launch` in the tests.
 # Appended, so that no stage script's name shadows an installed module.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "stages"))
@@ -68,8 +65,12 @@ def digits_warmup(digits):
 
 
 def stage_env(**extra: str) -> dict:
-    """The environment for a stage subprocess: this one without DVC's or MLflow's variables, plus `extra`."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}, **extra}
+    """The environment for a stage subprocess: this one without DVC's, MLflow's or pytest's
+    variables, plus `extra`. Without pytest's (the current test's name, the worker's), every study
+    the tests run in that environment shares one warm server (stages/_launch.py), whichever test
+    and worker runs it: its imports are paid once, not once per study."""
+    dropped = ("DVC_", "MLFLOW_", "PYTEST_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(dropped)}, **extra}
 
 
 def free_port() -> int:
