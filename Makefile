@@ -37,9 +37,8 @@ readme: setup
 
 # The tests cover the NLU part too (a tiny model, and the real MiniLM and files): NLU=1, and
 # the Trainer and Lightning integrations: INTEGRATIONS=1. One worker per core (pytest-xdist),
-# each test file on one worker, so that a file's shared study is built once, handed out in the
-# order tests/conftest.py gives (the longest first).
-PYTEST = python -m pytest -n auto --dist loadfile --no-loadscope-reorder
+# each test file on one worker, so that a file's shared study is built once.
+PYTEST = python -m pytest -n auto --dist loadfile
 test:
 	NLU=1 INTEGRATIONS=1 $(TIMED) setup .venv -- bash scripts/setup.sh
 	$(TIMED) test -- $(PYTEST) --durations=25

@@ -170,21 +170,9 @@ def stop_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=30)
 
 
-# The longest test files, longest first (make test's --durations: each keeps a worker busy for
-# 2 to 5 minutes): they start at once, one per worker, and every other file fills in around them.
-LONGEST = ("test_cluster.py", "test_dvc_pipeline.py", "test_benchmarks.py", "test_dvc_experiments.py")
-
-
 def pytest_collection_modifyitems(items: list) -> None:
-    """The longest files first, then the other slow ones, then the rest: pytest-xdist hands out
-    files in this order (make test passes --no-loadscope-reorder, else it orders them by their
-    number of tests), so no long file starts last beside an idle worker. The order within a file
-    is kept."""
+    """The slow test files first: pytest-xdist hands out files in this order, so the longest work
+    starts at once and the short files fill the gaps, instead of a slow file starting last and
+    leaving the other worker idle (the order within a file is kept)."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
-
-    def rank(item) -> tuple[int, int]:
-        if item.path.name in LONGEST:
-            return (0, LONGEST.index(item.path.name))
-        return (1 if item.path in slow_files else 2, 0)
-
-    items.sort(key=rank)
+    items.sort(key=lambda item: item.path not in slow_files)
